@@ -1,0 +1,7 @@
+"""Executes the model concurrently: executions, executors, schedulers, workloads, oracles."""
+
+from ._execution import Execution as Execution
+from ._execution import Finding as Finding
+from ._execution import ModelTask as ModelTask
+from ._execution import Outcome as Outcome
+from ._execution import StressInternalError as StressInternalError

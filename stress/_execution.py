@@ -1,0 +1,291 @@
+"""One execution: the scheduling decisions and the outcome, shared by every executor.
+
+An executor (direct or trio) only *transfers control*; everything that decides what happens,
+which task runs at each point, what is recorded, when the run is over and what it found, lives
+here. That is why the same scheduler decisions give the same trace on both executors.
+
+A decision is recorded only where two or more tasks could run: with one runnable task there is
+nothing to choose, and skipping those keeps schedules short (a migrate-vs-fault run has a few
+hundred decisions, not thousands of points).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from target.kernel import HOOKS, KernelFinding, KTask, Runqueue
+
+from .schedulers import Scheduler
+
+ModelTask = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
+
+DEFAULT_MAX_STEPS = 50_000
+
+_KERNEL_DIR = os.path.join("target", "kernel")
+_TARGET_DIR = "target"
+
+
+class StressInternalError(Exception):
+    """A bug in the harness or the model's Python, never a finding of the modelled kernel.
+
+    If you get this error, all bets are off for the run that raised it: fix the harness first.
+    """
+
+
+@dataclass
+class Finding:
+    """What one execution found: a kernel finding plus where and when it fired."""
+
+    kind: str
+    message: str
+    function: str
+    task: str
+    step: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def signature(self) -> str:
+        """Deduplication key, like a syzbot title: kind, model function, lock classes."""
+        classes = self.details.get("classes")
+        suffix = f" [{' -> '.join(classes)}]" if classes else ""
+        return f"{self.kind} in {self.function}{suffix}"
+
+
+@dataclass
+class Outcome:
+    finding: Finding | None
+    schedule: list[int]
+    steps: int
+    events: list[tuple[int, int, str, dict[str, Any]]] | None = None
+
+    @property
+    def trace_key(self) -> tuple[Any, ...]:
+        """What must be identical between two runs of the same input."""
+        f = self.finding
+        return (
+            tuple(self.schedule),
+            self.steps,
+            None if f is None else (f.signature, f.task, f.step),
+            None if self.events is None else tuple(
+                (s, t, e, tuple(sorted(d.items()))) for s, t, e, d in self.events
+            ),
+        )
+
+
+def _model_function(exc: BaseException) -> str:
+    """The innermost model function (outside target/kernel) in the finding's traceback."""
+    name = "?"
+    for frame in traceback.extract_tb(exc.__traceback__):
+        fn = frame.filename
+        if _TARGET_DIR in fn and _KERNEL_DIR not in fn:
+            name = frame.name
+    return name
+
+
+class Execution:
+    """The state of one run: run queue, scheduler, recorded schedule, outcome.
+
+    Invariants:
+        ``schedule`` holds one tid per decision, i.e. per pick with >= 2 runnable tasks.
+        ``finding is not None`` implies ``over``.
+    """
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        tasks: Sequence[ModelTask],
+        *,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        trace: bool = False,
+    ) -> None:
+        self.rq = Runqueue()
+        self.scheduler = scheduler
+        self.max_steps = max_steps
+        self.schedule: list[int] = []
+        self.finding: Finding | None = None
+        self.over = False
+        self.events: list[tuple[int, int, str, dict[str, Any]]] | None = [] if trace else None
+        for name, fn in tasks:
+            self.rq.spawn(name, fn())
+
+    # -- tracing ------------------------------------------------------------------------------
+
+    def tracer(self) -> Callable[[str, dict[str, Any]], None] | None:
+        if self.events is None:
+            return None
+        events = self.events
+        rq = self.rq
+
+        def record(event: str, fields: dict[str, Any]) -> None:
+            cur = rq.current
+            events.append((rq.step, cur.tid if cur is not None else -1, event, fields))
+
+        return record
+
+    # -- the decision -------------------------------------------------------------------------
+
+    def pick(self) -> KTask | None:
+        """Choose the task that runs next, or None when the execution is over."""
+        rq = self.rq
+        runnable = rq.runnable
+        n = len(runnable)
+        if n == 0 or self.over:
+            if not self.over:
+                self._end_without_runnable()
+            return None
+        rq.step += 1
+        if rq.step > self.max_steps:
+            self._livelock()
+            return None
+        if n == 1:
+            task = runnable[0]
+        else:
+            cur = rq.current
+            tid = self.scheduler.next_task(
+                rq.runnable_tids, cur.tid if cur is not None else None, rq.yielding
+            )
+            self.schedule.append(tid)
+            task = rq.tasks[tid]
+            if task.wait_on is not None or task.finished:
+                raise StressInternalError(
+                    f"scheduler {self.scheduler!r} chose {tid}, not in {rq.runnable_tids}"
+                )
+        rq.yielding = False
+        if self.events is not None and task is not rq.current:
+            self.events.append((rq.step, task.tid, "switch", {}))
+        rq.current = task
+        return task
+
+    # -- endings ------------------------------------------------------------------------------
+
+    def task_done(self, task: KTask) -> None:
+        if task.held:
+            held = [h.describe() for h in task.held]
+            self._record(
+                task,
+                KernelFinding(
+                    "lock-misuse",
+                    f"lock held when returning to user space: {', '.join(held)}",
+                    {"held": held},
+                    function="task_exit",
+                ),
+            )
+            return
+        self.rq.finish(task)
+
+    def fail(self, task: KTask, exc: BaseException) -> None:
+        """Record what escaped a model task: a finding, or a harness error (re-raised)."""
+        if isinstance(exc, KernelFinding):
+            self._record(task, exc)
+            return
+        raise StressInternalError(f"harness or model error in task {task.name}: {exc!r}") from exc
+
+    def _record(self, task: KTask | None, exc: KernelFinding) -> None:
+        function = exc.function or _model_function(exc)
+        self.finding = Finding(
+            kind=exc.kind,
+            message=exc.message,
+            function=function,
+            task=task.name if task is not None else "-",
+            step=self.rq.step,
+            details=exc.details,
+        )
+        self.over = True
+        if self.events is not None:
+            self.events.append(
+                (self.rq.step, task.tid if task else -1, "finding", {"kind": exc.kind})
+            )
+
+    def _end_without_runnable(self) -> None:
+        self.over = True
+        waiting = [t for t in self.rq.tasks if not t.finished]
+        if not waiting:
+            return
+        cycle = _wait_for_cycle(waiting)
+        waits = {t.name: _describe_wait(t) for t in waiting}
+        msg = (
+            "deadlock: " + " -> ".join(cycle)
+            if cycle
+            else "deadlock: no task can run: " + "; ".join(f"{k} {v}" for k, v in waits.items())
+        )
+        classes = sorted({getattr(t.wait_on, "lock_class", None).name  # type: ignore[union-attr]
+                          for t in waiting if getattr(t.wait_on, "lock_class", None)})
+        self._record(
+            None,
+            KernelFinding(
+                "deadlock",
+                msg,
+                {"waits": waits, "cycle": cycle, "classes": classes},
+                function=_blocked_function(waiting),
+            ),
+        )
+
+    def _livelock(self) -> None:
+        self.over = True
+        self._record(
+            self.rq.current,
+            KernelFinding(
+                "livelock",
+                f"no progress: more than {self.max_steps} scheduling points",
+                {"max_steps": self.max_steps,
+                 "unfinished": [t.name for t in self.rq.tasks if not t.finished]},
+                function=_running_function(self.rq.current),
+            ),
+        )
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.finding, self.schedule, self.rq.step, self.events)
+
+
+def _describe_wait(task: KTask) -> str:
+    on = task.wait_on
+    if on is None:
+        return "is runnable"
+    owners = getattr(on, "owners", lambda: [])()
+    held_by = ", ".join(o.name for o in owners) or "nobody"
+    return f"waits for {getattr(on, 'name', on)} (held by {held_by})"
+
+
+def _wait_for_cycle(waiting: list[KTask]) -> list[str]:
+    """The first wait-for cycle among blocked tasks, as 'task waits X held by task' steps."""
+    for start in waiting:
+        path: list[KTask] = []
+        node: KTask | None = start
+        while node is not None and node not in path:
+            path.append(node)
+            on = node.wait_on
+            owners = getattr(on, "owners", lambda: [])() if on is not None else []
+            node = next((o for o in owners if o is not node), None)
+        if node is not None:
+            cyc = path[path.index(node):]
+            return [f"{t.name} waits for {getattr(t.wait_on, 'name', '?')}" for t in cyc]
+    return []
+
+
+def _frame_function(coro: Any) -> str:
+    """The innermost model function a suspended coroutine chain is in."""
+    name = "?"
+    while coro is not None:
+        code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+        if code is not None and _TARGET_DIR in code.co_filename and (
+            _KERNEL_DIR not in code.co_filename
+        ):
+            name = code.co_name
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return name
+
+
+def _blocked_function(waiting: list[KTask]) -> str:
+    return _frame_function(waiting[0].coro) if waiting else "?"
+
+
+def _running_function(task: KTask | None) -> str:
+    return _frame_function(task.coro) if task is not None else "?"
+
+
+def installed_rq() -> Runqueue:
+    return HOOKS.rq

@@ -1,0 +1,136 @@
+"""The trio executor: each model task is a trio task; the execution decides who proceeds.
+
+Only one model task is ever runnable from trio's point of view: at a preemption point the
+running task asks the execution for the next one, reschedules its trio task with
+``trio.lowlevel.reschedule`` and parks itself with ``wait_task_rescheduled``. Trio's own
+scheduler therefore never has a choice to make, and its randomised batch order cannot leak into
+the model's interleaving.
+
+    conductor                 task A                       task B
+    spawn A, B; park          park (started)               park (started)
+                              <- last one wakes conductor
+    pick() = A; wake A; park  runs to a point
+                              pick() = B; wake B; park     runs to a point ...
+    ...                       finishes / finding: over     parked
+    woken: cancel nursery                                  Cancelled, closes its coroutine
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from target.kernel import KTask, install, uninstall
+
+from .._execution import DEFAULT_MAX_STEPS, Execution, ModelTask, Outcome, StressInternalError
+from ..schedulers import Scheduler
+
+_reschedule = trio.lowlevel.reschedule
+_wait = trio.lowlevel.wait_task_rescheduled
+
+
+def _abort(_: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.SUCCEEDED
+
+
+class _TrioRun:
+    def __init__(self, ex: Execution) -> None:
+        self.ex = ex
+        self.conductor: Any = None
+        self.parked_at_start = 0
+        self.error: BaseException | None = None
+
+    async def point(self) -> None:
+        ex = self.ex
+        me = ex.rq.current
+        nxt = ex.pick()
+        if nxt is me:
+            return
+        self._hand_to(nxt)
+        await _wait(_abort)
+
+    def _hand_to(self, nxt: KTask | None) -> None:
+        if nxt is None:
+            _reschedule(self.conductor)
+        else:
+            _reschedule(nxt.trio_task)
+
+    async def body(self, task: KTask) -> None:
+        task.trio_task = trio.lowlevel.current_task()
+        self.parked_at_start += 1
+        if self.parked_at_start == len(self.ex.rq.tasks):
+            _reschedule(self.conductor)
+        await _wait(_abort)
+        ex = self.ex
+        try:
+            await task.coro
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:
+            try:
+                ex.fail(task, exc)
+            except StressInternalError as err:
+                self.error = err
+                ex.over = True
+            self._hand_to(None)
+            return
+        ex.task_done(task)
+        self._hand_to(ex.pick())
+
+    async def conduct(self) -> None:
+        self.conductor = trio.lowlevel.current_task()
+        async with trio.open_nursery() as nursery:
+            for task in self.ex.rq.tasks:
+                nursery.start_soon(self.body, task)
+            await _wait(_abort)  # until every task has parked at its start
+            first = self.ex.pick()
+            if first is not None:
+                _reschedule(first.trio_task)
+                await _wait(_abort)  # until the execution is over
+            nursery.cancel_scope.cancel()
+
+
+def run_trio(
+    scheduler: Scheduler,
+    tasks: Sequence[ModelTask],
+    *,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    trace: bool = False,
+) -> Outcome:
+    """Run one execution under ``trio.run``; same contract as :func:`run_direct`."""
+    ex = Execution(scheduler, tasks, max_steps=max_steps, trace=trace)
+    run = _TrioRun(ex)
+    install(ex.rq, run.point, ex.tracer())
+    try:
+        trio.run(run.conduct)
+    finally:
+        for t in ex.rq.tasks:
+            t.coro.close()
+        uninstall()
+    if run.error is not None:
+        raise run.error
+    return ex.outcome()
+
+
+async def run_in_trio(
+    scheduler: Scheduler,
+    tasks: Sequence[ModelTask],
+    *,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    trace: bool = False,
+) -> Outcome:
+    """The same, inside an already running trio loop (the stress service's campaigns)."""
+    ex = Execution(scheduler, tasks, max_steps=max_steps, trace=trace)
+    run = _TrioRun(ex)
+    install(ex.rq, run.point, ex.tracer())
+    try:
+        await run.conduct()
+    finally:
+        for t in ex.rq.tasks:
+            t.coro.close()
+        uninstall()
+    if run.error is not None:
+        raise run.error
+    return ex.outcome()

@@ -1,0 +1,38 @@
+"""The one protocol every scheduling strategy implements.
+
+Mirrors shuttle's ``Scheduler`` trait (shuttle-engine/src/scheduler/mod.rs). A strategy only
+*decides*; the execution records its decisions, so any strategy's run replays through
+:class:`~stress.schedulers.replay.ReplayScheduler`.
+
+There is no ``next_random``: the model draws no random data of its own (allocation, list order
+and timing are all deterministic functions of the schedule), so a schedule is the list of task
+choices alone. Should the model ever need a data choice, it goes here as a third method, and the
+schedule format gets a step kind for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class Scheduler(Protocol):
+    def new_execution(self) -> bool:
+        """Prepare for the next execution; False means the strategy is exhausted (stop)."""
+        ...
+
+    def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
+        """Choose the task to run next.
+
+        Args:
+            runnable: tids that can run, sorted, at least two of them (a point with one
+                runnable task is not a decision and never reaches the scheduler).
+            current: the task that reached this point, or None before the first step. It is
+                in ``runnable`` unless it just blocked or finished; choosing another runnable
+                task while it is runnable is a *preemption*.
+            yielding: the current task called ``yield()`` and asks to give way.
+
+        Returns:
+            A tid from ``runnable``.
+        """
+        ...

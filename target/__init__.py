@@ -1,0 +1,1 @@
+"""The system under test: a small simulated kernel (``kernel``) and the mm/ model (``mm``)."""

@@ -1,0 +1,322 @@
+"""Kernel locks for the model: spinlock_t, rw_semaphore, and bit locks with a wait queue.
+
+Every acquire is a scheduling point (taken *before* the attempt, so another CPU can get there
+first) and goes through lockdep *before* waiting, so an order that could deadlock is reported
+even in the schedule where it does not. Releases are not points: the next shared access of the
+releasing task is one, and that is where another task can be interleaved.
+
+Waiters are woken all at once and race again (a spinlock has no queue; a page bit's wait
+queue wakes every waiter too), except for the rw_semaphore, which hands the lock over in FIFO
+order as the 2006 rwsem does (``__rwsem_do_wake``). A woken waiter's retry is another point.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _lockdep
+from ._bug import KernelFinding
+from ._kasan import KObject, kasan_check
+from ._lockdep import LockClass
+from ._sched import HOOKS, KTask, current, might_sleep, sleep_on, trace
+
+
+class spinlock_t:
+    """``spinlock_t``. Holding one makes the task atomic: it may not sleep.
+
+    Invariants:
+        ``owner`` is the holder or None; ``owner.atomic >= 1`` while it holds it.
+        ``waiters`` are blocked tasks spinning on this lock; empty when ``owner`` is None.
+    """
+
+    __slots__ = ("lock_class", "name", "obj", "owner", "waiters")
+    spinning = True
+
+    def __init__(self, lock_class: LockClass, name: str, obj: KObject | None = None) -> None:
+        self.lock_class = lock_class
+        self.name = name
+        self.obj = obj  # the object embedding the lock, checked by KASAN
+        self.owner: KTask | None = None
+        self.waiters: list[KTask] = []
+
+    def __repr__(self) -> str:
+        return f"<spinlock {self.name}>"
+
+    def owners(self) -> list[KTask]:
+        return [self.owner] if self.owner is not None else []
+
+    async def lock(self, subclass: int = 0) -> None:
+        """``spin_lock`` (``spin_lock_nested`` with a subclass)."""
+        await HOOKS.point()
+        rq = HOOKS.rq
+        task = rq.current
+        assert task is not None
+        if self.obj is not None:
+            kasan_check(self.obj, f"spin_lock({self.name})")
+        _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
+        # The task counts as atomic while it spins: it has preemption disabled already.
+        task.atomic += 1
+        while self.owner is not None:
+            self.waiters.append(task)
+            await sleep_on(self)
+        self.owner = task
+        if HOOKS.tracer is not None:
+            trace("lock", lock=self.name)
+
+    async def trylock(self) -> bool:
+        """``spin_trylock``: take the lock if free, never wait."""
+        await HOOKS.point()
+        rq = HOOKS.rq
+        task = rq.current
+        assert task is not None
+        if self.obj is not None:
+            kasan_check(self.obj, f"spin_trylock({self.name})")
+        if self.owner is not None:
+            return False
+        _lockdep.acquire(task, rq.lockdep, rq.step, self, 0, True, False)
+        task.atomic += 1
+        self.owner = task
+        trace("lock", lock=self.name, trylock=True)
+        return True
+
+    def unlock(self) -> None:
+        """``spin_unlock``."""
+        task = current()
+        if self.obj is not None:
+            kasan_check(self.obj, f"spin_unlock({self.name})")
+        if self.owner is not task:
+            raise KernelFinding(
+                "lock-not-held",
+                f"spin_unlock of {self.name} by {task.name}, owner "
+                f"{self.owner.name if self.owner else 'none'}",
+                {"lock": self.name},
+            )
+        _lockdep.release(task, self)
+        self.owner = None
+        task.atomic -= 1
+        if self.waiters:
+            rq = HOOKS.rq
+            for w in self.waiters:
+                rq.wake(w)
+            self.waiters.clear()
+        if HOOKS.tracer is not None:
+            trace("unlock", lock=self.name)
+
+
+class rw_semaphore:
+    """``struct rw_semaphore`` (mmap_sem): sleeping, FIFO hand-off between readers and writers.
+
+    Invariants:
+        ``writer is not None`` implies ``not readers``.
+        Every queued waiter is blocked on this semaphore; a granted waiter is woken holding it.
+    """
+
+    __slots__ = ("lock_class", "name", "obj", "queue", "readers", "writer")
+    spinning = False
+
+    def __init__(self, lock_class: LockClass, name: str, obj: KObject | None = None) -> None:
+        self.lock_class = lock_class
+        self.name = name
+        self.obj = obj
+        self.readers: list[KTask] = []
+        self.writer: KTask | None = None
+        self.queue: list[tuple[KTask, bool]] = []  # (task, wants_write), FIFO
+
+    def __repr__(self) -> str:
+        return f"<rwsem {self.name}>"
+
+    def owners(self) -> list[KTask]:
+        return [self.writer] if self.writer is not None else list(self.readers)
+
+    async def _down(self, write: bool, subclass: int) -> None:
+        might_sleep("down_write" if write else "down_read")
+        await HOOKS.point()
+        rq = HOOKS.rq
+        task = rq.current
+        assert task is not None
+        if self.obj is not None:
+            kasan_check(self.obj, f"down({self.name})")
+        _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, not write)
+        free = self.writer is None and not self.queue and (not write or not self.readers)
+        if free:
+            if write:
+                self.writer = task
+            else:
+                self.readers.append(task)
+        else:
+            self.queue.append((task, write))
+            await sleep_on(self)  # woken by _grant() already holding the semaphore
+        if HOOKS.tracer is not None:
+            trace("lock", lock=self.name, read=not write)
+
+    async def down_read(self) -> None:
+        await self._down(False, 0)
+
+    async def down_write(self, subclass: int = 0) -> None:
+        """``down_write`` (``down_write_nested`` with a subclass)."""
+        await self._down(True, subclass)
+
+    def _release(self, write: bool) -> None:
+        task = current()
+        if write:
+            if self.writer is not task:
+                raise KernelFinding(
+                    "lock-not-held", f"up_write of {self.name} not held by {task.name}"
+                )
+            self.writer = None
+        else:
+            if task not in self.readers:
+                raise KernelFinding(
+                    "lock-not-held", f"up_read of {self.name} not held by {task.name}"
+                )
+            self.readers.remove(task)
+        _lockdep.release(task, self)
+        self._grant()
+        if HOOKS.tracer is not None:
+            trace("unlock", lock=self.name, read=not write)
+
+    def _grant(self) -> None:
+        rq = HOOKS.rq
+        while self.queue and self.writer is None:
+            task, write = self.queue[0]
+            if write:
+                if self.readers:
+                    return
+                self.writer = task
+                del self.queue[0]
+                rq.wake(task)
+                return
+            self.readers.append(task)
+            del self.queue[0]
+            rq.wake(task)
+
+    def up_read(self) -> None:
+        self._release(False)
+
+    def up_write(self) -> None:
+        self._release(True)
+
+
+class WaitBit:
+    """A flag bit with a wait queue: PG_locked (a sleeping lock) and PG_writeback (a state).
+
+    With a ``lock_class`` the bit is a lock to lockdep (``lock_page``/``unlock_page``); without
+    one (PG_writeback) it is a condition that someone else, I/O completion, clears.
+
+    Invariants:
+        ``owner`` is set iff ``is_set`` and the bit is a lock.
+        ``waiters`` are tasks blocked until the bit is clear.
+    """
+
+    __slots__ = ("is_set", "lock_class", "name", "owner", "waiters")
+    spinning = False
+
+    def __init__(self, name: str, lock_class: LockClass | None = None) -> None:
+        self.name = name
+        self.lock_class: Any = lock_class
+        self.is_set = False
+        self.owner: KTask | None = None
+        self.waiters: list[KTask] = []
+
+    def __repr__(self) -> str:
+        return f"<bit {self.name}={int(self.is_set)}>"
+
+    def owners(self) -> list[KTask]:
+        return [self.owner] if self.owner is not None else []
+
+    def test_and_set(self, subclass: int = 0, *, trylock: bool = True) -> bool:
+        """Atomically set the bit; returns the old value. The caller passed a point already.
+
+        As a lock, a successful set is a lockdep acquisition (a trylock unless the caller is
+        the blocking ``lock_page`` path, which validated the order before waiting).
+        """
+        if self.is_set:
+            return True
+        self.is_set = True
+        if self.lock_class is not None:
+            rq = HOOKS.rq
+            task = rq.current
+            assert task is not None
+            if trylock:
+                _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, True, False)
+            self.owner = task
+            trace("lock", lock=self.name, trylock=trylock)
+        return False
+
+    def clear(self) -> None:
+        """Clear the bit and wake every waiter (``unlock_page``, ``end_page_writeback``)."""
+        if self.lock_class is not None:
+            task = current()
+            if not self.is_set or self.owner is not task:
+                raise KernelFinding(
+                    "lock-not-held",
+                    f"unlock of {self.name} by {task.name}, which does not hold it",
+                    {"lock": self.name},
+                )
+            _lockdep.release(task, self)
+            self.owner = None
+            trace("unlock", lock=self.name)
+        self.is_set = False
+        if self.waiters:
+            rq = HOOKS.rq
+            for w in self.waiters:
+                rq.wake(w)
+            self.waiters.clear()
+
+    async def lock(self, subclass: int = 0) -> None:
+        """The blocking acquire (``lock_page``): sleep until clear, then set."""
+        might_sleep(f"lock({self.name})")
+        await HOOKS.point()
+        rq = HOOKS.rq
+        task = rq.current
+        assert task is not None
+        _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
+        while self.is_set:
+            self.waiters.append(task)
+            await sleep_on(self)
+        self.test_and_set(subclass, trylock=False)
+
+    async def wait_clear(self) -> None:
+        """``wait_on_page_bit``: sleep until the bit is clear; does not take it."""
+        might_sleep(f"wait_on({self.name})")
+        await HOOKS.point()
+        task = current()
+        while self.is_set:
+            self.waiters.append(task)
+            await sleep_on(self)
+
+
+class _RCU:
+    name = "rcu_read_lock"
+    lock_class = LockClass("rcu_read_lock", sleeping=False)
+    spinning = True
+
+    def owners(self) -> list[KTask]:
+        return []
+
+
+RCU = _RCU()
+
+
+def rcu_read_lock() -> None:
+    """``rcu_read_lock()`` (classic RCU): a read-side section that may not sleep."""
+    task = current()
+    task.atomic += 1
+    task.held.append(_lockdep.HeldLock(RCU, ("rcu_read_lock", 0), True, True, HOOKS.rq.step))
+
+
+def rcu_read_unlock() -> None:
+    task = current()
+    _lockdep.release(task, RCU)
+    task.atomic -= 1
+
+
+def lockdep_assert_held(lock: Any, *, write: bool = False) -> None:
+    """``lockdep_assert_held``: the ``Context:`` line of a function, checked."""
+    task = current()
+    if not _lockdep.holds(task, lock, write=write):
+        raise KernelFinding(
+            "lock-not-held",
+            f"{task.name} must hold {lock.name}{' for write' if write else ''} here",
+            {"lock": lock.name, "held": [h.describe() for h in task.held]},
+        )

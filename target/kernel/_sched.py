@@ -1,0 +1,187 @@
+"""Tasks, the run queue and preemption points: the seam between the model and an executor.
+
+The model is written as ``async def`` kernel code. It may give up the (virtual) CPU only at an
+instrumented point: ``await preempt()`` before an access to shared state, a lock operation, or a
+sleeping wait. Between two points a task runs atomically. The model's tasks stand for CPUs
+running in parallel, so a spinlock only excludes other holders of the same lock.
+
+This module owns the *state* of scheduling (which tasks exist, which are runnable, which runs)
+but not the *policy* or the *mechanism*: an executor from ``stress`` installs itself with
+:func:`install`, and from then on ``preempt()`` hands control to it. The kernel never imports
+``stress`` or trio (dependency inversion, as shuttle's sync primitives call into its runtime).
+
+Blocking is state, not a call: a task that must wait (a contended spinlock, a sleeping lock, a
+page bit) is moved off the runnable list with :meth:`Runqueue.block` and then reaches a point;
+the executor will not pick it until someone calls :meth:`Runqueue.wake`. A spinning CPU is
+treated as blocked too: spinning changes nothing, and not scheduling it keeps the search space
+finite and lets "nobody can run" mean deadlock.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from ._bug import KernelFinding
+from ._lockdep import LockGraph
+
+
+class KTask:
+    """One model task: a CPU running one operation program.
+
+    Invariants:
+        ``wait_on is None`` iff the task is on ``Runqueue.runnable`` (or finished).
+        ``held`` is the lockdep held-lock stack, innermost last.
+        ``atomic > 0`` iff a spinlock (or an RCU read section) is held: sleeping is a finding.
+    """
+
+    __slots__ = ("atomic", "coro", "finished", "held", "name", "tid", "trio_task", "wait_on")
+
+    def __init__(self, tid: int, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        self.tid = tid
+        self.name = name
+        self.coro = coro
+        self.held: list[Any] = []  # lockdep HeldLock entries; typed in _lockdep
+        self.wait_on: object | None = None
+        self.atomic = 0
+        self.finished = False
+        self.trio_task: Any = None  # the trio executor's handle; unused by the direct one
+
+    def __repr__(self) -> str:
+        return f"<task {self.tid} {self.name}>"
+
+
+class Runqueue:
+    """Which tasks exist, which can run, and which one is running.
+
+    Invariants:
+        ``runnable`` is sorted by tid and ``runnable_tids == [t.tid for t in runnable]``:
+        schedulers see tids in a fixed order, so a decision means the same on every executor.
+        ``current`` is the task whose code is executing between two points.
+    """
+
+    def __init__(self) -> None:
+        self.tasks: list[KTask] = []
+        self.runnable: list[KTask] = []
+        self.runnable_tids: list[int] = []
+        self.current: KTask | None = None
+        self.step = 0  # scheduling points passed; names events in KASAN and lockdep reports
+        self.yielding = False  # set by yield_() for the next decision only
+        self.lockdep = LockGraph()
+
+    def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> KTask:
+        task = KTask(len(self.tasks), name, coro)
+        self.tasks.append(task)
+        self.runnable.append(task)
+        self.runnable_tids.append(task.tid)
+        return task
+
+    def block(self, task: KTask, on: object) -> None:
+        """Take ``task`` off the runnable list until :meth:`wake`; ``on`` names what it waits for."""
+        task.wait_on = on
+        i = self.runnable_tids.index(task.tid)
+        del self.runnable[i]
+        del self.runnable_tids[i]
+
+    def wake(self, task: KTask) -> None:
+        if task.wait_on is None:
+            return
+        task.wait_on = None
+        i = bisect.bisect_left(self.runnable_tids, task.tid)
+        self.runnable.insert(i, task)
+        self.runnable_tids.insert(i, task.tid)
+
+    def finish(self, task: KTask) -> None:
+        task.finished = True
+        if task.wait_on is None and task.tid in self.runnable_tids:
+            i = self.runnable_tids.index(task.tid)
+            del self.runnable[i]
+            del self.runnable_tids[i]
+
+
+class _Hooks:
+    """What the installed executor provides. Replaced as a whole by :func:`install`."""
+
+    __slots__ = ("point", "rq", "tracer")
+
+    def __init__(self) -> None:
+        self.rq: Runqueue = Runqueue()
+        self.point: Callable[[], Awaitable[None]] = _no_executor_point
+        # Event sink for readable timelines; None on the fast path (fuzzing, stress).
+        self.tracer: Callable[[str, dict[str, Any]], None] | None = None
+
+
+def _no_executor_point() -> Awaitable[None]:
+    raise RuntimeError("no executor installed: run model code through a stress executor")
+
+
+HOOKS = _Hooks()
+
+
+def install(
+    rq: Runqueue,
+    point: Callable[[], Awaitable[None]],
+    tracer: Callable[[str, dict[str, Any]], None] | None = None,
+) -> None:
+    """Install an executor: its run queue, its preemption point and an optional event tracer."""
+    HOOKS.rq = rq
+    HOOKS.point = point
+    HOOKS.tracer = tracer
+
+
+def uninstall() -> None:
+    install(Runqueue(), _no_executor_point, None)
+
+
+def current() -> KTask:
+    task = HOOKS.rq.current
+    if task is None:
+        raise RuntimeError("no current task: model code runs only inside an executor")
+    return task
+
+
+def preempt() -> Awaitable[None]:
+    """A scheduling point: the executor may run other tasks before this one continues."""
+    return HOOKS.point()
+
+
+def trace(event: str, **fields: Any) -> None:
+    """Record a timeline event (lock, refcount, pte ...) when a tracer is installed."""
+    tracer = HOOKS.tracer
+    if tracer is not None:
+        tracer(event, fields)
+
+
+def might_sleep(what: str) -> None:
+    """``might_sleep()``: sleeping with a spinlock held is a finding (reference I9)."""
+    task = HOOKS.rq.current
+    if task is not None and task.atomic:
+        held = [h.lock.name for h in task.held if h.lock.spinning]
+        raise KernelFinding(
+            "sleep-in-atomic",
+            f"BUG: sleeping function called from invalid context ({what})",
+            {"task": task.name, "held": held, "op": what},
+        )
+
+
+async def sleep_on(what: object) -> None:
+    """Sleep until another task wakes us with ``HOOKS.rq.wake``; the caller queued us first."""
+    rq = HOOKS.rq
+    task = rq.current
+    assert task is not None
+    rq.block(task, what)
+    await HOOKS.point()
+
+
+async def cond_resched() -> None:
+    """``cond_resched()``: a sleep point that lets any other task run."""
+    might_sleep("cond_resched")
+    await HOOKS.point()
+
+
+async def yield_() -> None:
+    """``yield()``: like cond_resched, but tells the scheduler the task asked to give way."""
+    might_sleep("yield")
+    HOOKS.rq.yielding = True
+    await HOOKS.point()
