@@ -1,0 +1,246 @@
+"""Scenarios: a world configuration plus one program of operations per task.
+
+A :class:`Scenario` is plain data (JSON round-trips it), so a finding file can carry the exact
+input. Its tasks are the model's CPUs: each runs its program of :data:`OPS` in order, and the
+scheduler interleaves them at the model's preemption points.
+
+Processes have one user thread each: operations that load, store, fork, exit, munmap, mlock or
+pin for process *p* belong to one task (the generator enforces it, :func:`validate` checks it),
+so each process's expected memory contents are never ambiguous. Kernel-side actors (the
+migrator calling sys_migrate_pages on some pid, kswapd) can run in any task.
+
+Operations on a process that does not exist yet (its fork has not happened) or has exited are
+no-ops, decided at run time: whether they run is part of the interleaving.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from target.mm import syscalls
+from target.mm.syscalls import UserProcess
+from target.mm.types import VM_MAYWRITE, VM_READ, VM_WRITE, MmStruct, VmArea
+from target.mm.world import W, World, WorldConfig
+
+Op = tuple[Any, ...]
+
+# name -> (argument names, whether argument 0 is a pid whose user thread the op runs on)
+OPS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "write": (("pid", "addr", "value"), True),
+    "read": (("pid", "addr"), True),
+    "fork": (("pid", "child"), True),
+    "exit": (("pid",), True),
+    "munmap": (("pid", "addr"), True),
+    "mlock": (("pid", "addr"), True),
+    "munlock": (("pid", "addr"), True),
+    "pin": (("pid", "addr", "value"), True),  # get_user_pages, DMA write, put_page
+    "migrate": (("pid", "source", "dest", "move_all"), False),
+    "swapout": (("nid",), False),
+}
+
+
+class ScenarioError(ValueError):
+    """A scenario that is not well formed (bad op, unknown pid, two threads for one pid)."""
+
+
+@dataclass
+class VmaSpec:
+    start: int
+    end: int
+    writable: bool = True
+
+
+@dataclass
+class ProcessSpec:
+    pid: int
+    vmas: list[VmaSpec]
+    prefault: list[tuple[int, int]] = field(default_factory=list)  # (addr, value) stores
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    ops: list[Op]
+
+
+@dataclass
+class Scenario:
+    """World + initial processes + one op program per task."""
+
+    world: WorldConfig
+    processes: list[ProcessSpec]
+    tasks: list[TaskSpec]
+    name: str = "generated"
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["tasks"] = [{"name": t.name, "ops": [list(op) for op in t.ops]} for t in self.tasks]
+        d["processes"] = [
+            {"pid": p.pid, "vmas": [asdict(v) for v in p.vmas],
+             "prefault": [list(x) for x in p.prefault]} for p in self.processes
+        ]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Scenario:
+        try:
+            sc = cls(
+                world=WorldConfig(**d["world"]),
+                processes=[
+                    ProcessSpec(
+                        int(p["pid"]),
+                        [VmaSpec(int(v["start"]), int(v["end"]), bool(v.get("writable", True)))
+                         for v in p["vmas"]],
+                        [(int(a), int(v)) for a, v in p.get("prefault", [])],
+                    )
+                    for p in d["processes"]
+                ],
+                tasks=[TaskSpec(str(t["name"]), [tuple(op) for op in t["ops"]])
+                       for t in d["tasks"]],
+                name=str(d.get("name", "generated")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ScenarioError(f"malformed scenario: {exc!r}") from None
+        validate(sc)
+        return sc
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), sort_keys=True)
+
+    def size(self) -> tuple[int, int]:
+        """(tasks, operations): what minimisation shrinks."""
+        return len(self.tasks), sum(len(t.ops) for t in self.tasks)
+
+
+def validate(sc: Scenario) -> None:
+    """Reject malformed scenarios with a message naming the problem."""
+    if not sc.tasks:
+        raise ScenarioError("scenario has no tasks")
+    if sc.world.nodes < 1 or sc.world.pages_per_node < 1:
+        raise ScenarioError("world needs at least one node with one page")
+    pids = {p.pid for p in sc.processes}
+    owner: dict[int, str] = {}
+    for t in sc.tasks:
+        for op in t.ops:
+            if not op or op[0] not in OPS:
+                raise ScenarioError(f"task {t.name}: unknown operation {op!r}; "
+                                    f"known: {', '.join(OPS)}")
+            args, per_process = OPS[op[0]]
+            if len(op) != len(args) + 1:
+                raise ScenarioError(f"task {t.name}: {op[0]} takes {', '.join(args)}: {op!r}")
+            if not all(isinstance(a, int) for a in op[1:]):
+                raise ScenarioError(f"task {t.name}: arguments must be integers: {op!r}")
+            if op[0] == "fork":
+                pids.add(op[2])
+            if per_process:
+                prev = owner.setdefault(op[1], t.name)
+                if prev != t.name:
+                    raise ScenarioError(
+                        f"process {op[1]} has operations in two tasks ({prev}, {t.name}); "
+                        "each process has one user thread")
+            if op[0] in ("migrate",) and not (0 <= op[2] < sc.world.nodes
+                                              and 0 <= op[3] < sc.world.nodes):
+                raise ScenarioError(f"task {t.name}: no such node in {op!r}")
+            if op[0] == "swapout" and not 0 <= op[1] < sc.world.nodes:
+                raise ScenarioError(f"task {t.name}: no such node in {op!r}")
+    for t in sc.tasks:
+        for op in t.ops:
+            if OPS[op[0]][1] or op[0] == "migrate":
+                if op[1] not in pids:
+                    raise ScenarioError(f"task {t.name}: no process {op[1]} in {op!r}")
+
+
+# -- building and running ----------------------------------------------------------------------
+
+
+def build_world(sc: Scenario) -> tuple[World, dict[int, UserProcess]]:
+    """A fresh world with the scenario's processes and vmas (no pages yet)."""
+    world = World.create(sc.world)
+    procs: dict[int, UserProcess] = {}
+    for spec in sc.processes:
+        mm = MmStruct(f"mm{spec.pid}")
+        for v in spec.vmas:
+            flags = VM_READ | VM_MAYWRITE | (VM_WRITE if v.writable else 0)
+            mm.mmap.append(VmArea(mm, v.start, v.end, flags))
+        mm.mmap.sort(key=lambda vma: vma.vm_start)
+        p = UserProcess(spec.pid, mm)
+        procs[spec.pid] = p
+        world.processes[spec.pid] = p
+    return world, procs
+
+
+def _process(pid: int) -> UserProcess | None:
+    p = W().processes.get(pid)
+    return p if isinstance(p, UserProcess) else None
+
+
+async def run_op(op: Op) -> None:
+    """Execute one operation; a missing process makes it a no-op."""
+    name = op[0]
+    if name == "swapout":
+        await syscalls.kswapd_reclaim(op[1])
+        return
+    p = _process(op[1])
+    if p is None:
+        return
+    if name == "write":
+        await syscalls.user_access(p, op[2], True, op[3])
+    elif name == "read":
+        await syscalls.user_access(p, op[2], False)
+    elif name == "fork":
+        if op[2] not in W().processes:
+            await syscalls.sys_fork(p, op[2])
+    elif name == "exit":
+        await syscalls.sys_exit(p)
+    elif name == "munmap":
+        await syscalls.sys_munmap(p, op[2])
+    elif name == "mlock":
+        await syscalls.sys_mlock(p, op[2], True)
+    elif name == "munlock":
+        await syscalls.sys_mlock(p, op[2], False)
+    elif name == "pin":
+        if await syscalls.pin(p, op[2]):
+            await syscalls.dma_write(p, op[2], op[3])
+            await syscalls.unpin(p, op[2])
+    elif name == "migrate":
+        await syscalls.sys_migrate_pages(p, op[2], op[3], bool(op[4]))
+    else:  # validate() rejects unknown ops before a run
+        raise ScenarioError(f"unknown operation {name!r}")
+
+
+def program(ops: Sequence[Op]) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def body() -> None:
+        for op in ops:
+            await run_op(op)
+
+    return body
+
+
+def setup_program(sc: Scenario) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The prefault stores, run alone before the concurrent phase."""
+
+    async def body() -> None:
+        for spec in sc.processes:
+            p = _process(spec.pid)
+            assert p is not None
+            for addr, value in spec.prefault:
+                await syscalls.user_access(p, addr, True, value)
+
+    return body
+
+
+def readback_program() -> Callable[[], Coroutine[Any, Any, None]]:
+    """After the run: every live process reads back every value it expects (I10)."""
+
+    async def body() -> None:
+        for pid in sorted(W().processes):
+            p = _process(pid)
+            if p is None or p.mm is None:
+                continue
+            for addr in sorted(p.expected):
+                await syscalls.user_access(p, addr, False)
+
+    return body

@@ -1,0 +1,82 @@
+"""Processes and fork: kernel/fork.c (dup_mmap, get_task_mm) and kernel/exit.c (exit_mm).
+
+A :class:`Process` stands for a task_struct with its mm. Model tasks act as threads of a
+process: each operation takes a user reference on the mm (``get_task_mm``) and drops it with
+``mmput`` when done, as a thread of the process would keep the mm alive, so an ``exit`` racing
+with an operation leaves exit_mmap to whoever drops the last user.
+"""
+
+from __future__ import annotations
+
+from target.kernel import kasan_check
+
+from .locking import SINGLE_DEPTH_NESTING
+from .memory import copy_page_range
+from .mmap import mmput
+from .rmap import anon_vma_link
+from .types import VM_LOCKED, MmStruct, VmArea
+from .world import W
+
+
+class Process:
+    """A task_struct reduced to pid and mm. ``mm is None`` once it has exited."""
+
+    def __init__(self, pid: int, mm: MmStruct | None) -> None:
+        self.pid = pid
+        self.mm = mm
+
+    def __repr__(self) -> str:
+        return f"<process {self.pid}>"
+
+
+def get_task_mm(p: Process) -> MmStruct | None:
+    """``get_task_mm``: the mm with a user reference taken, or None if the task exited."""
+    mm = p.mm
+    if mm is None:
+        return None
+    kasan_check(mm, "get_task_mm")
+    mm.mm_users += 1
+    return mm
+
+
+async def exit_mm(p: Process) -> None:
+    """``exit_mm``: detach the mm from the task, then drop the task's own user reference."""
+    mm = p.mm
+    if mm is None:
+        return
+    p.mm = None
+    await mmput(mm)
+
+
+async def dup_mmap(mm: MmStruct, oldmm: MmStruct) -> None:
+    """``dup_mmap``: copy every vma; link the child's vma into the anon_vma (tail) *before*
+    copying its ptes.
+
+    Context: takes oldmm->mmap_sem and mm->mmap_sem for write (the child's nested).
+    """
+    await oldmm.mmap_sem.down_write()
+    await mm.mmap_sem.down_write(SINGLE_DEPTH_NESTING)
+    for mpnt in list(oldmm.mmap):
+        kasan_check(mpnt, "dup_mmap")
+        tmp = VmArea(mm, mpnt.vm_start, mpnt.vm_end, mpnt.vm_flags & ~VM_LOCKED)
+        tmp.vm_pgoff = mpnt.vm_pgoff
+        tmp.vm_page_prot_write = mpnt.vm_page_prot_write
+        tmp.anon_vma = mpnt.anon_vma
+        await anon_vma_link(tmp)
+        mm.mmap.append(tmp)
+        await copy_page_range(mm, oldmm, mpnt)
+    mm.mmap_sem.up_write()
+    oldmm.mmap_sem.up_write()
+
+
+async def do_fork(parent: Process, child_pid: int) -> Process | None:
+    """``do_fork`` reduced to the mm copy: a child process with a copy of the parent's mm."""
+    oldmm = get_task_mm(parent)
+    if oldmm is None:
+        return None
+    mm = MmStruct(f"mm{child_pid}")
+    await dup_mmap(mm, oldmm)
+    await mmput(oldmm)
+    child = Process(child_pid, mm)
+    W().processes[child_pid] = child
+    return child

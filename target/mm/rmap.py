@@ -1,0 +1,362 @@
+"""Reverse mapping for anonymous pages: mm/rmap.c (2.6.17 with Swapless V2 1/5 and 3/5).
+
+The lock order this file's kernel counterpart documents is in target.mm.locking.
+
+``page->mapping`` of an anonymous page points at its anon_vma and is *not* cleared when the
+mapcount drops to 0 (page_remove_rmap leaves it; free and migrate_page_copy reset it): that
+stale pointer is why page_lock_anon_vma must check ``page_mapped`` and why migration must keep
+the anon_vma alive by holding mmap_sem (reference A.9).
+"""
+
+from __future__ import annotations
+
+from target.kernel import (
+    BUG,
+    BUG_ON,
+    kasan_check,
+    kfree,
+    lockdep_assert_held,
+    preempt,
+    rcu_read_lock,
+    rcu_read_unlock,
+    trace,
+)
+
+from .pgtable import ptep_clear_flush, ptep_clear_flush_young, pte_peek, pte_read, set_pte_at
+from .swap import put_page
+from .swapfile import swap_duplicate
+from .swapops import make_migration_entry
+from .types import (
+    PG_dirty,
+    PG_referenced,
+    PG_swapcache,
+    VM_LOCKED,
+    AnonVma,
+    Page,
+    PageTablePage,
+    PresentPte,
+    SwapPte,
+    VmArea,
+)
+from .world import W
+
+SWAP_SUCCESS = 0
+SWAP_AGAIN = 1
+SWAP_FAIL = 2
+
+
+def PageAnon(page: Page) -> bool:
+    """``PageAnon``: ``page->mapping & PAGE_MAPPING_ANON`` (the tag is the type here)."""
+    return isinstance(page.mapping, AnonVma)
+
+
+def PageSwapCache(page: Page) -> bool:
+    return bool(page.flags & PG_swapcache)
+
+
+def page_mapped(page: Page) -> bool:
+    return page._mapcount >= 0
+
+
+def page_mapping(page: Page) -> object | None:
+    """``page_mapping``: NULL for anon not in swap cache, &swapper_space if it is."""
+    if PageSwapCache(page):
+        return W().swapper_space
+    if PageAnon(page):
+        return None
+    return page.mapping
+
+
+# -- anon_vma lifetime --------------------------------------------------------------------------
+
+
+async def anon_vma_prepare(vma: VmArea) -> None:
+    """``anon_vma_prepare``: give ``vma`` an anon_vma before its first anonymous page.
+
+    Context: mmap_sem held (read is enough: called from faults). A new anon_vma is not locked
+    while it is published (B15 in the reference is about a later merge path); the model has no
+    find_mergeable_anon_vma, every vma gets its own. Takes mm->page_table_lock.
+    """
+    kasan_check(vma, "anon_vma_prepare")
+    if vma.anon_vma is not None:
+        return
+    allocated: AnonVma | None = AnonVma()
+    mm = vma.vm_mm
+    await mm.page_table_lock.lock()
+    if vma.anon_vma is None:
+        assert allocated is not None
+        vma.anon_vma = allocated
+        allocated.head.append(vma)
+        allocated = None
+    mm.page_table_lock.unlock()
+    if allocated is not None:
+        kfree(allocated)  # lost the race with another thread of the mm
+
+
+async def anon_vma_link(vma: VmArea) -> None:
+    """``anon_vma_link`` (fork): add the child's vma at the *tail* of the list (I11).
+
+    Context: takes and releases anon_vma->lock. The tail position is what lets
+    remove_migration_ptes, walking parent before child, restore a migration entry that fork
+    copied while migration was in flight (reference A.7).
+    """
+    anon_vma = vma.anon_vma
+    if anon_vma is not None:
+        await anon_vma.lock.lock()
+        anon_vma.head.append(vma)
+        anon_vma.lock.unlock()
+
+
+async def anon_vma_unlink(vma: VmArea) -> None:
+    """``anon_vma_unlink``: remove ``vma``; free the anon_vma when its list empties.
+
+    Context: from free_pgtables (munmap/exit). Takes and releases anon_vma->lock; the free is
+    immediate (SLAB_DESTROY_BY_RCU: the memory may be reused at once).
+    """
+    anon_vma = vma.anon_vma
+    if anon_vma is None:
+        return
+    await anon_vma.lock.lock()
+    anon_vma.head.remove(vma)
+    empty = not anon_vma.head
+    anon_vma.lock.unlock()
+    if empty:
+        kfree(anon_vma)
+
+
+# -- mapcount -------------------------------------------------------------------------------------
+
+
+async def page_add_anon_rmap(page: Page, vma: VmArea, address: int) -> None:
+    """``page_add_anon_rmap``. Context: ptl held.
+
+    On the 0 -> 1 transition the page (re)gets mapping and index; otherwise they are not
+    checked ("racy"), as in the kernel.
+    """
+    await preempt()
+    page._mapcount += 1
+    if page._mapcount == 0:
+        BUG_ON(vma.anon_vma is None, "bug", "page_add_anon_rmap: vma without anon_vma")
+        page.mapping = vma.anon_vma
+        page.index = linear_page_index(vma, address)
+    trace("mapcount", pfn=page.pfn, mapcount=page.mapcount)
+
+
+def page_add_new_anon_rmap(page: Page, vma: VmArea, address: int) -> None:
+    """``page_add_new_anon_rmap``: a brand-new page nobody else can see; mapcount := 1."""
+    page._mapcount = 0
+    page.mapping = vma.anon_vma
+    page.index = linear_page_index(vma, address)
+    trace("mapcount", pfn=page.pfn, mapcount=1)
+
+
+async def page_add_file_rmap(page: Page) -> None:
+    """``page_add_file_rmap`` (the ZERO_PAGE is the only non-anon page the model maps)."""
+    await preempt()
+    page._mapcount += 1
+    trace("mapcount", pfn=page.pfn, mapcount=page.mapcount)
+
+
+async def page_dup_rmap(page: Page) -> None:
+    """``page_dup_rmap`` (fork): mapcount++, no mapping/index update. Context: ptls held."""
+    await preempt()
+    page._mapcount += 1
+    trace("mapcount", pfn=page.pfn, mapcount=page.mapcount)
+
+
+async def page_remove_rmap(page: Page) -> None:
+    """``page_remove_rmap``. Context: ptl held. mapping is deliberately left set."""
+    await preempt()
+    page._mapcount -= 1
+    trace("mapcount", pfn=page.pfn, mapcount=page.mapcount)
+    if page._mapcount < 0:
+        if page._mapcount < -1:
+            BUG("mapcount-mismatch", f"page_remove_rmap: mapcount of pfn {page.pfn} below 0",
+                pfn=page.pfn, mapcount=page.mapcount)
+        # mapcount 1 -> 0: page_test_and_clear_dirty is s390-only; nothing else to do.
+
+
+def linear_page_index(vma: VmArea, address: int) -> int:
+    return (address - vma.vm_start) + vma.vm_pgoff
+
+
+def vma_address(page: Page, vma: VmArea) -> int | None:
+    """``vma_address``: where ``page`` would be mapped in ``vma``; None for -EFAULT."""
+    address = vma.vm_start + (page.index - vma.vm_pgoff)
+    if address < vma.vm_start or address >= vma.vm_end:
+        return None
+    return address
+
+
+def page_address_in_vma(page: Page, vma: VmArea) -> int | None:
+    """``page_address_in_vma``: -EFAULT (None) unless ``vma`` belongs to the page's anon_vma."""
+    if PageAnon(page):
+        if vma.anon_vma is not page.mapping:
+            return None
+    else:
+        return None  # no file mappings in the model
+    return vma_address(page, vma)
+
+
+# -- rmap walks -----------------------------------------------------------------------------------
+
+
+async def page_lock_anon_vma(page: Page) -> AnonVma | None:
+    """``page_lock_anon_vma``: the page's anon_vma, returned *locked*, or None.
+
+    Context: takes rcu_read_lock around the unlocked read of page->mapping; returns with
+    anon_vma->lock held. ``page_mapped`` is the only guard against a freed anon_vma: a page
+    that is mapped keeps a vma, hence its anon_vma, alive (reference A.5).
+    """
+    rcu_read_lock()
+    await preempt()
+    anon_mapping = page.mapping
+    anon_vma: AnonVma | None = None
+    if isinstance(anon_mapping, AnonVma) and page_mapped(page):
+        anon_vma = anon_mapping
+        await anon_vma.lock.lock()
+    rcu_read_unlock()
+    return anon_vma
+
+
+async def page_check_address(
+    page: Page, vma: VmArea, address: int
+) -> PageTablePage | None:
+    """``page_check_address``: the table whose pte at ``address`` maps ``page``, ptl LOCKED.
+
+    Context: takes the ptl and returns with it held on success. The first ``pte_present``
+    test is an unlocked peek; the check is repeated under the lock.
+    """
+    mm = vma.vm_mm
+    kasan_check(mm, "page_check_address")
+    table = mm.pte_table(address, alloc=False)
+    if table is None:
+        return None
+    pte = await pte_peek(table, address)
+    if type(pte) is not PresentPte:
+        return None
+    await table.ptl.lock()
+    pte = pte_read(table, address)
+    if type(pte) is PresentPte and pte.pfn == page.pfn:
+        return table
+    table.ptl.unlock()
+    return None
+
+
+async def page_referenced_one(page: Page, vma: VmArea) -> int:
+    address = vma_address(page, vma)
+    if address is None:
+        return 0
+    table = await page_check_address(page, vma, address)
+    if table is None:
+        return 0
+    referenced = int(await ptep_clear_flush_young(vma.vm_mm, address, table))
+    table.ptl.unlock()
+    return referenced
+
+
+async def page_referenced(page: Page) -> int:
+    """``page_referenced(page, is_locked=1)``: count and clear accessed bits via rmap.
+
+    Context: page lock held (reclaim); takes anon_vma->lock and each ptl.
+    """
+    referenced = 0
+    if page.flags & PG_referenced:
+        page.flags &= ~PG_referenced
+        referenced += 1
+    if page_mapped(page) and PageAnon(page):
+        anon_vma = await page_lock_anon_vma(page)
+        if anon_vma is None:
+            return referenced
+        for vma in list(anon_vma.head):
+            referenced += await page_referenced_one(page, vma)
+            if not page_mapped(page):
+                break
+        anon_vma.lock.unlock()
+    return referenced
+
+
+async def try_to_unmap_one(page: Page, vma: VmArea, migration: bool) -> int:
+    """``try_to_unmap_one`` as V2 left it (reference A.5, V2 column).
+
+    Context: anon_vma->lock held (try_to_unmap_anon), page lock held; takes and releases the
+    ptl of the pte. Per converted pte: mapcount--, count--, anon_rss-- (V2), pte := swap
+    entry (page in swap cache) or migration entry.
+    """
+    if vma.anon_vma is not None:
+        lockdep_assert_held(vma.anon_vma.lock)
+    kasan_check(vma, "try_to_unmap_one")
+    mm = vma.vm_mm
+    ret = SWAP_AGAIN
+    address = vma_address(page, vma)
+    if address is None:
+        return ret
+    table = await page_check_address(page, vma, address)
+    if table is None:
+        return ret
+    # V2: VM_LOCKED still blocks migration, and the young bit is cleared as a side effect
+    # even when migrating (2.6.18 skips both for migration).
+    if (vma.vm_flags & VM_LOCKED) or (
+        await ptep_clear_flush_young(mm, address, table) and not migration
+    ):
+        ret = SWAP_FAIL
+    else:
+        pteval = await ptep_clear_flush(mm, address, table)
+        assert type(pteval) is PresentPte
+        if pteval.dirty:
+            page.flags |= PG_dirty  # set_page_dirty
+        if PageAnon(page):
+            if PageSwapCache(page):
+                entry = SwapPte(0, page.private)
+                await swap_duplicate(entry)
+                if not mm.on_mmlist:
+                    w = W()
+                    await w.mmlist_lock.lock()
+                    if not mm.on_mmlist:
+                        mm.on_mmlist = True
+                        w.mmlist.append(mm)
+                    w.mmlist_lock.unlock()
+            else:
+                BUG_ON(not migration, "bug",
+                       f"try_to_unmap_one: anon page pfn {page.pfn} not in swap cache")
+                entry = make_migration_entry(page)
+            await set_pte_at(mm, address, table, entry)
+            mm.anon_rss -= 1  # V2: for swap AND migration entries
+        else:
+            mm.file_rss -= 1
+        await page_remove_rmap(page)
+        await put_page(page)  # page_cache_release: the pte's reference
+    table.ptl.unlock()
+    return ret
+
+
+async def try_to_unmap_anon(page: Page, migration: bool) -> int:
+    """``try_to_unmap_anon``: walk the anon_vma list in order, stop early on SWAP_FAIL.
+
+    Context: page lock held; takes and releases anon_vma->lock. An early stop leaves the
+    migration entries already installed in earlier vmas: the caller must restore them.
+    """
+    ret = SWAP_AGAIN
+    anon_vma = await page_lock_anon_vma(page)
+    if anon_vma is None:
+        return ret
+    for vma in list(anon_vma.head):
+        ret = await try_to_unmap_one(page, vma, migration)
+        if ret == SWAP_FAIL or not page_mapped(page):
+            break
+    anon_vma.lock.unlock()
+    return ret
+
+
+async def try_to_unmap(page: Page, migration: bool) -> int:
+    """``try_to_unmap``: SWAP_SUCCESS when no pte maps the page any more.
+
+    Context: page lock held (``BUG_ON(!PageLocked(page))``).
+    """
+    BUG_ON(not page.locked.is_set, "bug", f"try_to_unmap on unlocked page pfn {page.pfn}")
+    ret = SWAP_AGAIN
+    if PageAnon(page):
+        ret = await try_to_unmap_anon(page, migration)
+    if not page_mapped(page):
+        ret = SWAP_SUCCESS
+    return ret

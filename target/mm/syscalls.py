@@ -1,0 +1,206 @@
+"""Entry points the workload calls: user memory access, fork, exit, munmap, mlock, pin, migrate,
+reclaim. Each is what a system call or the MMU does, written against the model.
+
+User memory access is the MMU: it walks the pte without any lock, and if the pte allows the
+access, the access happens atomically at that point (hardware sets the accessed and dirty
+bits; x86 updates them atomically, so they are never lost to a concurrent
+``ptep_get_and_clear``). Otherwise it takes the fault path (``do_page_fault``: mmap_sem read,
+find_vma, handle_mm_fault) and retries.
+
+Data integrity (reference I10) is checked here, on reads: each process keeps, as ghost state,
+the last value it stored at each address (a forked child starts from its parent's values);
+a read that returns anything else is a ``lost-write``. A process's own writes and the DMA
+writes through its pins are the only stores, and each process has one user thread, so the
+expectation is never ambiguous.
+"""
+
+from __future__ import annotations
+
+from target.kernel import BUG, preempt, trace
+
+from . import vmscan
+from .fork import Process, do_fork, exit_mm, get_task_mm
+from .memory import get_user_pages, handle_mm_fault
+from .mempolicy import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, do_migrate_pages
+from .mlock import mlock_fixup
+from .mmap import do_munmap, mmput
+from .pgtable import _write
+from .swap import put_page
+from .types import PG_dirty, VM_WRITE, MmStruct, Page, PresentPte
+from .world import W
+
+
+class UserProcess(Process):
+    """A process with the ghost state of its user program."""
+
+    def __init__(self, pid: int, mm: MmStruct | None) -> None:
+        super().__init__(pid, mm)
+        self.expected: dict[int, int] = {}  # ghost: address -> last value this process stored
+        self.pins: dict[int, Page] = {}  # address -> page pinned by get_user_pages
+
+
+async def _mmu_access(mm: MmStruct, addr: int, write: bool, value: int) -> tuple[bool, int]:
+    """One MMU attempt: (True, value read) if the pte allowed the access, else (False, 0)."""
+    await preempt()
+    table = mm.pte_table(addr, alloc=False)
+    if table is None:
+        return False, 0
+    pte = table.ptes[addr - table.base]
+    if type(pte) is not PresentPte or (write and not pte.write):
+        return False, 0
+    page = W().mem_map[pte.pfn]
+    new = PresentPte(pte.pfn, pte.write, pte.dirty or write, True)
+    if new != pte:
+        _write(mm, table, addr, new)  # hardware A/D update, atomic with the access
+    if write:
+        page.data = value
+        trace("store", mm=mm.name, addr=addr, pfn=page.pfn, value=value)
+        return True, value
+    return True, page.data
+
+
+async def do_page_fault(mm: MmStruct, addr: int, write: bool) -> bool:
+    """``do_page_fault``: mmap_sem read, find_vma, handle_mm_fault. False on SIGSEGV."""
+    await mm.mmap_sem.down_read()
+    vma = mm.find_vma(addr)
+    ok = vma is not None and (not write or bool(vma.vm_flags & VM_WRITE))
+    if ok:
+        assert vma is not None
+        await handle_mm_fault(mm, vma, addr, write)
+    mm.mmap_sem.up_read()
+    return ok
+
+
+async def user_access(p: UserProcess, addr: int, write: bool, value: int = 0) -> int | None:
+    """A load or store by ``p``'s user thread; None if the process is gone or SIGSEGV."""
+    mm = get_task_mm(p)
+    if mm is None:
+        return None
+    result: int | None = None
+    while True:
+        done, got = await _mmu_access(mm, addr, write, value)
+        if done:
+            result = got
+            break
+        if not await do_page_fault(mm, addr, write):
+            break
+    await mmput(mm)
+    if result is None:
+        return None
+    if write:
+        p.expected[addr] = value
+    elif result != p.expected.get(addr, 0):
+        BUG("lost-write",
+            f"process {p.pid} read {result} at address {addr}, expected "
+            f"{p.expected.get(addr, 0)}", pid=p.pid, addr=addr, read=result,
+            expected=p.expected.get(addr, 0))
+    return result
+
+
+async def sys_fork(p: UserProcess, child_pid: int) -> UserProcess | None:
+    """``fork``: the child is a new process with a copy of the mm and of the ghost values."""
+    expected = dict(p.expected)
+    child = await do_fork(p, child_pid)
+    if child is None:
+        return None
+    uchild = UserProcess(child_pid, child.mm)
+    uchild.expected = expected
+    W().processes[child_pid] = uchild
+    return uchild
+
+
+async def sys_exit(p: UserProcess) -> None:
+    """``exit``: unpin what is still pinned, then exit_mm."""
+    for addr in list(p.pins):
+        await unpin(p, addr)
+    await exit_mm(p)
+
+
+async def sys_munmap(p: UserProcess, addr: int) -> bool:
+    """``munmap`` of the vma containing ``addr`` (whole vma). Context: mmap_sem write."""
+    mm = get_task_mm(p)
+    if mm is None:
+        return False
+    await mm.mmap_sem.down_write()
+    vma = mm.find_vma(addr)
+    if vma is not None:
+        for a in range(vma.vm_start, vma.vm_end):
+            p.expected.pop(a, None)
+        await do_munmap(mm, vma)
+    mm.mmap_sem.up_write()
+    await mmput(mm)
+    return vma is not None
+
+
+async def sys_mlock(p: UserProcess, addr: int, lock: bool) -> bool:
+    """``mlock``/``munlock`` of the vma containing ``addr``. Context: mmap_sem write."""
+    mm = get_task_mm(p)
+    if mm is None:
+        return False
+    await mm.mmap_sem.down_write()
+    vma = mm.find_vma(addr)
+    if vma is not None:
+        await mlock_fixup(mm, vma, lock)
+    mm.mmap_sem.up_write()
+    await mmput(mm)
+    return vma is not None
+
+
+async def pin(p: UserProcess, addr: int) -> bool:
+    """``get_user_pages(write=1)`` of one page, as a driver pins a DMA buffer."""
+    if addr in p.pins:
+        return False
+    mm = get_task_mm(p)
+    if mm is None:
+        return False
+    await mm.mmap_sem.down_read()
+    vma = mm.find_vma(addr)
+    page = None
+    if vma is not None and vma.vm_flags & VM_WRITE:
+        page = await get_user_pages(mm, vma, addr, True)
+    mm.mmap_sem.up_read()
+    await mmput(mm)
+    if page is None:
+        return False
+    p.pins[addr] = page
+    return True
+
+
+async def dma_write(p: UserProcess, addr: int, value: int) -> bool:
+    """The device writes ``value`` into the pinned page: no pte, no lock, no fault."""
+    page = p.pins.get(addr)
+    if page is None:
+        return False
+    await preempt()
+    page.data = value
+    p.expected[addr] = value
+    trace("dma", pid=p.pid, addr=addr, pfn=page.pfn, value=value)
+    return True
+
+
+async def unpin(p: UserProcess, addr: int) -> bool:
+    """``set_page_dirty_lock`` + ``put_page``: the end of the DMA."""
+    page = p.pins.pop(addr, None)
+    if page is None:
+        return False
+    page.flags |= PG_dirty
+    await put_page(page)
+    return True
+
+
+async def sys_migrate_pages(p: UserProcess, source: int, dest: int, move_all: bool) -> int:
+    """``sys_migrate_pages(pid, {source}, {dest})``: MPOL_MF_MOVE_ALL with CAP_SYS_NICE."""
+    mm = get_task_mm(p)
+    if mm is None:
+        return -3  # -ESRCH
+    err = await do_migrate_pages(mm, source, dest, MPOL_MF_MOVE_ALL if move_all else MPOL_MF_MOVE)
+    await mmput(mm)
+    return err
+
+
+async def kswapd_reclaim(nid: int) -> bool:
+    """kswapd reclaims one page of node ``nid``; its swap write completes after a point."""
+    freed = await vmscan.shrink_one(nid)
+    await preempt()
+    vmscan.end_swap_io()
+    return freed
