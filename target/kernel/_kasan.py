@@ -6,6 +6,14 @@ reused, so every later access through a stale pointer is caught deterministicall
 slab, SLAB_DESTROY_BY_RCU for anon_vma, may reuse the memory at once and hide the access). The
 model calls :func:`kasan_check` where the kernel would dereference the object; locks embedded
 in an object check it on every operation.
+
+Objects of a ``SLAB_DESTROY_BY_RCU`` cache (anon_vma) are type-stable: after ``kfree`` the
+memory stays an object of that type until an RCU grace period has passed, so a task that was
+non-preemptible (inside rcu_read_lock or holding a spinlock) when the object was freed, and has
+stayed so since, may still lock it and read it. page_lock_anon_vma depends on exactly this: it
+may lock an anon_vma that anon_vma_unlink has just freed, and it finds its list empty. Classic
+RCU (2006) cannot end a grace period while any CPU has preemption disabled, which is why
+holding the spinlock keeps the memory valid after rcu_read_unlock.
 """
 
 from __future__ import annotations
@@ -27,12 +35,17 @@ class KObject:
         ``_freed is None`` while the object is live; after :func:`kfree` it names the freer.
     """
 
-    __slots__ = ("_allocated", "_freed")
+    __slots__ = ("_allocated", "_freed", "_rcu_readers")
     kind = "object"
+    slab_destroy_by_rcu = False
 
     def __init__(self) -> None:
         self._allocated = _where()
         self._freed: tuple[str, int] | None = None
+        # For SLAB_DESTROY_BY_RCU objects: the tasks that were non-preemptible at kfree time,
+        # with their atomic_epoch then; each may keep using the object until it leaves that
+        # non-preemptible section (the grace period cannot end before).
+        self._rcu_readers: dict[object, int] = {}
 
     @property
     def freed(self) -> bool:
@@ -44,11 +57,18 @@ def kfree(obj: KObject) -> None:
     if obj._freed is not None:
         _report(obj, "double free")
     obj._freed = _where()
+    if obj.slab_destroy_by_rcu:
+        obj._rcu_readers = {t: t.atomic_epoch for t in HOOKS.rq.tasks if t.atomic}
 
 
 def kasan_check(obj: KObject, access: str) -> None:
     """Report ``access`` to ``obj`` if it has been freed."""
     if obj._freed is not None:
+        if obj._rcu_readers:
+            task = HOOKS.rq.current
+            epoch = obj._rcu_readers.get(task)
+            if task is not None and task.atomic and epoch == task.atomic_epoch:
+                return  # still inside the section that began before the free
         _report(obj, access)
 
 

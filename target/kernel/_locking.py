@@ -18,7 +18,7 @@ from . import _lockdep
 from ._bug import KernelFinding
 from ._kasan import KObject, kasan_check
 from ._lockdep import LockClass
-from ._sched import HOOKS, KTask, current, might_sleep, sleep_on, trace
+from ._sched import HOOKS, KTask, current, enter_atomic, might_sleep, sleep_on, trace
 
 
 class spinlock_t:
@@ -55,7 +55,7 @@ class spinlock_t:
             kasan_check(self.obj, f"spin_lock({self.name})")
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
         # The task counts as atomic while it spins: it has preemption disabled already.
-        task.atomic += 1
+        enter_atomic(task)
         while self.owner is not None:
             self.waiters.append(task)
             await sleep_on(self)
@@ -74,7 +74,7 @@ class spinlock_t:
         if self.owner is not None:
             return False
         _lockdep.acquire(task, rq.lockdep, rq.step, self, 0, True, False)
-        task.atomic += 1
+        enter_atomic(task)
         self.owner = task
         trace("lock", lock=self.name, trylock=True)
         return True
@@ -301,7 +301,7 @@ RCU = _RCU()
 def rcu_read_lock() -> None:
     """``rcu_read_lock()`` (classic RCU): a read-side section that may not sleep."""
     task = current()
-    task.atomic += 1
+    enter_atomic(task)
     task.held.append(_lockdep.HeldLock(RCU, ("rcu_read_lock", 0), True, True, HOOKS.rq.step))
 
 

@@ -36,7 +36,8 @@ class KTask:
         ``atomic > 0`` iff a spinlock (or an RCU read section) is held: sleeping is a finding.
     """
 
-    __slots__ = ("atomic", "coro", "finished", "held", "name", "tid", "trio_task", "wait_on")
+    __slots__ = ("atomic", "atomic_epoch", "coro", "finished", "held", "name", "tid",
+                 "trio_task", "wait_on")
 
     def __init__(self, tid: int, name: str, coro: Coroutine[Any, Any, None]) -> None:
         self.tid = tid
@@ -45,11 +46,22 @@ class KTask:
         self.held: list[Any] = []  # lockdep HeldLock entries; typed in _lockdep
         self.wait_on: object | None = None
         self.atomic = 0
+        # Counts the task's non-preemptible sections: it changes each time ``atomic`` leaves
+        # 0, which is how KASAN tells an RCU reader that stayed inside its section since an
+        # object was freed (SLAB_DESTROY_BY_RCU) from one that came back later.
+        self.atomic_epoch = 0
         self.finished = False
         self.trio_task: Any = None  # the trio executor's handle; unused by the direct one
 
     def __repr__(self) -> str:
         return f"<task {self.tid} {self.name}>"
+
+
+def enter_atomic(task: KTask) -> None:
+    """preempt_disable(): a spinlock or an RCU read section begins."""
+    if task.atomic == 0:
+        task.atomic_epoch += 1
+    task.atomic += 1
 
 
 class Runqueue:

@@ -61,8 +61,13 @@ def free_hot_cold_page(page: Page) -> None:
     """``free_hot_cold_page``: check the page and put it on its node's free list.
 
     Context: the caller dropped the last reference; no locks needed beyond the zone's (the
-    model frees atomically).
+    model frees atomically). An anonymous page still has ``mapping`` pointing at its anon_vma
+    (page_remove_rmap leaves it): it is cleared here, before the check, as in 2.6.17.
     """
+    from .types import AnonVma
+
+    if isinstance(page.mapping, AnonVma):
+        page.mapping = None
     free_pages_check(page)
     page.flags = 0
     page.data = -1  # poison, so a read of freed memory is visible in data checks

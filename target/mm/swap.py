@@ -69,7 +69,7 @@ async def __page_cache_release(page: Page) -> None:
         zone = W().zones[page.nid]
         await zone.lru_lock.lock()
         if page.flags & PG_lru:
-            page.flags &= ~PG_lru
+            page.flags &= ~(PG_lru | PG_active)  # del_page_from_lru clears PG_active too
             assert page.lru is not None
             page.lru.remove(page)
             page.lru = None

@@ -205,6 +205,7 @@ class AnonVma(KObject):
 
     __slots__ = ("head", "id", "lock")
     kind = "anon_vma"
+    slab_destroy_by_rcu = True  # anon_vma_cachep: SLAB_DESTROY_BY_RCU
     _ids = 0
 
     def __init__(self) -> None:

@@ -151,6 +151,11 @@ async def shrink_one(nid: int) -> bool:
         zone.lru_lock.unlock()
         return False
     page = lru[0]
+    if page.count == 0:
+        # get_page_testone: "It is being freed elsewhere" -- put_page dropped the last
+        # reference and waits for this lru_lock to take the page off the list.
+        zone.lru_lock.unlock()
+        return False
     get_page_locked(page)
     page.flags &= ~(PG_lru | PG_active)  # deactivate: shrink_page_list wants inactive pages
     lru.remove(page)
