@@ -185,9 +185,6 @@ def generate(seed: int) -> Scenario:
         enabled.append("write")
     swap = rng.random() < 0.5
     config_swap = swap or rng.random() < 0.7
-    world = WorldConfig(nodes=2, pages_per_node=rng.randint(8, 14),
-                        swap_slots=rng.randint(3, 6) if config_swap else 0,
-                        config_swap=config_swap)
     nproc = rng.randint(1, 2)
     procs: list[ProcessSpec] = []
     for i in range(nproc):
@@ -234,6 +231,12 @@ def generate(seed: int) -> Scenario:
     if swap:
         tasks.append(TaskSpec("kswapd", [("swapout", rng.randint(0, 1))
                                          for _ in range(rng.randint(1, 4))]))
+    # Enough memory that OOM is rare but possible: every process (children included) could
+    # COW every page, and migration needs a target page per page.
+    mapped = sum(v.end - v.start for p in procs for v in p.vmas)
+    world = WorldConfig(nodes=2, pages_per_node=rng.randint(2, 3) * mapped + rng.randint(2, 6),
+                        swap_slots=rng.randint(3, 6) if config_swap else 0,
+                        config_swap=config_swap)
     sc = Scenario(world, procs, tasks, name=f"generated:{seed}")
     validate(sc)
     return sc

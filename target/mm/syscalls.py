@@ -20,7 +20,7 @@ from target.kernel import BUG, preempt, trace
 
 from . import vmscan
 from .fork import Process, do_fork, exit_mm, get_task_mm
-from .memory import get_user_pages, handle_mm_fault
+from .memory import VM_FAULT_OOM, get_user_pages, handle_mm_fault
 from .mempolicy import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, do_migrate_pages
 from .mlock import mlock_fixup
 from .mmap import do_munmap, mmput
@@ -60,13 +60,18 @@ async def _mmu_access(mm: MmStruct, addr: int, write: bool, value: int) -> tuple
 
 
 async def do_page_fault(mm: MmStruct, addr: int, write: bool) -> bool:
-    """``do_page_fault``: mmap_sem read, find_vma, handle_mm_fault. False on SIGSEGV."""
+    """``do_page_fault``: mmap_sem read, find_vma, handle_mm_fault.
+
+    False when the access cannot complete: SIGSEGV (no vma, or a store to a read-only vma),
+    or VM_FAULT_OOM, where the kernel's OOM killer would end the task; the model abandons the
+    access instead, so the store never happened.
+    """
     await mm.mmap_sem.down_read()
     vma = mm.find_vma(addr)
     ok = vma is not None and (not write or bool(vma.vm_flags & VM_WRITE))
     if ok:
         assert vma is not None
-        await handle_mm_fault(mm, vma, addr, write)
+        ok = await handle_mm_fault(mm, vma, addr, write) != VM_FAULT_OOM
     mm.mmap_sem.up_read()
     return ok
 
