@@ -18,7 +18,14 @@ from ._execution import DEFAULT_MAX_STEPS, Finding, Outcome
 from .executors import get_executor, run_direct
 from .oracles import check_quiescent
 from .schedulers import RandomScheduler, Scheduler
-from .workload import Scenario, build_world, program, readback_program, setup_program
+from .workload import (
+    Scenario,
+    births_of,
+    build_world,
+    program,
+    readback_program,
+    setup_program,
+)
 
 
 class _Single:
@@ -47,7 +54,8 @@ def run_scenario(
         setup = run_direct(_Single(), [("setup", setup_program(scenario))], max_steps=max_steps)
         if setup.finding is not None:
             return Outcome(setup.finding, [], setup.steps, [] if trace else None)
-        tasks = [(t.name, program(t.ops)) for t in scenario.tasks]
+        births = births_of(scenario)
+        tasks = [(t.name, program(t.ops, births)) for t in scenario.tasks]
         outcome = run(scheduler, tasks, max_steps=max_steps, trace=trace)
         if outcome.finding is not None:
             return outcome

@@ -26,11 +26,12 @@ def _one_process(pages: int = 2, prefault: bool = True) -> list[ProcessSpec]:
 
 
 def migrate_vs_fault() -> Scenario:
-    """The seed patch's main race: a store to a page while it is being migrated.
+    """The seed patch's main race: loads and stores to pages while they are being migrated.
 
-        user: write 0, read 1, write 1        migrator: migrate node 0 -> 1, then 1 -> 0
+        user: stores and loads to pages 0 and 1, eight accesses
+        migrator: migrate node 0 -> 1, 1 -> 0, 0 -> 1
 
-    The store meets present ptes, migration entries (migration_entry_wait, whose reference
+    An access meets present ptes, migration entries (migration_entry_wait, whose reference
     makes migrate_page_remove_references return -EAGAIN) or the new page's read-only pte
     (V2 restores ptes without the write bit, so the store takes a do_wp_page fault).
     """
@@ -38,8 +39,11 @@ def migrate_vs_fault() -> Scenario:
         WorldConfig(pages_per_node=6, swap_slots=4),
         _one_process(2),
         [
-            TaskSpec("user", [("write", 1, 0, 100), ("read", 1, 1), ("write", 1, 1, 101)]),
-            TaskSpec("migrator", [("migrate", 1, 0, 1, 0), ("migrate", 1, 1, 0, 0)]),
+            TaskSpec("user", [("write", 1, 0, 100), ("write", 1, 1, 101), ("read", 1, 0),
+                              ("write", 1, 0, 102), ("read", 1, 1), ("write", 1, 1, 103),
+                              ("read", 1, 0), ("read", 1, 1)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 0), ("migrate", 1, 1, 0, 0),
+                                  ("migrate", 1, 0, 1, 0)]),
         ],
         name="migrate-vs-fault",
     )
@@ -103,21 +107,45 @@ def migrate_vs_munmap() -> Scenario:
 
 
 def migrate_vs_mlock() -> Scenario:
-    """V2 keeps VM_LOCKED as a migration failure: try_to_unmap returns SWAP_FAIL after having
-    converted earlier vmas' ptes, and migrate_page must restore them (-EPERM).
+    """V2 keeps VM_LOCKED as a migration failure: a page shared with a locked vma of another
+    mm makes try_to_unmap return SWAP_FAIL, migrate_page_remove_references -EPERM, and the
+    page goes to the failed list (migrate_page restores any entries already installed).
 
-        parent: fork 2                       child: mlock 0, read 1
-        migrator: MOVE_ALL node 0 -> 1 of the parent
+        parent: mlock 0, fork 2, read 0      child: read 0, write 1, read 1
+        migrator: MOVE_ALL node 0 -> 1 of the child, four times (no-ops until the fork)
+
+    mlock first: make_pages_present would break COW in a writable vma shared with a child,
+    so the parent locks, then forks (the child's copy of the vma is not locked).
     """
     return Scenario(
         WorldConfig(pages_per_node=8, swap_slots=4),
         _one_process(2),
         [
-            TaskSpec("parent", [("fork", 1, 2), ("read", 1, 0)]),
-            TaskSpec("child", [("mlock", 2, 0), ("read", 2, 1)]),
-            TaskSpec("migrator", [("migrate", 1, 0, 1, 1)]),
+            TaskSpec("parent", [("mlock", 1, 0), ("fork", 1, 2), ("read", 1, 0)]),
+            TaskSpec("child", [("read", 2, 0), ("write", 2, 1, 77), ("read", 2, 1)]),
+            TaskSpec("migrator", [("migrate", 2, 0, 1, 1)] * 4),
         ],
         name="migrate-vs-mlock",
+    )
+
+
+def migrate_vs_cow_exit() -> Scenario:
+    """A page can lose its last user while the migrator is scanning the page tables: the
+    parent's COW moves its pte to a copy, and the child's exit drops the last reference. The
+    ptl held across check_pte_range's isolation is what keeps the page alive (2006-01 fix).
+
+        parent: fork 2, write 0..3            child: exit
+        migrator: MOVE_ALL node 0 -> 1 of the parent, twice
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=16, swap_slots=0, config_swap=False),
+        _one_process(4),
+        [
+            TaskSpec("parent", [("fork", 1, 2)] + [("write", 1, a, 50 + a) for a in range(4)]),
+            TaskSpec("child", [("exit", 2)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 1), ("migrate", 1, 0, 1, 1)]),
+        ],
+        name="migrate-vs-cow-exit",
     )
 
 
@@ -154,6 +182,7 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-swap-pin": migrate_vs_swap_pin,
     "migrate-vs-munmap": migrate_vs_munmap,
     "migrate-vs-mlock": migrate_vs_mlock,
+    "migrate-vs-cow-exit": migrate_vs_cow_exit,
     "tiny-migrate-fault": tiny_migrate_fault,
     "tiny-migrate-pin": tiny_migrate_pin,
 }
@@ -203,7 +232,7 @@ def generate(seed: int) -> Scenario:
         spec = queue.pop(0)
         addrs = [a for v in spec.vmas for a in range(v.start, v.end)]
         ops: list[Op] = []
-        for _ in range(rng.randint(2, 5)):
+        for _ in range(rng.randint(3, 8)):
             kind = rng.choice(enabled)
             addr = rng.choice(addrs)
             value += 1

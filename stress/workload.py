@@ -9,8 +9,10 @@ pin for process *p* belong to one task (the generator enforces it, :func:`valida
 so each process's expected memory contents are never ambiguous. Kernel-side actors (the
 migrator calling sys_migrate_pages on some pid, kswapd) can run in any task.
 
-Operations on a process that does not exist yet (its fork has not happened) or has exited are
-no-ops, decided at run time: whether they run is part of the interleaving.
+A process that a fork creates does not exist before that fork, and neither does its thread:
+an operation on it sleeps until the fork happens, or until the forking thread has finished
+without forking it (then the operation is a no-op). Operations on a process that has exited
+are no-ops. Both are decided at run time: they are part of the interleaving.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from target.kernel import WaitBit, preempt
 from target.mm import syscalls
 from target.mm.syscalls import UserProcess
 from target.mm.types import VM_MAYWRITE, VM_READ, VM_WRITE, MmStruct, VmArea
@@ -134,6 +137,8 @@ def validate(sc: Scenario) -> None:
             if not all(isinstance(a, int) for a in op[1:]):
                 raise ScenarioError(f"task {t.name}: arguments must be integers: {op!r}")
             if op[0] == "fork":
+                if op[2] in pids:
+                    raise ScenarioError(f"task {t.name}: pid {op[2]} exists or is forked twice")
                 pids.add(op[2])
             if per_process:
                 prev = owner.setdefault(op[1], t.name)
@@ -177,12 +182,35 @@ def _process(pid: int) -> UserProcess | None:
     return p if isinstance(p, UserProcess) else None
 
 
-async def run_op(op: Op) -> None:
-    """Execute one operation; a missing process makes it a no-op."""
+Births = dict[int, WaitBit]
+
+
+def births_of(sc: Scenario) -> Births:
+    """One "not born yet" bit per forked pid, set until the fork (or its thread's end)."""
+    births: Births = {}
+    for t in sc.tasks:
+        for op in t.ops:
+            if op[0] == "fork":
+                bit = WaitBit(f"pid{op[2]}.unborn")
+                bit.test_and_set()
+                births[op[2]] = bit
+    return births
+
+
+async def run_op(op: Op, births: Births) -> None:
+    """Execute one operation; a process that is gone makes it a no-op.
+
+    Entering a system call is a scheduling point, so that even an operation that turns out
+    to be a no-op takes a step and lets others run.
+    """
+    await preempt()
     name = op[0]
     if name == "swapout":
         await syscalls.kswapd_reclaim(op[1])
         return
+    unborn = births.get(op[1])
+    if unborn is not None and unborn.is_set:
+        await unborn.wait_clear()
     p = _process(op[1])
     if p is None:
         return
@@ -193,6 +221,7 @@ async def run_op(op: Op) -> None:
     elif name == "fork":
         if op[2] not in W().processes:
             await syscalls.sys_fork(p, op[2])
+        _born(births, op[2])
     elif name == "exit":
         await syscalls.sys_exit(p)
     elif name == "munmap":
@@ -211,10 +240,20 @@ async def run_op(op: Op) -> None:
         raise ScenarioError(f"unknown operation {name!r}")
 
 
-def program(ops: Sequence[Op]) -> Callable[[], Coroutine[Any, Any, None]]:
+def _born(births: Births, pid: int) -> None:
+    bit = births.get(pid)
+    if bit is not None and bit.is_set:
+        bit.clear()
+
+
+def program(ops: Sequence[Op], births: Births) -> Callable[[], Coroutine[Any, Any, None]]:
     async def body() -> None:
         for op in ops:
-            await run_op(op)
+            await run_op(op, births)
+        # A fork this thread did not get to (its process exited first) never happens.
+        for op in ops:
+            if op[0] == "fork":
+                _born(births, op[2])
 
     return body
 

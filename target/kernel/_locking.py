@@ -129,14 +129,16 @@ class rw_semaphore:
         return [self.writer] if self.writer is not None else list(self.readers)
 
     async def _down(self, write: bool, subclass: int) -> None:
-        might_sleep("down_write" if write else "down_read")
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
         assert task is not None
         if self.obj is not None:
             kasan_check(self.obj, f"down({self.name})")
+        # lockdep before might_sleep: an acquisition that is both against the lock order and
+        # in atomic context is reported as the order violation, the more specific diagnosis.
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, not write)
+        might_sleep("down_write" if write else "down_read")
         free = self.writer is None and not self.queue and (not write or not self.readers)
         if free:
             if write:
@@ -264,13 +266,16 @@ class WaitBit:
             self.waiters.clear()
 
     async def lock(self, subclass: int = 0) -> None:
-        """The blocking acquire (``lock_page``): sleep until clear, then set."""
-        might_sleep(f"lock({self.name})")
+        """The blocking acquire (``lock_page``): sleep until clear, then set.
+
+        lockdep runs before might_sleep, as in ``rw_semaphore._down``.
+        """
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
         assert task is not None
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
+        might_sleep(f"lock({self.name})")
         while self.is_set:
             self.waiters.append(task)
             await sleep_on(self)

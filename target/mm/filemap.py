@@ -53,9 +53,18 @@ async def wait_on_page_locked(page: Page) -> None:
     """``wait_on_page_locked``: sleep until PG_locked is clear; does not take the lock.
 
     Context: may sleep; the caller must hold a reference on the page (or the page may be
-    freed and reused while we sleep on it, reference A.6).
+    freed and reused while we sleep on it, reference A.6). That obligation is checked: a
+    sleep that starts on a free page, or ends after the page was freed (and perhaps
+    reallocated), is a use-after-free of the page.
     """
+    gen = page.ghost_gen
+    if page.count == 0:
+        BUG("use-after-free", f"wait_on_page_locked on free page pfn {page.pfn}", pfn=page.pfn)
     await page.locked.wait_clear()
+    if page.count == 0 or page.ghost_gen != gen:
+        BUG("use-after-free",
+            f"page pfn {page.pfn} was freed while a task slept on its PG_locked",
+            pfn=page.pfn, reallocated=page.ghost_gen != gen)
 
 
 async def wait_on_page_writeback(page: Page) -> None:

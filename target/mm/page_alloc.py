@@ -27,6 +27,7 @@ async def alloc_pages_node(nid: int) -> Page | None:
     free.remove(page)
     page.lru = None
     page._count = 1
+    page.ghost_gen += 1
     page.flags = 0
     page.data = 0  # alloc_zeroed_user_highpage; every user of the model wants zeroed pages
     page.lineage = 0

@@ -171,15 +171,21 @@ async def pin(p: UserProcess, addr: int) -> bool:
     return True
 
 
-async def dma_write(p: UserProcess, addr: int, value: int) -> bool:
-    """The device writes ``value`` into the pinned page: no pte, no lock, no fault."""
+async def dma_write(p: UserProcess, addr: int, value: int, bursts: int = 3) -> bool:
+    """The device writes into the pinned page: no pte, no lock, no fault.
+
+    A DMA transfer is not one store: the device writes ``bursts`` times (``value``,
+    ``value + 1``, ...), each a scheduling point, and the last one is what the buffer holds.
+    Any burst that lands in a page the process no longer maps is lost to it.
+    """
     page = p.pins.get(addr)
     if page is None:
         return False
-    await preempt()
-    page.data = value
-    p.expected[addr] = value
-    trace("dma", pid=p.pid, addr=addr, pfn=page.pfn, value=value)
+    for i in range(bursts):
+        await preempt()
+        page.data = value + i
+        p.expected[addr] = value + i
+        trace("dma", pid=p.pid, addr=addr, pfn=page.pfn, value=value + i)
     return True
 
 

@@ -72,6 +72,7 @@ class Page:
         "_mapcount",
         "data",
         "flags",
+        "ghost_gen",
         "ghost_migration_ptes",
         "ghost_ptes",
         "index",
@@ -100,6 +101,7 @@ class Page:
         # ghost state: content, identity across migration/swap, ptes that point here
         self.data = 0
         self.lineage = 0
+        self.ghost_gen = 0  # allocations of this pfn so far: tells a reused page from itself
         self.ghost_ptes = 0
         self.ghost_migration_ptes = 0
 

@@ -17,7 +17,7 @@ from typing import Any
 from target.kernel import spinlock_t
 
 from .locking import LRU_LOCK, MMLIST_LOCK, SWAP_LOCK, TREE_LOCK
-from .types import PG_reserved, MmStruct, Page
+from .types import PG_reserved, AnonVma, MmStruct, Page
 
 
 class Zone:
@@ -91,6 +91,9 @@ class World:
     def create(cls, config: WorldConfig | None = None) -> World:
         config = config or WorldConfig()
         w = cls(config)
+        # anon_vma ids name their locks in traces and reports: number them per machine, so
+        # that an execution's trace does not depend on what ran before it in this process.
+        AnonVma._ids = 0
         pfn = 0
         for nid in range(config.nodes):
             zone = Zone(nid)

@@ -1,0 +1,55 @@
+"""The catalog of historical migration bugs, each one small module with its override.
+
+``CATALOG`` maps the ``--bug`` names to :class:`HistoricalBug`; :func:`inject` applies a set
+of them for the duration of a ``with`` block; :func:`lookup` turns names into bugs or raises
+``UnknownBugError`` naming the valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import (
+    get_after_unlock,
+    isolate_outside_ptl,
+    missing_get_new,
+    no_restore_on_failure,
+    nr_refs_constant,
+    page_lock_under_anon_vma,
+    unlock_before_remove,
+    wait_without_ref,
+    yield_busy_wait,
+)
+from ._catalog import HistoricalBug as HistoricalBug
+from ._catalog import inject as inject
+
+CATALOG: dict[str, HistoricalBug] = {
+    m.BUG.name: m.BUG
+    for m in (
+        wait_without_ref,
+        get_after_unlock,
+        unlock_before_remove,
+        no_restore_on_failure,
+        isolate_outside_ptl,
+        nr_refs_constant,
+        missing_get_new,
+        page_lock_under_anon_vma,
+        yield_busy_wait,
+    )
+}
+
+
+class UnknownBugError(ValueError):
+    """A ``--bug`` name that is not in the catalog."""
+
+
+def lookup(names: Iterable[str]) -> list[HistoricalBug]:
+    bugs = []
+    for name in names:
+        bug = CATALOG.get(name)
+        if bug is None:
+            raise UnknownBugError(
+                f"unknown bug {name!r}; known: {', '.join(sorted(CATALOG))}"
+            )
+        bugs.append(bug)
+    return bugs

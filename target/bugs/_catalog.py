@@ -1,0 +1,73 @@
+"""The catalog's machinery: a :class:`HistoricalBug` and how an override is injected.
+
+An override replaces one model function by a buggy version of it. Model modules import
+functions by name (``from .rmap import try_to_unmap``), so replacing the attribute in the
+defining module is not enough: :func:`inject` replaces every reference to the original
+function in every ``target.mm`` module, and puts them all back on exit. Nothing in the model
+knows the catalog exists; the faithful code has no "if bug:" branches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HistoricalBug:
+    """One injectable bug.
+
+    Attributes:
+        name: the ``--bug`` name.
+        year: when the code (or the design) was current.
+        reference: upstream commit or mailing-list thread.
+        breaks: the invariant it breaks (reference A.21 numbering).
+        expected_kinds: finding kinds a detection may have.
+        scenario: the canonical scenario that shows it.
+        strategy: the scheduling strategy that shows it best ("random", "pct").
+        overrides: ``"module:function"`` -> buggy replacement.
+    """
+
+    name: str
+    year: int
+    reference: str
+    breaks: str
+    summary: str
+    expected_kinds: tuple[str, ...]
+    scenario: str
+    strategy: str
+    overrides: dict[str, Callable[..., Any]]
+
+    def inject(self) -> contextlib.AbstractContextManager[None]:
+        return inject([self])
+
+
+def _resolve(target: str) -> tuple[Any, str, Any]:
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return module, attr, getattr(module, attr)
+
+
+@contextlib.contextmanager
+def inject(bugs: Iterable[HistoricalBug]) -> Iterator[None]:
+    """Apply every override of ``bugs`` for the duration of the block."""
+    saved: list[tuple[Any, str, Any]] = []
+    try:
+        for bug in bugs:
+            for target, replacement in bug.overrides.items():
+                _, _, original = _resolve(target)
+                for name, module in list(sys.modules.items()):
+                    if not name.startswith("target.mm") or module is None:
+                        continue
+                    for attr, value in list(vars(module).items()):
+                        if value is original:
+                            saved.append((module, attr, value))
+                            setattr(module, attr, replacement)
+        yield
+    finally:
+        for module, attr, value in reversed(saved):
+            setattr(module, attr, value)

@@ -1,0 +1,52 @@
+"""missing-get-new: remove_migration_pte maps the new page without get_page(new).
+
+Each restored pte must own a reference on the page it maps (reference A.19 step 5:
+``N.count++`` per pte). Without it the new page's count falls short of its mapcount, and the
+page is freed while still mapped when the ptes go away.
+
+Breaks I3. Detected as refcount-underflow, bad-page-state, or at quiescence.
+"""
+
+from __future__ import annotations
+
+from target.kernel import kasan_check
+from target.mm.pgtable import pte_peek, pte_read, set_pte_at
+from target.mm.rmap import page_add_anon_rmap
+from target.mm.swapops import is_migration_entry, migration_entry_to_page
+from target.mm.types import Page, PresentPte, SwapPte, VmArea
+
+from ._catalog import HistoricalBug
+
+
+async def remove_migration_pte(vma: VmArea, addr: int | None, old: Page, new: Page) -> None:
+    kasan_check(vma, "remove_migration_pte")
+    mm = vma.vm_mm
+    if addr is None:
+        return
+    table = mm.pte_table(addr, alloc=False)
+    if table is None:
+        return
+    if type(await pte_peek(table, addr)) is not SwapPte:
+        return
+    await table.ptl.lock()
+    pte = pte_read(table, addr)
+    if type(pte) is SwapPte and is_migration_entry(pte) and migration_entry_to_page(pte) is old:
+        mm.anon_rss += 1
+        # BUG: no get_page(new)
+        await set_pte_at(mm, addr, table, PresentPte(new.pfn, vma.vm_page_prot_write, False,
+                                                     False))
+        await page_add_anon_rmap(new, vma, addr)
+    table.ptl.unlock()
+
+
+BUG = HistoricalBug(
+    name="missing-get-new",
+    year=2006,
+    reference="Swapless V2 5/5 remove_migration_pte (get_page(new) before set_pte_at)",
+    breaks="I3: count covers every pte mapping the page",
+    summary="remove_migration_pte maps the new page without a reference",
+    expected_kinds=("refcount-underflow", "bad-page-state", "page-leak", "use-after-free"),
+    scenario="migrate-vs-fault",
+    strategy="random",
+    overrides={"target.mm.migrate:remove_migration_pte": remove_migration_pte},
+)
