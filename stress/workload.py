@@ -197,7 +197,7 @@ def births_of(sc: Scenario) -> Births:
     return births
 
 
-async def run_op(op: Op, births: Births) -> None:
+async def run_op(op: Op, births: Births | None = None) -> None:
     """Execute one operation; a process that is gone makes it a no-op.
 
     Entering a system call is a scheduling point, so that even an operation that turns out
@@ -208,7 +208,7 @@ async def run_op(op: Op, births: Births) -> None:
     if name == "swapout":
         await syscalls.kswapd_reclaim(op[1])
         return
-    unborn = births.get(op[1])
+    unborn = births.get(op[1]) if births else None
     if unborn is not None and unborn.is_set:
         await unborn.wait_clear()
     p = _process(op[1])
@@ -221,7 +221,8 @@ async def run_op(op: Op, births: Births) -> None:
     elif name == "fork":
         if op[2] not in W().processes:
             await syscalls.sys_fork(p, op[2])
-        _born(births, op[2])
+        if births:
+            _born(births, op[2])
     elif name == "exit":
         await syscalls.sys_exit(p)
     elif name == "munmap":

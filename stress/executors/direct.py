@@ -12,7 +12,7 @@ from collections.abc import Generator, Sequence
 
 from target.kernel import install, uninstall
 
-from .._execution import DEFAULT_MAX_STEPS, Execution, ModelTask, Outcome
+from .._execution import DEFAULT_MAX_STEPS, Execution, ModelTask, Outcome, StressInternalError
 from ..schedulers import Scheduler
 
 
@@ -45,7 +45,37 @@ def run_direct(
                 ex.fail(task, exc)
                 break
     finally:
-        for t in ex.rq.tasks:
-            t.coro.close()
-        uninstall()
+        try:
+            close_tasks(ex)
+        finally:
+            uninstall()
     return ex.outcome()
+
+
+def close_tasks(ex: Execution) -> None:
+    """Close every model coroutine once the execution is over, then check none ran code.
+
+    Closing throws ``GeneratorExit`` in at the task's last point. Model code has no business
+    running then: the execution has ended, ``current`` names some other task, and whatever a
+    ``finally`` or ``except BaseException`` in the model did would be judged against the wrong
+    task (an unlock by "non-owner", a finding recorded after the outcome). Kernel C has no
+    unwinding, so the model must not either; if it does, that is a harness error. Every
+    coroutine is closed even when one fails, so none is left for the garbage collector to
+    close later, after :func:`uninstall`.
+
+    Raises:
+        StressInternalError: a model coroutine raised or yielded while being closed.
+    """
+    first: tuple[str, BaseException] | None = None
+    for t in ex.rq.tasks:
+        try:
+            t.coro.close()
+        except BaseException as exc:  # noqa: BLE001 - reported below, after closing the rest
+            if first is None:
+                first = (t.name, exc)
+    if first is not None:
+        name, exc = first
+        raise StressInternalError(
+            f"model task {name} ran code while its execution was torn down ({exc!r}): "
+            "model code must not use try/finally or catch GeneratorExit/Cancelled"
+        ) from exc

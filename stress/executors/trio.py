@@ -13,6 +13,11 @@ the model's interleaving.
                               pick() = B; wake B; park     runs to a point ...
     ...                       finishes / finding: over     parked
     woken: cancel nursery                                  Cancelled, closes its coroutine
+
+Teardown is the one place where model code could run outside the execution's control: the
+``Cancelled`` that unparks the abandoned tasks unwinds through model frames. As in the direct
+executor (``close_tasks``), any model code that runs then, a ``finally`` that unlocks, a
+swallowed ``Cancelled``, a point, is a harness error, never a finding of the run.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import trio
 from target.kernel import KTask, install, uninstall
 
 from .._execution import DEFAULT_MAX_STEPS, Execution, ModelTask, Outcome, StressInternalError
+from .direct import close_tasks
 from ..schedulers import Scheduler
 
 _reschedule = trio.lowlevel.reschedule
@@ -41,8 +47,13 @@ class _TrioRun:
         self.conductor: Any = None
         self.parked_at_start = 0
         self.error: BaseException | None = None
+        # Set by the conductor just before it cancels the parked tasks: from then on, any
+        # model code that runs is unwinding code (see the module docstring).
+        self.tearing_down = False
 
     async def point(self) -> None:
+        if self.tearing_down:
+            raise StressInternalError("a model task reached a point during teardown")
         ex = self.ex
         me = ex.rq.current
         nxt = ex.pick()
@@ -69,26 +80,56 @@ class _TrioRun:
         except trio.Cancelled:
             raise
         except BaseException as exc:
+            if self.tearing_down:
+                self._torn_down(task, exc)
+                return
             try:
                 ex.fail(task, exc)
             except StressInternalError as err:
-                self.error = err
-                ex.over = True
+                self._set_error(err)
             self._hand_to(None)
             return
+        if self.tearing_down:  # the model swallowed the Cancelled and returned
+            self._torn_down(task, None)
+            return
         ex.task_done(task)
-        self._hand_to(ex.pick())
+        try:
+            nxt = ex.pick()
+        except StressInternalError as err:  # a scheduler bug: end the run, report it
+            self._set_error(err)
+            nxt = None
+        self._hand_to(nxt)
+
+    def _set_error(self, err: BaseException) -> None:
+        """Remember the first harness error and end the execution."""
+        if self.error is None:
+            self.error = err
+        self.ex.over = True
+
+    def _torn_down(self, task: KTask, exc: BaseException | None) -> None:
+        err = StressInternalError(
+            f"model task {task.name} ran code while its execution was torn down ({exc!r}): "
+            "model code must not use try/finally or catch GeneratorExit/Cancelled"
+        )
+        err.__cause__ = exc
+        self._set_error(err)
 
     async def conduct(self) -> None:
         self.conductor = trio.lowlevel.current_task()
         async with trio.open_nursery() as nursery:
             for task in self.ex.rq.tasks:
                 nursery.start_soon(self.body, task)
-            await _wait(_abort)  # until every task has parked at its start
-            first = self.ex.pick()
+            if self.ex.rq.tasks:  # with none, nobody would ever wake us
+                await _wait(_abort)  # until every task has parked at its start
+            try:
+                first = self.ex.pick()
+            except StressInternalError as err:
+                self._set_error(err)
+                first = None
             if first is not None:
                 _reschedule(first.trio_task)
                 await _wait(_abort)  # until the execution is over
+            self.tearing_down = True
             nursery.cancel_scope.cancel()
 
 
@@ -106,9 +147,10 @@ def run_trio(
     try:
         trio.run(run.conduct)
     finally:
-        for t in ex.rq.tasks:
-            t.coro.close()
-        uninstall()
+        try:
+            close_tasks(ex)  # all finished or cancelled by now; this only double-checks
+        finally:
+            uninstall()
     if run.error is not None:
         raise run.error
     return ex.outcome()
@@ -128,9 +170,10 @@ async def run_in_trio(
     try:
         await run.conduct()
     finally:
-        for t in ex.rq.tasks:
-            t.coro.close()
-        uninstall()
+        try:
+            close_tasks(ex)  # all finished or cancelled by now; this only double-checks
+        finally:
+            uninstall()
     if run.error is not None:
         raise run.error
     return ex.outcome()
