@@ -1,0 +1,94 @@
+"""What every fuzz target shares: bug injection, running one input, raising its finding.
+
+A finding of the model is raised as :class:`FuzzFinding`, the one exception type libFuzzer
+sees from these targets; it carries everything needed to write a finding file (scenario,
+the decisions actually taken, the finding). Any other exception is a harness error and
+propagates as itself.
+
+Bugs are injected for the life of the process from ``MIGFUZZ_BUGS`` (comma-separated catalog
+names): libFuzzer's -fork/-jobs modes re-run the target script in child processes, which
+inherit the environment but no Python state.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from stress import Finding, Outcome
+from stress.run import run_scenario
+from stress.schedulers import ByteScheduler, Scheduler
+from stress.workload import Scenario
+
+from . import _coverage
+
+MAX_STEPS = 20_000  # well above any faithful run of a decoded scenario; livelocks end sooner
+
+
+class FuzzFinding(Exception):
+    """A finding of the model, raised from ``TestOneInput``."""
+
+    def __init__(self, finding: Finding, scenario: Scenario, schedule: list[int],
+                 target: str) -> None:
+        super().__init__(f"{finding.signature}: {finding.message}")
+        self.finding = finding
+        self.scenario = scenario
+        self.schedule = schedule
+        self.target = target
+
+
+_injected: Any = None
+
+
+def inject_from_env() -> list[str]:
+    """Apply the bugs named in MIGFUZZ_BUGS for the rest of the process."""
+    global _injected
+    names = [n for n in os.environ.get("MIGFUZZ_BUGS", "").split(",") if n]
+    if names and _injected is None:
+        from target.bugs import inject, lookup
+
+        _injected = inject(lookup(names))
+        _injected.__enter__()
+    return names
+
+
+def execute(
+    target: str,
+    scenario: Scenario,
+    scheduler: Scheduler,
+    *,
+    feedback: bool = True,
+) -> Outcome:
+    """Run one decoded input; report its interleaving features; raise its finding."""
+    scheduler.new_execution()
+    trace = feedback and _coverage.enabled
+    outcome = run_scenario(scenario, scheduler, trace=trace, max_steps=MAX_STEPS)
+    if trace and outcome.events is not None:
+        _coverage.report(_coverage.features(outcome.events))
+    if outcome.finding is not None:
+        raise FuzzFinding(outcome.finding, scenario, outcome.schedule, target)
+    return outcome
+
+
+def byte_scheduler(schedule: bytes) -> Scheduler:
+    return ByteScheduler(schedule)
+
+
+Decoder = Callable[[bytes], tuple[Scenario, Scheduler]]
+
+
+def fuzz_main(test_one_input: Callable[[bytes], None]) -> None:
+    """The common ``main`` of the targets: bugs from the environment, the feedback switch
+    (``--no-interleaving-feedback``, for the with/without benchmark), then libFuzzer."""
+    import atheris
+
+    inject_from_env()
+    if "--no-interleaving-feedback" in sys.argv:
+        sys.argv.remove("--no-interleaving-feedback")
+        _coverage.enabled = False
+    else:
+        _coverage.setup()
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()

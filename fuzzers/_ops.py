@@ -1,0 +1,122 @@
+"""The one decoder from fuzzer bytes to (scenario, schedule), shared by every fuzz target.
+
+Total: every byte string decodes to a valid scenario and a schedule; nothing is ever rejected
+for being malformed (a short input reads as zeros). Friendly to libFuzzer's mutations: the
+scenario is read from the front of the input in small fixed-width fields, so a one-byte
+mutation changes one choice, and the schedule is the tail, one byte per scheduling decision
+(``stress.schedulers.ByteScheduler``), so appending or flipping bytes there explores
+interleavings of the same scenario.
+
+Layout (byte fields, each read as ``byte % n`` for a choice among n):
+
+    0      flags: bit 0 CONFIG_SWAP, bit 1 second process, bit 2 kswapd task,
+           bits 3-4 extra free pages per node (x4)
+    then per process (1 or 2):
+           vma length (1-4 pages), second vma length (0-2), prefault mask (bit i: page i)
+    then per process, the user thread: op count (0-6), then per op: kind, address, and for
+           fork the child takes the next pid (10, 11, 12)
+    then migrator: op count (1-3), per op: pid choice, direction, MOVE_ALL bit
+    then kswapd (if enabled): op count (1-3), per op: node
+    rest   the schedule
+
+Forked children get a user thread of their own whose ops are drawn the same way, after their
+parent's. Stored values are drawn from a counter, not the input, so that a lost write is
+always a visible change of value.
+"""
+
+from __future__ import annotations
+
+from stress.workload import Op, ProcessSpec, Scenario, TaskSpec, VmaSpec
+from target.mm.world import WorldConfig
+
+USER_KINDS = ("write", "read", "write", "read", "fork", "exit", "munmap", "mlock", "munlock",
+              "pin")
+
+
+class _Reader:
+    """Bytes from the front; zeros past the end (that is what makes decoding total)."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        pos = self.pos
+        self.pos = pos + 1
+        return self.data[pos] if pos < len(self.data) else 0
+
+    def choice(self, n: int) -> int:
+        return self.byte() % n
+
+    def rest(self) -> bytes:
+        return self.data[self.pos:]
+
+
+def decode_scenario(r: _Reader) -> Scenario:
+    flags = r.byte()
+    config_swap = bool(flags & 1)
+    nproc = 2 if flags & 2 else 1
+    procs: list[ProcessSpec] = []
+    for i in range(nproc):
+        base = 8 * i
+        vmas = [VmaSpec(base, base + 1 + r.choice(4))]
+        second = r.choice(3)
+        if second:
+            vmas.append(VmaSpec(base + 4, base + 4 + second))
+        mask = r.byte()
+        addrs = [a for v in vmas for a in range(v.start, v.end)]
+        prefault = [(a, 10 + a) for j, a in enumerate(addrs) if mask & (1 << j)]
+        procs.append(ProcessSpec(i + 1, vmas, prefault))
+
+    value = 1000
+    tasks: list[TaskSpec] = []
+    next_pid = 10
+    queue = [(p.pid, p.vmas) for p in procs]
+    while queue and len(tasks) < 5:
+        pid, vmas = queue.pop(0)
+        addrs = [a for v in vmas for a in range(v.start, v.end)]
+        ops: list[Op] = []
+        for _ in range(r.choice(7)):
+            kind = USER_KINDS[r.choice(len(USER_KINDS))]
+            addr = addrs[r.choice(len(addrs))]
+            value += 1
+            if kind == "write":
+                ops.append(("write", pid, addr, value))
+            elif kind == "read":
+                ops.append(("read", pid, addr))
+            elif kind == "fork":
+                if next_pid <= 12:
+                    ops.append(("fork", pid, next_pid))
+                    queue.append((next_pid, vmas))
+                    next_pid += 1
+            elif kind == "exit":
+                ops.append(("exit", pid))
+            elif kind == "pin":
+                ops.append(("pin", pid, addr, value))
+            else:
+                ops.append((kind, pid, addr))
+        if ops:
+            tasks.append(TaskSpec(f"p{pid}", ops))
+
+    migr: list[Op] = []
+    for _ in range(1 + r.choice(3)):
+        pid = procs[r.choice(nproc)].pid
+        src = r.choice(2)
+        migr.append(("migrate", pid, src, 1 - src, r.choice(2)))
+    tasks.append(TaskSpec("migrator", migr))
+    if flags & 4 and config_swap:
+        tasks.append(TaskSpec("kswapd", [("swapout", r.choice(2))
+                                         for _ in range(1 + r.choice(3))]))
+    mapped = sum(v.end - v.start for p in procs for v in p.vmas)
+    world = WorldConfig(nodes=2, pages_per_node=2 * mapped + 2 + 4 * ((flags >> 3) & 3),
+                        swap_slots=4 if config_swap else 0, config_swap=config_swap)
+    return Scenario(world, procs, tasks, name="fuzz")
+
+
+def decode(data: bytes) -> tuple[Scenario, bytes]:
+    """Bytes -> (scenario, schedule bytes). Total."""
+    r = _Reader(data)
+    scenario = decode_scenario(r)
+    return scenario, r.rest()
