@@ -19,6 +19,7 @@ from __future__ import annotations
 from target.kernel import BUG, preempt, trace
 
 from . import vmscan
+from .filemap import lock_page, unlock_page
 from .fork import Process, do_fork, exit_mm, get_task_mm
 from .memory import VM_FAULT_OOM, get_user_pages, handle_mm_fault
 from .mempolicy import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, do_migrate_pages
@@ -189,12 +190,22 @@ async def dma_write(p: UserProcess, addr: int, value: int, bursts: int = 3) -> b
     return True
 
 
+async def set_page_dirty_lock(page: Page) -> None:
+    """``set_page_dirty_lock``: lock_page, set_page_dirty, unlock_page (mm/page-writeback.c).
+
+    Context: may sleep; the caller holds a reference (its pin).
+    """
+    await lock_page(page)
+    page.flags |= PG_dirty
+    unlock_page(page)
+
+
 async def unpin(p: UserProcess, addr: int) -> bool:
     """``set_page_dirty_lock`` + ``put_page``: the end of the DMA."""
     page = p.pins.pop(addr, None)
     if page is None:
         return False
-    page.flags |= PG_dirty
+    await set_page_dirty_lock(page)
     await put_page(page)
     return True
 
