@@ -129,7 +129,14 @@ class Execution:
     # -- the decision -------------------------------------------------------------------------
 
     def pick(self) -> KTask | None:
-        """Choose the task that runs next, or None when the execution is over."""
+        """Choose the task that runs next, or None when the execution is over.
+
+        The hot path: every scheduling point of either executor comes here once. Its cost per
+        point is measured in bench/executors.md; keep it a straight line of local loads.
+
+        Raises:
+            StressInternalError: the scheduler raised, or chose a task that cannot run.
+        """
         rq = self.rq
         runnable = rq.runnable
         n = len(runnable)
@@ -137,26 +144,33 @@ class Execution:
             if not self.over:
                 self._end_without_runnable()
             return None
-        rq.step += 1
-        if rq.step > self.max_steps:
+        step = rq.step = rq.step + 1
+        if step > self.max_steps:
             self._livelock()
             return None
         if n == 1:
             task = runnable[0]
         else:
             cur = rq.current
-            tid = self.scheduler.next_task(
-                rq.runnable_tids, cur.tid if cur is not None else None, rq.yielding
-            )
-            self.schedule.append(tid)
-            task = rq.tasks[tid]
-            if task.wait_on is not None or task.finished:
-                raise StressInternalError(
-                    f"scheduler {self.scheduler!r} chose {tid}, not in {rq.runnable_tids}"
+            try:
+                tid = self.scheduler.next_task(
+                    rq.runnable_tids, cur.tid if cur is not None else None, rq.yielding
                 )
+                task = rq.tasks[tid]
+            except Exception as exc:  # a strategy bug is a harness error, on every executor
+                raise StressInternalError(
+                    f"scheduler {self.scheduler!r} failed choosing among {rq.runnable_tids}: "
+                    f"{exc!r}"
+                ) from exc
+            # ``task.tid != tid``: a negative index would otherwise pick some task silently.
+            if task.wait_on is not None or task.finished or task.tid != tid:
+                raise StressInternalError(
+                    f"scheduler {self.scheduler!r} chose {tid!r}, not in {rq.runnable_tids}"
+                )
+            self.schedule.append(tid)
         rq.yielding = False
         if self.events is not None and task is not rq.current:
-            self.events.append((rq.step, task.tid, "switch", {}))
+            self.events.append((step, task.tid, "switch", {}))
         rq.current = task
         return task
 
@@ -182,6 +196,10 @@ class Execution:
         if isinstance(exc, KernelFinding):
             self._record(task, exc)
             return
+        if isinstance(exc, StressInternalError):
+            # Raised by pick() (a scheduler error, e.g. a replay divergence) inside the task's
+            # point; it unwound through the task but is not the task's fault.
+            raise exc
         raise StressInternalError(f"harness or model error in task {task.name}: {exc!r}") from exc
 
     def _record(self, task: KTask | None, exc: KernelFinding) -> None:

@@ -1,4 +1,10 @@
 """Scheduling strategies, one per module, all behind :class:`Scheduler`."""
 
 from ._protocol import Scheduler as Scheduler
+from .bytes import ByteScheduler as ByteScheduler
+from .dfs import DFSScheduler as DFSScheduler
+from .dfs import NondeterminismError as NondeterminismError
+from .pct import PCTScheduler as PCTScheduler
 from .random import RandomScheduler as RandomScheduler
+from .replay import ReplayScheduler as ReplayScheduler
+from .replay import ScheduleDivergence as ScheduleDivergence
