@@ -196,6 +196,8 @@ class Execution:
         if isinstance(exc, KernelFinding):
             self._record(task, exc)
             return
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise exc  # the user stopping the run is neither a finding nor a harness error
         if isinstance(exc, StressInternalError):
             # Raised by pick() (a scheduler error, e.g. a replay divergence) inside the task's
             # point; it unwound through the task but is not the task's fault.
@@ -263,7 +265,7 @@ def _describe_wait(task: KTask) -> str:
     on = task.wait_on
     if on is None:
         return "is runnable"
-    owners = getattr(on, "owners", lambda: [])()
+    owners: list[KTask] = getattr(on, "owners", lambda: [])()
     held_by = ", ".join(o.name for o in owners) or "nobody"
     return f"waits for {getattr(on, 'name', on)} (held by {held_by})"
 
@@ -276,7 +278,7 @@ def _wait_for_cycle(waiting: list[KTask]) -> list[str]:
         while node is not None and node not in path:
             path.append(node)
             on = node.wait_on
-            owners = getattr(on, "owners", lambda: [])() if on is not None else []
+            owners: list[KTask] = getattr(on, "owners", lambda: [])() if on is not None else []
             node = next((o for o in owners if o is not node), None)
         if node is not None:
             cyc = path[path.index(node):]

@@ -1,0 +1,519 @@
+"""A stress campaign: many runs of generated or canonical scenarios, findings deduplicated.
+
+Run ``k`` of a campaign with seed ``S`` is a pure function of (S, k): its scenario is
+``generate(S * 2**32 + k)`` (or the canonical one), its strategy is the portfolio's turn for
+``k`` seeded with the same number. Worker ``w`` of ``N`` takes runs ``w, w + N, w + 2N, ...``,
+so with ``--runs`` the set of runs, and therefore the findings and their hit counts, is the
+same for every ``--jobs`` (only the time it takes changes).
+
+Workers send what they find to the parent, the only writer of the findings directory. For each
+signature the file keeps the smallest reproducer, shortlex on (tasks, operations, decisions),
+ties to the lower run index: a total order, so which run ends up in the file does not depend
+on which worker reported first. A worker sends a full record (which costs one traced replay to
+get the trace hash) only when it improves on what *it* has sent for that signature, and a bare
+hit otherwise, so a bug hit on every other run does not double the campaign's cost.
+
+    parent                            worker w (N processes, or in-process with --jobs 1)
+    start workers, then loop:         for k in w, w+N, ...: run k under its strategy
+      take messages (<= 0.1 s)          finding? improves my best: traced replay -> record
+      new/smaller finding: write file   else: hit
+      hits: mark file dirty (1 s)       progress every 0.2 s
+      refresh the progress line        until runs exhausted or the stop event is set
+    deadline / Ctrl-C: set stop event ---> finish the current run, send "done"
+    drain, flush dirty files, summary
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import multiprocessing
+import os
+import queue as _queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from stress._execution import DEFAULT_MAX_STEPS
+from stress.run import run_scenario
+from stress.scenarios import canonical, generate
+from stress.schedulers import RandomScheduler
+from stress.workload import Scenario
+
+from . import __version__
+from .bugs import injected
+from .findings import FindingRecord, FindingStore, dedup_key, model_commit, now
+from .replay import replay_schedule, run_traced, trace_hash
+from .strategies import StrategySpec, make_scheduler, replay_available, spec_for_run
+
+RUN_STRIDE = 1 << 32
+PROGRESS_EVERY = 0.2  # seconds between a worker's progress messages
+REFRESH_EVERY = 0.25  # seconds between progress-line updates (at most 4 per second)
+FLUSH_EVERY = 1.0  # seconds between rewrites of a file whose hit count changed
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    seed: int = 0
+    runs: int | None = None
+    seconds: float | None = None
+    strategy: str = "portfolio"
+    executor: str = "trio"
+    jobs: int = 1
+    scenario: str | None = None  # a canonical name; None: generated per run
+    bugs: tuple[str, ...] = ()
+    out: str = "findings"
+    max_steps: int = DEFAULT_MAX_STEPS
+    exitfirst: bool = False  # stop at the first finding (a gate's "fail fast")
+    members: tuple[str, ...] = ("random",)  # the portfolio, fixed at the start
+
+
+def run_seed(seed: int, run: int) -> int:
+    return seed * RUN_STRIDE + run
+
+
+def plan_run(cfg: CampaignConfig, run: int) -> tuple[Scenario, StrategySpec]:
+    """The input of run ``run``: a pure function of (seed, run, strategy, scenario)."""
+    rs = run_seed(cfg.seed, run)
+    scenario = canonical(cfg.scenario) if cfg.scenario else generate(rs)
+    hint = _decisions(cfg.scenario, cfg.max_steps, cfg.bugs) if cfg.scenario else None
+    return scenario, spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
+
+
+@functools.cache
+def _decisions(name: str, max_steps: int, bugs: tuple[str, ...]) -> int:
+    """Decisions of a canonical scenario under one fixed random walk: PCT's ``k`` estimate.
+
+    Deterministic, so the same in every worker. Called where the campaign's ``bugs`` are
+    injected (they are part of the cache key); a probe that hits a finding is still a hint.
+    """
+    sched = RandomScheduler(0)
+    sched.new_execution()
+    out = run_scenario(canonical(name), sched, executor="direct", max_steps=max_steps)
+    return max(1, len(out.schedule))
+
+
+class HarnessError(Exception):
+    """A run raised something other than a finding: the campaign stops and reports it."""
+
+
+def make_record(cfg: CampaignConfig, run: int, scenario: Scenario, spec: StrategySpec,
+                schedule: list[int]) -> FindingRecord:
+    """The finding of run ``run`` as a record, with the hash of a traced exact replay.
+
+    Raises:
+        HarnessError: the recorded schedule does not reproduce the finding, which would make
+            the file useless: a harness bug, never a finding.
+    """
+    if replay_available():
+        rep = replay_schedule(scenario, schedule, executor=cfg.executor,
+                              max_steps=cfg.max_steps)
+        outcome, why = rep.outcome, rep.divergence
+    else:  # until stress/schedulers/replay.py exists: rebuild the strategy, same decisions
+        outcome = run_traced(scenario, make_scheduler(spec), executor=cfg.executor,
+                             max_steps=cfg.max_steps)
+        why = None
+    if outcome is None or outcome.finding is None or outcome.schedule != schedule:
+        raise HarnessError(f"run {run} ({spec.describe()}): the traced replay of its schedule "
+                           f"does not reproduce it ({why or 'different outcome'})")
+    f = outcome.finding
+    return FindingRecord(
+        signature=f.signature, kind=f.kind, message=f.message, function=f.function,
+        task=f.task, step=f.step, details=f.details, scenario=scenario, strategy=spec,
+        executor=cfg.executor, schedule=list(schedule), bugs=sorted(cfg.bugs),
+        max_steps=cfg.max_steps, steps=outcome.steps, trace_hash=trace_hash(outcome),
+        origin={"campaign_seed": cfg.seed, "run": run, "strategy": cfg.strategy,
+                "portfolio": list(cfg.members), "scenario": cfg.scenario or "generated"},
+    )
+
+
+def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Message], None],
+                should_stop: Callable[[], bool]) -> None:
+    """Worker ``wid``'s share of the campaign; reports through ``sink``."""
+    runs = decisions = 0
+    by_strategy: dict[str, int] = {}
+    best: dict[str, tuple[tuple[int, int, int], int]] = {}
+    last = time.monotonic()
+
+    def progress(kind: str) -> Message:
+        return {"t": kind, "w": wid, "runs": runs, "decisions": decisions,
+                "by_strategy": dict(by_strategy)}
+
+    k = wid
+    final: str | None = "done"
+    try:
+        with injected(cfg.bugs):
+            while (cfg.runs is None or k < cfg.runs) and not should_stop():
+                what = (f"run {k}", "?")
+                try:
+                    scenario, spec = plan_run(cfg, k)
+                    what = (spec.describe(), scenario.name)
+                    sched = make_scheduler(spec)
+                    sched.new_execution()
+                    outcome = run_scenario(scenario, sched, executor=cfg.executor,
+                                           max_steps=cfg.max_steps)
+                    f = outcome.finding
+                    if f is not None:
+                        key = dedup_key(f.signature, list(cfg.bugs))
+                        order = ((*scenario.size(), len(outcome.schedule)), k)
+                        if key not in best or order < best[key]:
+                            best[key] = order
+                            rec = make_record(cfg, k, scenario, spec, outcome.schedule)
+                            sink({"t": "finding", "w": wid, "run": k, "key": key,
+                                  "strategy": spec.name, "record": rec})
+                        else:
+                            sink({"t": "hit", "w": wid, "run": k, "key": key,
+                                  "strategy": spec.name})
+                except Exception as exc:  # a harness error: stop, with what reproduces it
+                    if _caused_by_ctrl_c(exc):
+                        raise KeyboardInterrupt from exc
+                    final = None
+                    sink({**progress("error"), "run": k, "strategy": what[0],
+                          "scenario": what[1], "error": f"{type(exc).__name__}: {exc}",
+                          "traceback": traceback.format_exc()})
+                    return
+                runs += 1
+                decisions += len(outcome.schedule)
+                by_strategy[spec.name] = by_strategy.get(spec.name, 0) + 1
+                k += jobs
+                t = time.monotonic()
+                if t - last >= PROGRESS_EVERY:
+                    last = t
+                    sink(progress("progress"))
+    finally:
+        # Also on KeyboardInterrupt (--jobs 1): the runs completed so far are counted.
+        if final is not None:
+            sink(progress(final))
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` wraps a KeyboardInterrupt.
+
+    Ctrl-C can land inside a model step; the executors record whatever escapes a model task,
+    and turn anything that is not a kernel finding into StressInternalError. That is an
+    interruption, not a harness error.
+    """
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _worker_main(cfg: CampaignConfig, wid: int, jobs: int, q: Any, stop: Any) -> None:
+    # Ctrl-C reaches the whole process group; only the parent acts on it (by setting ``stop``),
+    # so that every worker finishes its current run and reports instead of dying mid-message.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        worker_loop(cfg, wid, jobs, q.put, stop.is_set)
+    except BaseException as exc:  # pragma: no cover - last resort, keeps the parent informed
+        q.put({"t": "error", "w": wid, "runs": 0, "decisions": 0, "by_strategy": {},
+               "run": -1, "strategy": "-", "scenario": "-",
+               "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+
+
+@dataclass
+class Entry:
+    """What the parent knows about one signature during the campaign."""
+
+    record: FindingRecord
+    path: Path
+    order: tuple[tuple[int, int, int], int]
+    new: bool
+    hits: int = 0
+    by_strategy: dict[str, int] = field(default_factory=dict)
+    dirty: bool = False
+    flushed: float = 0.0
+
+
+@dataclass
+class Summary:
+    config: CampaignConfig
+    runs: int = 0
+    decisions: int = 0
+    seconds: float = 0.0
+    by_strategy: dict[str, int] = field(default_factory=dict)
+    findings: list[Entry] = field(default_factory=list)
+    interrupted: bool = False
+    error: Message | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.runs / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return 3
+        return 1 if self.findings else 0
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "tool_version": __version__,
+            "model_commit": model_commit(),
+            "seed": c.seed, "runs_requested": c.runs, "seconds_requested": c.seconds,
+            "strategy": c.strategy, "executor": c.executor, "jobs": c.jobs,
+            "scenario": c.scenario or "generated", "bugs": list(c.bugs), "out": c.out,
+            "max_steps": c.max_steps,
+            "runs": self.runs, "decisions": self.decisions, "seconds": round(self.seconds, 3),
+            "schedules_per_second": round(self.rate, 1), "by_strategy": self.by_strategy,
+            "interrupted": self.interrupted,
+            "error": None if self.error is None else {
+                k: self.error[k] for k in ("run", "strategy", "scenario", "error", "traceback")},
+            "warnings": self.warnings,
+            "findings": [
+                {"signature": e.record.signature, "kind": e.record.kind, "key": e.record.key,
+                 "file": str(e.path), "new": e.new, "hits": e.hits,
+                 "total_hits": e.record.hits, "by_strategy": e.by_strategy,
+                 "tasks": e.record.size()[0], "ops": e.record.size()[1],
+                 "decisions": e.record.size()[2], "repro": f"migfuzz repro {e.path}"}
+                for e in self.findings
+            ],
+            "exit_code": self.exit_code,
+        }
+
+
+class Campaign:
+    """Runs a campaign to completion (or Ctrl-C), writing findings as they arrive."""
+
+    def __init__(self, cfg: CampaignConfig, *, progress: TextIO | None = None) -> None:
+        self.cfg = cfg
+        self.store = FindingStore(cfg.out)
+        self.entries: dict[str, Entry] = {}
+        self.workers: dict[int, Message] = {}  # latest progress message per worker
+        self.finished: set[int] = set()
+        self.error: Message | None = None
+        self.interrupted = False
+        self.progress = progress
+        self._stop = False
+        self._shown = 0.0
+        self._logged = -1e9  # the first progress line is logged at once, then every 10 s
+        self._start = 0.0
+        self._deadline: float | None = None
+        self._width = 0
+
+    # -- messages --------------------------------------------------------------------------
+
+    def handle(self, msg: Message) -> None:
+        t = msg["t"]
+        if t in ("progress", "done", "error"):
+            self.workers[msg["w"]] = msg
+            if t != "progress":
+                self.finished.add(msg["w"])
+            if t == "error" and self.error is None:
+                self.error = msg
+                self._stop = True
+        elif t == "finding":
+            self._finding(msg)
+            if self.cfg.exitfirst:
+                self._stop = True
+        elif t == "hit":
+            e = self.entries[msg["key"]]
+            self._count(e, msg)
+            e.record.hits += 1
+            e.record.last_seen = now()
+            e.dirty = True
+        self._maybe_flush()
+        self._maybe_show()
+
+    def _count(self, e: Entry, msg: Message) -> None:
+        e.hits += 1
+        s = msg["strategy"]
+        e.by_strategy[s] = e.by_strategy.get(s, 0) + 1
+
+    def _finding(self, msg: Message) -> None:
+        rec: FindingRecord = msg["record"]
+        stamp = now()
+        rec.first_seen = rec.last_seen = stamp
+        rec.tool_version = __version__
+        rec.model_commit = model_commit()
+        rec.hits = 1
+        order = (rec.size(), msg["run"])
+        e = self.entries.get(msg["key"])
+        if e is None:
+            old = self.store.existing(rec)
+            merged, _ = self.store.merge(old, rec)
+            e = Entry(merged, self.store.path_for(rec),
+                      (old.size(), -1) if old is not None else order, new=old is None)
+            if old is not None and order < e.order:
+                e.order = order
+            self.entries[msg["key"]] = e
+            self._count(e, msg)
+            self._save(e)
+            return
+        self._count(e, msg)
+        if order < e.order:
+            e.order = order
+            rec.hits = e.record.hits + 1
+            rec.first_seen = e.record.first_seen
+            e.record = rec
+            self._save(e)
+        else:
+            e.record.hits += 1
+            e.record.last_seen = stamp
+            e.dirty = True
+
+    def _save(self, e: Entry) -> None:
+        self.store.save(e.record)
+        e.dirty = False
+        e.flushed = time.monotonic()
+
+    def _maybe_flush(self, force: bool = False) -> None:
+        t = time.monotonic()
+        for e in self.entries.values():
+            if e.dirty and (force or t - e.flushed >= FLUSH_EVERY):
+                self._save(e)
+
+    # -- progress --------------------------------------------------------------------------
+
+    def totals(self) -> tuple[int, int, dict[str, int]]:
+        runs = decisions = 0
+        by: dict[str, int] = {}
+        for m in self.workers.values():
+            runs += m["runs"]
+            decisions += m["decisions"]
+            for k, v in m["by_strategy"].items():
+                by[k] = by.get(k, 0) + v
+        return runs, decisions, by
+
+    def _maybe_show(self, final: bool = False) -> None:
+        if self.progress is None:
+            return
+        t = time.monotonic()
+        if not final and t - self._shown < REFRESH_EVERY:
+            return
+        self._shown = t
+        runs, _, _ = self.totals()
+        el = t - self._start
+        hits = sum(e.hits for e in self.entries.values())
+        line = (f"[{el:7.1f}s] {runs:,} schedules  {runs / el if el > 0 else 0:,.0f}/s  "
+                f"findings {len(self.entries)} (hits {hits})")
+        if self.progress.isatty():
+            pad = max(0, self._width - len(line))
+            self._width = len(line)
+            self.progress.write("\r" + line + " " * pad + ("\n" if final else ""))
+        elif final or t - self._logged >= 10:
+            self._logged = t
+            self.progress.write(line + "\n")  # a log, not a terminal: one line per 10 s
+        self.progress.flush()
+
+    # -- driving ---------------------------------------------------------------------------
+
+    def should_stop(self) -> bool:
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            self._stop = True
+        return self._stop
+
+    def run(self) -> Summary:
+        self._start = time.monotonic()
+        if self.cfg.seconds is not None:
+            self._deadline = self._start + self.cfg.seconds
+        jobs = self.cfg.jobs
+        if self.cfg.runs is not None:
+            jobs = max(1, min(jobs, self.cfg.runs))
+        try:
+            with self._ctrl_c():
+                if jobs == 1:
+                    self._run_inline()
+                else:
+                    self._run_pool(jobs)
+        finally:
+            self._maybe_flush(force=True)
+            self._maybe_show(final=True)
+        runs, decisions, by = self.totals()
+        return Summary(
+            self.cfg, runs, decisions, time.monotonic() - self._start, by,
+            sorted(self.entries.values(), key=lambda e: (-e.hits, e.record.signature)),
+            self.interrupted, self.error, list(self.store.warnings),
+        )
+
+    @contextlib.contextmanager
+    def _ctrl_c(self) -> Iterator[None]:
+        """The first Ctrl-C only sets a flag: the run in progress finishes, and the campaign
+        stops between runs. An exception raised asynchronously inside a run would land in
+        model code, where the executors report it as a harness error, or inside trio's run
+        loop, which does not survive it; a second Ctrl-C raises KeyboardInterrupt anyway."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(signum: int, frame: object) -> None:
+            if self.interrupted:
+                raise KeyboardInterrupt
+            self.interrupted = True
+            self._stop = True
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _run_inline(self) -> None:
+        try:
+            worker_loop(self.cfg, 0, 1, self.handle, self.should_stop)
+        except KeyboardInterrupt:
+            self.interrupted = True
+
+    def _run_pool(self, jobs: int) -> None:
+        ctx: Any = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        q = ctx.Queue()
+        stop = ctx.Event()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # a forked child must not inherit (and re-print) buffered output
+        procs = [ctx.Process(target=_worker_main, args=(self.cfg, w, jobs, q, stop),
+                             daemon=True, name=f"migfuzz-worker-{w}") for w in range(jobs)]
+        for p in procs:
+            p.start()
+        try:
+            while len(self.finished) < jobs:
+                try:
+                    try:
+                        self.handle(q.get(timeout=0.1))
+                    except _queue.Empty:
+                        self._maybe_show()
+                        for w, p in enumerate(procs):  # a worker that died without a word
+                            if w not in self.finished and not p.is_alive() and q.empty():
+                                self.handle({"t": "error", "w": w, "runs": 0,
+                                             "decisions": 0, "by_strategy": {}, "run": -1,
+                                             "strategy": "-", "scenario": "-",
+                                             "error": f"worker {w} exited with {p.exitcode}",
+                                             "traceback": ""})
+                    if self.should_stop():
+                        stop.set()
+                except KeyboardInterrupt:
+                    if self.interrupted:  # second Ctrl-C: do not wait for the workers
+                        break
+                    self.interrupted = True
+                    self._stop = True
+                    stop.set()
+        finally:
+            stop.set()
+            for p in procs:
+                p.join(timeout=5)
+                if p.is_alive():
+                    p.terminate()
+                    p.join()
+            try:
+                while True:  # what arrived while joining (a late finding is still saved)
+                    self.handle(q.get_nowait())
+            except (_queue.Empty, OSError, ValueError):
+                pass
+            q.close()
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,279 @@
+"""The ``migfuzz`` command line.
+
+    migfuzz stress     run a stress campaign, save findings (exit 0 clean, 1 findings)
+    migfuzz repro      replay finding files (exit 1 still reproduces, 0 no longer)
+    migfuzz minimize   shrink a finding file (exit 0 written, 1 does not reproduce)
+    migfuzz scenarios  list the canonical scenarios
+
+Exit status 2 is a usage or input error: a bad option, an unknown scenario / strategy /
+executor / bug, a missing or invalid finding file. Such errors print ``migfuzz: error: ...``
+and never a traceback. Exit status 3 is a harness error (a bug in migfuzz or the model's
+Python, never a finding of the modelled kernel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from stress._execution import DEFAULT_MAX_STEPS
+from stress.scenarios import CANONICAL, canonical
+from stress.workload import ScenarioError
+
+from . import __version__
+from ._errors import FindingFileError, UsageError
+from .bugs import check_bugs
+from .campaign import Campaign, CampaignConfig, default_jobs
+from .findings import load, write_atomic
+from .minimize import NotReproducible, minimize
+from .replay import check
+from .report import format_summary, format_verdict, strategies_line, verdict_json
+from .strategies import STRATEGIES, base_strategies, check_strategy
+
+EXECUTORS = ("trio", "direct")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="migfuzz",
+        description="Fuzzing and concurrency stress testing of a model of Linux page "
+                    "migration (Swapless V2, 2006).",
+    )
+    p.add_argument("--version", action="version", version=f"migfuzz {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("stress", help="run a stress campaign and save findings",
+                       description="Run the model under many schedules; save one finding "
+                       "file per distinct signature. Exit 0: no findings; 1: findings; "
+                       "2: usage error; 3: harness error.")
+    budget = s.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=_positive_float, metavar="N",
+                        help="run for N seconds (default: 60 unless --runs is given)")
+    budget.add_argument("--runs", type=_positive_int, metavar="N",
+                        help="run exactly N schedules (deterministic for a given --seed)")
+    s.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
+                   help="campaign seed (default 0)")
+    s.add_argument("--strategy", choices=STRATEGIES, default="portfolio",
+                   help="scheduling strategy (default: portfolio, alternating the others)")
+    s.add_argument("--executor", choices=EXECUTORS, default="trio",
+                   help="run each execution in this executor (default trio)")
+    s.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help=f"worker processes (default: os.cpu_count() = {default_jobs()})")
+    s.add_argument("--scenario", metavar="NAME",
+                   help="a canonical scenario (see `migfuzz scenarios`); default: a "
+                        "generated scenario per run")
+    s.add_argument("--bug", action="append", default=[], metavar="NAME",
+                   help="inject a catalog bug (repeatable)")
+    s.add_argument("--out", default="findings", metavar="DIR",
+                   help="directory for finding files (default ./findings)")
+    s.add_argument("--max-steps", type=_positive_int, default=DEFAULT_MAX_STEPS, metavar="N",
+                   help=f"scheduling points before a run is a livelock "
+                        f"(default {DEFAULT_MAX_STEPS})")
+    s.add_argument("-x", "--exitfirst", action="store_true",
+                   help="stop at the first finding")
+    s.add_argument("--json", action="store_true",
+                   help="print a machine-readable summary on stdout (the table goes to stderr)")
+
+    r = sub.add_parser("repro", help="replay finding files exactly",
+                       description="Replay each finding twice with its recorded schedule, "
+                       "print the finding and its interleaving. Exit 1: still reproduces; "
+                       "0: no longer reproduces; 2: missing or invalid file.")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help="replay on this executor (default: the recorded one)")
+    r.add_argument("--tail", type=_non_negative_int, default=None, metavar="N",
+                   help="show only the last N timeline events (0: all; default all)")
+    r.add_argument("--no-timeline", action="store_true", help="do not print the timeline")
+    r.add_argument("--width", type=_positive_int, default=None, metavar="COLS",
+                   help="timeline width (default: the terminal's)")
+    r.add_argument("--json", action="store_true", help="machine-readable verdicts on stdout")
+
+    m = sub.add_parser("minimize", help="shrink a finding file",
+                       description="Shrink tasks, operations and preemptions while the same "
+                       "signature reproduces; write a valid finding file. Exit 0: written; "
+                       "1: the finding does not reproduce; 2: usage error.")
+    m.add_argument("file", metavar="FILE")
+    m.add_argument("-o", "--out", required=True, metavar="OUT",
+                   help="output file, or a directory to write <kind>-<hash>.json into")
+    m.add_argument("--executor", choices=EXECUTORS, default=None,
+                   help="executor of the output file (default: the recorded one)")
+    m.add_argument("--search-runs", type=_non_negative_int, default=12, metavar="N",
+                   help="random/PCT runs to re-search a candidate that the recorded schedule "
+                        "no longer fits (default 12)")
+    m.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
+                   help="seed of those re-search runs (default 0)")
+
+    sc = sub.add_parser("scenarios", help="list the canonical scenarios")
+    sc.add_argument("--json", action="store_true")
+    return p
+
+
+def _err(msg: str) -> None:
+    print(f"migfuzz: error: {msg}", file=sys.stderr)
+
+
+def cmd_stress(a: argparse.Namespace) -> int:
+    check_strategy(a.strategy)
+    if a.scenario is not None:
+        canonical(a.scenario)  # ScenarioError names the valid ones
+    bugs = check_bugs(a.bug)
+    try:  # fail now, not at the first finding
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {a.out}: cannot create the findings directory: "
+                         f"{exc.strerror or exc}") from None
+    seconds = a.seconds if a.seconds is not None or a.runs is not None else 60.0
+    cfg = CampaignConfig(
+        seed=a.seed, runs=a.runs, seconds=seconds, strategy=a.strategy,
+        executor=a.executor, jobs=a.jobs or default_jobs(), scenario=a.scenario,
+        bugs=tuple(bugs), out=a.out, max_steps=a.max_steps, exitfirst=a.exitfirst,
+        members=tuple(base_strategies()),
+    )
+    budget = f"{cfg.runs:,} runs" if cfg.runs is not None else f"{cfg.seconds:g} s"
+    print(f"migfuzz stress: {budget}, seed {cfg.seed}, strategy "
+          f"{strategies_line(cfg.strategy, cfg.members)}"
+          f", executor {cfg.executor}, {cfg.jobs} job{'s' if cfg.jobs != 1 else ''}, "
+          f"scenarios {cfg.scenario or 'generated'}, bugs {', '.join(bugs) or 'none'} -> "
+          f"{cfg.out}/", file=sys.stderr)
+    summary = Campaign(cfg, progress=sys.stderr).run()
+    table = format_summary(summary)
+    if a.json:
+        print(table, file=sys.stderr)
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print(table)
+    return summary.exit_code
+
+
+def cmd_repro(a: argparse.Namespace) -> int:
+    status = 0
+    results = []
+    for path in a.files:
+        try:
+            record = load(path)
+            v = check(record, a.executor)
+        except UsageError as exc:  # FindingFileError names the file; bugs, strategies...
+            msg = str(exc) if isinstance(exc, FindingFileError) else f"{path}: {exc}"
+            _err(msg)
+            results.append({"file": path, "status": "error", "error": msg})
+            status = 2
+            continue
+        if a.json:
+            results.append(verdict_json(v, path))
+        else:
+            print(format_verdict(v, path, timeline=not a.no_timeline, tail=a.tail or None,
+                                 width=a.width, executor_arg=a.executor))
+            print()
+        if v.reproduced and status == 0:
+            status = 1
+    if a.json:
+        print(json.dumps(results, indent=2))
+    return status
+
+
+def cmd_minimize(a: argparse.Namespace) -> int:
+    record = load(a.file)
+    out = Path(a.out)
+    print(f"minimizing {a.file}: {record.signature}", file=sys.stderr)
+    try:
+        rec, before, after = minimize(
+            record, source=a.file, search_runs=a.search_runs, seed=a.seed,
+            executor=a.executor, log=lambda s: print(f"  {s}", file=sys.stderr))
+    except NotReproducible as exc:
+        print(f"{a.file}: {exc}; nothing written", file=sys.stderr)
+        return 1
+    if out.is_dir() or a.out.endswith(os.sep):
+        out = out / rec.file_name()
+    try:
+        write_atomic(out, rec.dumps())
+    except OSError as exc:
+        raise UsageError(f"-o {a.out}: cannot write: {exc.strerror or exc}") from None
+    print(f"before: {before}")
+    print(f"after:  {after}")
+    print(f"wrote {out}")
+    print(f"reproduce: migfuzz repro {out}")
+    return 0
+
+
+def cmd_scenarios(a: argparse.Namespace) -> int:
+    rows = []
+    for name, factory in CANONICAL.items():
+        sc = factory()
+        tasks, ops = sc.size()
+        para = (factory.__doc__ or "").strip().split("\n\n")[0]
+        rows.append({"name": name, "tasks": tasks, "ops": ops,
+                     "summary": " ".join(para.split())})
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    w = max(len(str(r["name"])) for r in rows)
+    print(f"{'scenario':<{w}}  tasks  ops  summary")
+    for row in rows:
+        print(f"{row['name']:<{w}}  {row['tasks']:>5}  {row['ops']:>3}  {row['summary']}")
+    return 0
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    errs: list[type[BaseException]] = [UsageError, ScenarioError]
+    try:
+        mod = importlib.import_module("stress.schedule")
+    except ImportError:
+        return tuple(errs)
+    fmt = getattr(mod, "ScheduleFormatError", None)
+    if isinstance(fmt, type) and issubclass(fmt, BaseException):
+        errs.append(fmt)
+    return tuple(errs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (argparse exits 2 itself on bad options)."""
+    args = build_parser().parse_args(argv)
+    commands = {"stress": cmd_stress, "repro": cmd_repro, "minimize": cmd_minimize,
+                "scenarios": cmd_scenarios}
+    try:
+        return commands[args.command](args)
+    except _user_errors() as exc:
+        _err(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

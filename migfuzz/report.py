@@ -1,0 +1,132 @@
+"""Text reports: a finding and its replay verdict, the stress summary, reproduce commands.
+
+Formatting never raises on odd content (shuttle's rule for failure output: the path that
+reports a failure must not itself fail): values are ``str``-ed, never indexed blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from .campaign import Summary
+from .replay import Verdict
+from .timeline import render
+
+
+def repro_commands(path: str, executor: str | None = None) -> list[str]:
+    """The shell commands that replay ``path``: the CLI and the pytest equivalent."""
+    q = shlex.quote(path)
+    extra = f" --executor {executor}" if executor else ""
+    return [f"migfuzz repro {q}{extra}", f"pytest -p migfuzz.pytest_plugin {q}"]
+
+
+def format_finding(v: Verdict) -> list[str]:
+    r = v.record
+    tasks, ops = r.scenario.size()
+    details = json.dumps(r.details, sort_keys=True, default=repr)
+    if len(details) > 400:
+        details = details[:397] + "..."
+    return [
+        f"finding:   {r.signature}",
+        f"message:   {r.message}",
+        f"where:     task {r.task}, step {r.step}, function {r.function}",
+        f"details:   {details}",
+        f"input:     scenario {r.scenario.name} ({tasks} tasks, {ops} ops), "
+        f"{len(r.schedule)} decisions, found by {r.strategy.describe()}",
+        f"variant:   executor {v.executor}"
+        + (f" (recorded on {r.executor})" if v.executor != r.executor else "")
+        + f", bugs: {', '.join(r.bugs) or 'none'}, max_steps {r.max_steps}",
+        f"recorded:  tool {r.tool_version}, model commit {r.model_commit}, hits {r.hits}, "
+        f"first seen {r.first_seen or '?'}, last seen {r.last_seen or '?'}",
+    ]
+
+
+def format_verdict(v: Verdict, path: str, *, timeline: bool = True, tail: int | None = None,
+                   width: int | None = None, executor_arg: str | None = None) -> str:
+    lines = [f"== {path}", *format_finding(v)]
+    o = v.shown
+    if timeline and o is not None and o.events is not None:
+        names = [t.name for t in v.record.scenario.tasks]
+        which = ("" if o is v.first.outcome else " of the run continued past the recording"
+                 if o is v.continued else f" of {v.record.strategy.describe()} re-run")
+        lines += ["", f"timeline{which} ({len(names)} tasks, {len(o.events)} events, "
+                  f"{o.steps} steps; a change of column is a context switch):",
+                  render(o.events, names, width=width, tail=tail)]
+        if o.finding is not None:
+            f = o.finding
+            lines.append(f"FINDING at step {f.step} in {f.task}: {f.signature}: {f.message}")
+        else:
+            lines.append("(run ended without a finding)")
+    lines.append("")
+    if v.status == "reproduced":
+        same = "identical trace" if v.trace_matches else "trace differs"
+        lines.append(f"result: REPRODUCED ({same}: {v.first.trace_hash}; "
+                     f"{'two replays identical' if v.deterministic else 'replays differ'})")
+    elif v.status == "drift-reproduced":
+        lines.append("result: REPRODUCED BY RE-SEARCH (the recorded schedule drifted)")
+    elif v.status == "fixed":
+        lines.append("result: NO LONGER REPRODUCES")
+    else:
+        lines.append("result: DRIFT (cannot replay the recorded schedule; not evidence of a "
+                     "fix)")
+    lines += [f"  {n}" for n in v.notes]
+    lines.append("reproduce:")
+    lines += [f"  {c}" for c in repro_commands(path, executor_arg)]
+    return "\n".join(lines)
+
+
+def verdict_json(v: Verdict, path: str) -> dict[str, Any]:
+    return {
+        "file": path, "status": v.status, "signature": v.record.signature,
+        "replay_signature": v.first.signature, "executor": v.executor,
+        "recorded_trace_hash": v.record.trace_hash, "trace_hash": v.first.trace_hash,
+        "second_trace_hash": v.second.trace_hash, "deterministic": v.deterministic,
+        "divergence": v.first.divergence, "notes": v.notes,
+        "commands": repro_commands(path),
+    }
+
+
+def format_summary(s: Summary) -> str:
+    c = s.config
+    by = ", ".join(f"{k} {v:,}" for k, v in sorted(s.by_strategy.items())) or "-"
+    total_hits = sum(e.hits for e in s.findings)
+    lines = [
+        "",
+        "migfuzz stress summary",
+        f"  schedules   {s.runs:,} in {s.seconds:.1f} s: {s.rate:,.1f} schedules/s "
+        f"({c.jobs} job{'s' if c.jobs != 1 else ''}, executor {c.executor})",
+        f"  decisions   {s.decisions:,}",
+        f"  strategies  {strategies_line(c.strategy, c.members)}: {by}",
+        f"  scenarios   {c.scenario or 'generated (swarm)'}; seed {c.seed}; "
+        f"bugs {', '.join(c.bugs) or 'none'}",
+        f"  findings    {len(s.findings)} signature{'s' if len(s.findings) != 1 else ''}, "
+        f"{total_hits:,} hit{'s' if total_hits != 1 else ''} -> {c.out}",
+    ]
+    if s.interrupted:
+        lines.append("  interrupted by Ctrl-C: the findings so far are saved")
+    if s.findings:
+        w = max(len("signature"), *(len(e.record.signature) for e in s.findings))
+        w = min(w, 70)
+        lines += ["", f"  {'signature':<{w}}  {'hits':>6}  new  tasks  ops  decisions  file"]
+        for e in s.findings:
+            t, o, d = e.record.size()
+            lines.append(f"  {e.record.signature[:w]:<{w}}  {e.hits:>6}  "
+                         f"{'yes' if e.new else 'no ':<3}  {t:>5}  {o:>3}  {d:>9}  {e.path}")
+        lines += ["", "reproduce:"]
+        lines += [f"  {repro_commands(str(e.path))[0]}" for e in s.findings]
+    for w_ in s.warnings:
+        lines.append(f"  warning: {w_}")
+    if s.error is not None:
+        err = s.error
+        lines += ["", f"HARNESS ERROR (not a finding of the model) in run {err.get('run')} "
+                  f"({err.get('strategy')}, scenario {err.get('scenario')}): {err.get('error')}",
+                  str(err.get("traceback", "")).rstrip()]
+    return "\n".join(lines)
+
+
+def strategies_line(strategy: str, members: tuple[str, ...]) -> str:
+    if strategy == "portfolio":
+        return f"portfolio ({', '.join(members)})"
+    return strategy

@@ -1,0 +1,182 @@
+"""Scheduling strategies by name, and the optional pieces of ``stress`` the service uses.
+
+``stress/schedulers/{pct,replay}.py`` and ``stress/schedule.py`` are written alongside this
+package; everything that touches them goes through this module, so that a missing one is one
+clear error ("strategy pct is not available") rather than an ImportError deep in a campaign.
+
+A strategy run is named by :class:`StrategySpec` (name, seed, parameters): building the
+scheduler twice from the same spec gives the same decisions, which is what makes a campaign
+deterministic for a given ``--seed``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stress.schedulers import RandomScheduler, Scheduler
+
+from ._errors import UsageError
+
+STRATEGIES = ("random", "pct", "portfolio")
+"""What ``--strategy`` accepts; ``portfolio`` alternates the available base strategies."""
+
+PCT_DEPTH = 3
+
+
+def _optional(module: str, name: str) -> Any:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    return getattr(mod, name, None)
+
+
+def pct_class() -> Any:
+    return _optional("stress.schedulers.pct", "PCTScheduler")
+
+
+def base_strategies() -> list[str]:
+    """The base strategies available now: random always, pct once its module exists."""
+    return ["random"] + (["pct"] if pct_class() is not None else [])
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """One strategy instance: enough to rebuild the scheduler of a run exactly."""
+
+    name: str
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, "params": dict(self.params)}
+
+    def describe(self) -> str:
+        extra = "".join(f", {k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.name}(seed={self.seed}{extra})"
+
+
+def check_strategy(name: str) -> None:
+    if name not in STRATEGIES:
+        raise UsageError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
+    if name == "pct" and pct_class() is None:
+        raise UsageError("strategy pct is not available: stress/schedulers/pct.py is missing")
+
+
+def spec_for_run(strategy: str, seed: int, run: int, members: Sequence[str] = ("random",),
+                 pct_hint: int | None = None) -> StrategySpec:
+    """The strategy of run ``run`` of a campaign: fixed, or the portfolio's turn.
+
+    ``members`` is the portfolio, fixed when the campaign starts (a strategy module appearing
+    mid-campaign must not change which strategy later runs get). ``pct_hint`` is PCT's
+    ``max_steps_hint``: a fresh scheduler per run never learns the number of decisions ``k``
+    itself, so the campaign measures it for a canonical scenario and passes it here.
+    """
+    name = strategy
+    if strategy == "portfolio":
+        # Not ``run % len(members)``: worker w of N takes runs w, w+N, ..., so with N a
+        # multiple of the portfolio size every worker would run one strategy only. A hash of
+        # the run index mixes them in every worker and stays a pure function of the run.
+        name = members[random.Random(f"portfolio:{run}").randrange(len(members))]
+    params: dict[str, Any] = {}
+    if name == "pct":
+        params["depth"] = PCT_DEPTH
+        if pct_hint is not None:
+            params["max_steps_hint"] = pct_hint
+    return StrategySpec(name, seed, params)
+
+
+def make_scheduler(spec: StrategySpec) -> Scheduler:
+    """A fresh scheduler for ``spec``; the caller calls ``new_execution()``."""
+    if spec.name == "random":
+        return RandomScheduler(spec.seed)
+    if spec.name == "pct":
+        cls = pct_class()
+        if cls is None:
+            raise UsageError("strategy pct is not available: stress/schedulers/pct.py is missing")
+        sched: Scheduler = cls(spec.seed, **spec.params)
+        return sched
+    raise UsageError(f"cannot rebuild strategy {spec.name!r}")
+
+
+# -- replay and the schedule codec -------------------------------------------------------------
+
+
+def replay_available() -> bool:
+    return _optional("stress.schedulers.replay", "ReplayScheduler") is not None
+
+
+def replay_scheduler(schedule: Sequence[int]) -> Scheduler:
+    """``ReplayScheduler(schedule)``: follows the recorded decisions, raises on divergence."""
+    cls = _optional("stress.schedulers.replay", "ReplayScheduler")
+    if cls is None:
+        raise UsageError("replay is not available: stress/schedulers/replay.py is missing")
+    sched: Scheduler = cls(list(schedule))
+    return sched
+
+
+def divergence_of(exc: BaseException) -> BaseException | None:
+    """The ``ScheduleDivergence`` behind ``exc``, if that is what it is.
+
+    The direct executor lets it escape as is; the trio executor raises it inside a model task,
+    where the execution wraps it in ``StressInternalError`` (and trio may wrap that in an
+    exception group). Walk causes, contexts and group members to find it.
+    """
+    cls = _optional("stress.schedulers.replay", "ScheduleDivergence")
+    if cls is None:
+        return None
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, cls):
+            found: BaseException = e
+            return found
+        if isinstance(e, BaseExceptionGroup):
+            todo.extend(e.exceptions)
+        for nxt in (e.__cause__, e.__context__):
+            if nxt is not None:
+                todo.append(nxt)
+    return None
+
+
+SCHEDULE_CODEC = "stress.schedule"
+"""``schedule_encoding`` of a finding whose schedule is ``encode_schedule``'s string."""
+
+SCHEDULE_JSON = "json-list"
+"""``schedule_encoding`` of a finding whose schedule is a plain JSON list of tids."""
+
+
+def encode(schedule: Sequence[int]) -> tuple[str, str | list[int]]:
+    """(encoding, data) for a finding file: the codec's string when available."""
+    fn = _optional("stress.schedule", "encode_schedule")
+    if fn is None:
+        return SCHEDULE_JSON, list(schedule)
+    text: str = fn(list(schedule))
+    return SCHEDULE_CODEC, text
+
+
+def decode(encoding: str, data: Any) -> list[int]:
+    """The decision list of a finding file; ValueError (with the reason) if it is invalid."""
+    if encoding == SCHEDULE_JSON:
+        if not isinstance(data, list) or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in data
+        ):
+            raise ValueError("schedule must be a list of non-negative task ids")
+        return list(data)
+    if encoding == SCHEDULE_CODEC:
+        fn = _optional("stress.schedule", "decode_schedule")
+        if fn is None:
+            raise ValueError("schedule is encoded with stress.schedule, which is missing")
+        if not isinstance(data, str):
+            raise ValueError("an encoded schedule must be a string")
+        decoded: list[int] = list(fn(data))  # ScheduleFormatError is a ValueError
+        return decoded
+    raise ValueError(f"unknown schedule encoding {encoding!r}")
