@@ -19,7 +19,7 @@ from typing import Any
 
 from stress import Finding, Outcome
 from stress.run import run_scenario
-from stress.schedulers import ByteScheduler, Scheduler
+from stress.schedulers import Scheduler
 from stress.workload import Scenario
 
 from . import _coverage
@@ -70,13 +70,6 @@ def execute(
     if outcome.finding is not None:
         raise FuzzFinding(outcome.finding, scenario, outcome.schedule, target)
     return outcome
-
-
-def byte_scheduler(schedule: bytes) -> Scheduler:
-    return ByteScheduler(schedule)
-
-
-Decoder = Callable[[bytes], tuple[Scenario, Scheduler]]
 
 
 def fuzz_main(test_one_input: Callable[[bytes], None]) -> None:

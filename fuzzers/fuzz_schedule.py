@@ -2,33 +2,25 @@
 other byte one scheduling decision. Deep interleaving search on races known to matter.
 
 Hunts: the catalog's races between migration and faults, fork, exit, swap-out and pins
-(migration_entry_wait references, entry restore on failure, isolation under the ptl).
+(migration_entry_wait's reference, entry restore on failure, nr_refs with a pin); finds
+get-after-unlock, wait-without-ref and nr-refs-constant in seconds (bench/fuzz.md).
 """
 
 from __future__ import annotations
-
 
 import atheris
 
 with atheris.instrument_imports(include=["target"]):
     import target.mm.syscalls  # noqa: F401  (the whole model, instrumented)
 
-from fuzzers import _harness  # noqa: E402
-from stress.scenarios import CANONICAL, canonical  # noqa: E402
-from stress.schedulers import Scheduler  # noqa: E402
-from stress.workload import Scenario  # noqa: E402
+from fuzzers import _harness
+from fuzzers._targets import decode_schedule_input
 
 TARGET = "fuzz_schedule"
-NAMES = sorted(CANONICAL)
-
-
-def decode(data: bytes) -> tuple[Scenario, Scheduler]:
-    name = NAMES[data[0] % len(NAMES)] if data else NAMES[0]
-    return canonical(name), _harness.byte_scheduler(data[1:])
 
 
 def TestOneInput(data: bytes) -> None:
-    scenario, scheduler = decode(data)
+    scenario, scheduler = decode_schedule_input(data)
     _harness.execute(TARGET, scenario, scheduler)
 
 

@@ -8,37 +8,19 @@ rss after fork/exit/migrate), where code coverage alone guides well.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import atheris
 
 with atheris.instrument_imports(include=["target"]):
     import target.mm.syscalls  # noqa: F401  (the whole model, instrumented)
 
-from fuzzers import _harness, _ops  # noqa: E402
-from stress.schedulers import Scheduler  # noqa: E402
-from stress.workload import Scenario  # noqa: E402
+from fuzzers import _harness
+from fuzzers._targets import decode_sequential_input
 
 TARGET = "fuzz_sequential"
 
 
-class Sequential:
-    """Run the current task until it blocks or ends, then the lowest runnable task."""
-
-    def new_execution(self) -> bool:
-        return True
-
-    def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
-        return current if current in runnable else runnable[0]
-
-
-def decode(data: bytes) -> tuple[Scenario, Scheduler]:
-    scenario, _ = _ops.decode(data)
-    return scenario, Sequential()
-
-
 def TestOneInput(data: bytes) -> None:
-    scenario, scheduler = decode(data)
+    scenario, scheduler = decode_sequential_input(data)
     _harness.execute(TARGET, scenario, scheduler)
 
 

@@ -4,6 +4,8 @@
     migfuzz repro      replay finding files (exit 1 still reproduces, 0 no longer)
     migfuzz minimize   shrink a finding file (exit 0 written, 1 does not reproduce)
     migfuzz scenarios  list the canonical scenarios
+    migfuzz bugs       list the catalog of injectable historical bugs
+    migfuzz fuzz       run an atheris fuzz target; crashes become finding files
 
 Exit status 2 is a usage or input error: a bad option, an unknown scenario / strategy /
 executor / bug, a missing or invalid finding file. Such errors print ``migfuzz: error: ...``
@@ -29,7 +31,10 @@ from . import __version__
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
 from .campaign import Campaign, CampaignConfig, default_jobs
-from .findings import load, write_atomic
+from .findings import FindingRecord, load, write_atomic
+from .fuzz import TARGETS as FUZZ_TARGETS
+from .fuzz import check_target as check_fuzz_target
+from .fuzz import format_fuzz_summary, record_from_artifact, run_fuzz
 from .minimize import NotReproducible, minimize
 from .replay import check
 from .report import format_summary, format_verdict, strategies_line, verdict_json
@@ -122,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--width", type=_positive_int, default=None, metavar="COLS",
                    help="timeline width (default: the terminal's)")
     r.add_argument("--json", action="store_true", help="machine-readable verdicts on stdout")
+    r.add_argument("--target", choices=FUZZ_TARGETS, default=None,
+                   help="for a raw libFuzzer artifact: the fuzz target that wrote it "
+                        "(default: from its path, else every target is tried)")
+    r.add_argument("--bug", action="append", default=[], metavar="NAME",
+                   help="for a raw artifact: the bug(s) the fuzzer ran with (repeatable)")
 
     m = sub.add_parser("minimize", help="shrink a finding file",
                        description="Shrink tasks, operations and preemptions while the same "
@@ -140,6 +150,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     sc = sub.add_parser("scenarios", help="list the canonical scenarios")
     sc.add_argument("--json", action="store_true")
+
+    b = sub.add_parser("bugs", help="list the catalog of injectable historical bugs")
+    b.add_argument("--json", action="store_true")
+
+    f = sub.add_parser("fuzz", help="run an atheris fuzz target under libFuzzer",
+                       description="Run TARGET (see fuzzers/) with libFuzzer; convert crash "
+                       "artifacts to finding files; merge new coverage into the corpus. "
+                       "Exit 0: no findings; 1: findings; 2: usage error.")
+    f.add_argument("target", metavar="TARGET", help=f"one of: {', '.join(FUZZ_TARGETS)}")
+    f.add_argument("--seconds", type=_positive_float, default=60.0, metavar="N",
+                   help="total fuzzing time (default 60)")
+    f.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="libFuzzer -fork=N workers (default 1: stop at the first crash)")
+    f.add_argument("--bug", action="append", default=[], metavar="NAME",
+                   help="inject a catalog bug (repeatable)")
+    f.add_argument("--corpus", metavar="DIR", default=None,
+                   help="seed corpus, merged back at the end (default corpus/TARGET)")
+    f.add_argument("--out", default="findings", metavar="DIR",
+                   help="finding files, and the work corpus and artifacts under "
+                        "DIR/fuzz-TARGET/ (default ./findings)")
+    f.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
+                   help="libFuzzer seed (default 0)")
+    f.add_argument("--no-interleaving-feedback", action="store_true",
+                   help="code coverage only (for comparison)")
     return p
 
 
@@ -185,7 +219,7 @@ def cmd_repro(a: argparse.Namespace) -> int:
     results = []
     for path in a.files:
         try:
-            record = load(path)
+            record = _load_any(path, a.target, a.bug)
             v = check(record, a.executor)
         except UsageError as exc:  # FindingFileError names the file; bugs, strategies...
             msg = str(exc) if isinstance(exc, FindingFileError) else f"{path}: {exc}"
@@ -204,6 +238,50 @@ def cmd_repro(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(results, indent=2))
     return status
+
+
+def _load_any(path: str, target: str | None, bugs: list[str]) -> FindingRecord:
+    """A finding file, or a raw libFuzzer artifact (anything that is not JSON)."""
+    try:
+        head = Path(path).read_bytes()[:64].lstrip()
+    except OSError:
+        return load(path)  # names the file and the problem
+    if head.startswith(b"{") or not head and not bugs and target is None:
+        return load(path)  # (an empty file is a raw input only when said so)
+    return record_from_artifact(path, target, check_bugs(bugs))
+
+
+def cmd_bugs(a: argparse.Namespace) -> int:
+    from target.bugs import CATALOG
+
+    rows = [{"name": b.name, "year": b.year, "breaks": b.breaks, "summary": b.summary,
+             "reference": b.reference, "expected_kinds": list(b.expected_kinds),
+             "scenario": b.scenario, "strategy": b.strategy} for b in CATALOG.values()]
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    w = max(len(str(r["name"])) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{w}}  {r['year']}  {r['summary']}")
+        print(f"{'':<{w}}        breaks {r['breaks']}; shows as {', '.join(r['expected_kinds'])}"
+              f" (scenario {r['scenario']}, {r['strategy']})")
+        print(f"{'':<{w}}        {r['reference']}")
+    return 0
+
+
+def cmd_fuzz(a: argparse.Namespace) -> int:
+    target = check_fuzz_target(a.target)
+    bugs = check_bugs(a.bug)
+    corpus = Path(a.corpus) if a.corpus else Path(__file__).resolve().parent.parent / (
+        "corpus/" + target)
+    if a.corpus and not corpus.is_dir():
+        raise UsageError(f"--corpus {a.corpus}: no such directory")
+    print(f"migfuzz fuzz: {target}, {a.seconds:g} s, {a.jobs} job(s), bugs "
+          f"{', '.join(bugs) or 'none'}, corpus {corpus} -> {a.out}/", file=sys.stderr)
+    summary = run_fuzz(target, a.seconds, a.jobs, bugs, corpus, Path(a.out),
+                       feedback=not a.no_interleaving_feedback, seed=a.seed)
+    print(format_fuzz_summary(summary))
+    return 1 if summary.findings else 0
 
 
 def cmd_minimize(a: argparse.Namespace) -> int:
@@ -264,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (argparse exits 2 itself on bad options)."""
     args = build_parser().parse_args(argv)
     commands = {"stress": cmd_stress, "repro": cmd_repro, "minimize": cmd_minimize,
-                "scenarios": cmd_scenarios}
+                "scenarios": cmd_scenarios, "bugs": cmd_bugs, "fuzz": cmd_fuzz}
     try:
         return commands[args.command](args)
     except _user_errors() as exc:
@@ -273,6 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (`migfuzz bugs | head`): not an error of ours. Point stdout
+        # at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -73,7 +73,13 @@ def format_verdict(v: Verdict, path: str, *, timeline: bool = True, tail: int | 
                      "fix)")
     lines += [f"  {n}" for n in v.notes]
     lines.append("reproduce:")
-    lines += [f"  {c}" for c in repro_commands(path, executor_arg)]
+    artifact = v.record.origin.get("artifact") if isinstance(v.record.origin, dict) else None
+    if artifact:  # a raw libFuzzer input: say how it was decoded and what was injected
+        extra = f" --target {v.record.origin.get('fuzz_target')}" + "".join(
+            f" --bug {b}" for b in v.record.bugs)
+        lines.append(f"  migfuzz repro {path}{extra}")
+    else:
+        lines += [f"  {c}" for c in repro_commands(path, executor_arg)]
     return "\n".join(lines)
 
 

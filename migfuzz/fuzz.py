@@ -1,0 +1,196 @@
+"""``migfuzz fuzz``: run an atheris target under libFuzzer, turn its crashes into finding files.
+
+    migfuzz fuzz TARGET --seconds N [--jobs N] [--bug NAME] [--corpus DIR] [--out DIR]
+
+The target runs in a child process (``python -m fuzzers.TARGET``) with libFuzzer's flags:
+
+* ``-max_total_time=N``; ``-max_len=512`` (a schedule is one byte per decision: the default
+  length limit would starve it); ``-dict=fuzzers/schedule.dict``;
+* a work corpus ``OUT/fuzz-TARGET/corpus`` (kept between runs) and the seed corpus
+  (``--corpus``, default ``corpus/TARGET``) as a second, read-only input directory;
+* ``-artifact_prefix=OUT/fuzz-TARGET/artifacts/``;
+* with ``--jobs N > 1``: ``-fork=N -ignore_crashes=1``, so that the campaign goes on after a
+  crash; with one job libFuzzer stops at the first crash, as a reproducer hunt wants;
+* the bugs in ``MIGFUZZ_BUGS`` (fuzzers/_harness.py).
+
+Afterwards every crash artifact is decoded with the target's decoder, replayed with the same
+bugs, and saved as a finding file (deduplicated by signature, like ``stress``); new coverage
+is merged back into ``--corpus`` with ``-merge=1``. Exit codes as for ``stress``: 0 no
+findings, 1 findings, 2 usage error, 3 harness error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fuzzers._targets import DECODERS
+from stress._execution import DEFAULT_MAX_STEPS
+
+from ._errors import UsageError
+from .bugs import injected
+from .findings import FindingRecord, FindingStore, model_commit, now
+from .replay import replay_schedule, run_traced, trace_hash
+from .strategies import StrategySpec
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = tuple(sorted(DECODERS))
+MAX_LEN = 512
+
+
+def check_target(name: str) -> str:
+    if name not in DECODERS:
+        raise UsageError(f"unknown fuzz target {name!r}; choose one of: {', '.join(TARGETS)}")
+    return name
+
+
+@dataclass
+class FuzzSummary:
+    target: str
+    seconds: float
+    execs: int = 0
+    exec_per_sec: float = 0.0
+    coverage: int = 0
+    features: int = 0
+    artifacts: list[Path] = field(default_factory=list)
+    findings: dict[str, Path] = field(default_factory=dict)  # signature -> file
+    returncode: int = 0
+
+
+def artifact_record(data: bytes, target: str, bugs: list[str], source: str,
+                    executor: str = "direct") -> FindingRecord | None:
+    """The finding file of one raw input of ``target``: decode, run with ``bugs``, replay the
+    decisions it took (for the trace hash); None if it does not produce a finding."""
+    decode = DECODERS[target]
+    scenario, scheduler = decode(data)
+    with injected(bugs):
+        outcome = run_traced(scenario, scheduler, executor=executor, max_steps=DEFAULT_MAX_STEPS)
+        if outcome.finding is None:
+            return None
+        rep = replay_schedule(scenario, outcome.schedule, executor=executor,
+                              max_steps=DEFAULT_MAX_STEPS)
+    replayed = rep.outcome if rep.divergence is None else None
+    f = outcome.finding
+    stamp = now()
+    return FindingRecord(
+        signature=f.signature, kind=f.kind, message=f.message, function=f.function,
+        task=f.task, step=f.step, details=f.details, scenario=scenario,
+        strategy=StrategySpec("fuzz", 0, {"target": target}), executor=executor,
+        schedule=list(outcome.schedule), bugs=sorted(bugs), max_steps=DEFAULT_MAX_STEPS,
+        steps=outcome.steps, trace_hash=trace_hash(replayed or outcome),
+        first_seen=stamp, last_seen=stamp, model_commit=model_commit(),
+        origin={"fuzz_target": target, "artifact": source, "input_hex": data.hex()},
+    )
+
+
+def record_from_artifact(path: str, target: str | None, bugs: list[str]) -> FindingRecord:
+    """``migfuzz repro`` of a raw libFuzzer artifact: with ``target`` given, or guessed from a
+    ``fuzz-TARGET`` directory in the path, or the first target whose decoding reproduces."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if target is None:
+        guessed = [t for t in TARGETS if f"fuzz-{t}" in path or f"{t}" in Path(path).parts]
+        candidates = guessed or list(TARGETS)
+    else:
+        candidates = [check_target(target)]
+    for t in candidates:
+        rec = artifact_record(data, t, bugs, path)
+        if rec is not None:
+            return rec
+    raise UsageError(
+        f"{path}: not a finding file, and as a raw input of "
+        f"{' / '.join(candidates)} (bugs: {', '.join(bugs) or 'none'}) it produces no finding; "
+        "give --target and the --bug the fuzzer ran with")
+
+
+_STAT = re.compile(r"stat::(\w+):\s+(\d+)")
+_STATUS = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+).*?exec/s: (\d+)")
+
+
+def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Path,
+             out: Path, *, feedback: bool = True, seed: int = 0,
+             progress: bool = True) -> FuzzSummary:
+    check_target(target)
+    base = out / f"fuzz-{target}"
+    work = base / "corpus"
+    artifacts = base / "artifacts"
+    for d in (work, artifacts):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot create {d}: {exc.strerror or exc}") from None
+    before = set(artifacts.iterdir())
+    cmd = [sys.executable, "-m", f"fuzzers.{target}", str(work)]
+    if corpus.is_dir():
+        cmd.append(str(corpus))
+    cmd += [f"-max_total_time={max(1, int(seconds))}", f"-max_len={MAX_LEN}",
+            f"-artifact_prefix={artifacts}/", f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}",
+            "-print_final_stats=1", f"-seed={seed + 1}"]
+    if jobs > 1:
+        cmd += [f"-fork={jobs}", "-ignore_crashes=1"]
+    if not feedback:
+        cmd.append("--no-interleaving-feedback")
+    env = dict(os.environ, MIGFUZZ_BUGS=",".join(bugs))
+    summary = FuzzSummary(target, seconds)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    last_print = 0.0
+    try:
+        for line in proc.stderr:
+            m = _STATUS.search(line)
+            if m:
+                summary.execs, summary.coverage, summary.features = (
+                    int(m.group(1)), int(m.group(2)), int(m.group(3)))
+                summary.exec_per_sec = float(m.group(4))
+                if progress and time.monotonic() - last_print > 0.5:
+                    last_print = time.monotonic()
+                    print(f"\r{target}: {summary.execs:,} execs, {summary.exec_per_sec:.0f} "
+                          f"exec/s, cov {summary.coverage}, ft {summary.features}   ",
+                          end="", file=sys.stderr, flush=True)
+            s = _STAT.search(line)
+            if s and s.group(1) == "average_exec_per_sec":
+                summary.exec_per_sec = float(s.group(2))
+            elif s and s.group(1) == "number_of_executed_units":
+                summary.execs = int(s.group(2))
+        summary.returncode = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        summary.returncode = proc.wait()
+    if progress:
+        print(file=sys.stderr)
+    summary.seconds = time.monotonic() - t0
+    summary.artifacts = sorted(set(artifacts.iterdir()) - before)
+
+    store = FindingStore(out)
+    for art in summary.artifacts:
+        rec = artifact_record(art.read_bytes(), target, bugs, str(art))
+        if rec is None:
+            continue  # a timeout or OOM artifact of libFuzzer's own, not a model finding
+        summary.findings[rec.signature] = store.save(rec)
+
+    if corpus.is_dir() or corpus == ROOT / "corpus" / target:
+        corpus.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", f"fuzzers.{target}", "-merge=1",
+                        f"-max_len={MAX_LEN}", str(corpus), str(work)],
+                       cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+    return summary
+
+
+def format_fuzz_summary(s: FuzzSummary) -> str:
+    lines = [f"{s.target}: {s.execs:,} executions in {s.seconds:.0f} s "
+             f"({s.exec_per_sec:.0f} exec/s), coverage {s.coverage}, features {s.features}",
+             f"artifacts: {len(s.artifacts)}, findings: {len(s.findings)}"]
+    for sig, path in sorted(s.findings.items()):
+        lines.append(f"  {sig}")
+        lines.append(f"    migfuzz repro {path}")
+    return "\n".join(lines)
