@@ -37,7 +37,7 @@ class Sequential:
         return True
 
     def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
-        return current if current in runnable else runnable[0]
+        return current if current is not None and current in runnable else runnable[0]
 
 
 def decode_sequential_input(data: bytes) -> tuple[Scenario, Scheduler]:

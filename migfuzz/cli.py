@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from stress._execution import DEFAULT_MAX_STEPS
 from stress.scenarios import CANONICAL, canonical
@@ -246,7 +247,7 @@ def _load_any(path: str, target: str | None, bugs: list[str]) -> FindingRecord:
         head = Path(path).read_bytes()[:64].lstrip()
     except OSError:
         return load(path)  # names the file and the problem
-    if head.startswith(b"{") or not head and not bugs and target is None:
+    if head.startswith(b"{") or (not head and not bugs and target is None):
         return load(path)  # (an empty file is a raw input only when said so)
     return record_from_artifact(path, target, check_bugs(bugs))
 
@@ -254,9 +255,12 @@ def _load_any(path: str, target: str | None, bugs: list[str]) -> FindingRecord:
 def cmd_bugs(a: argparse.Namespace) -> int:
     from target.bugs import CATALOG
 
-    rows = [{"name": b.name, "year": b.year, "breaks": b.breaks, "summary": b.summary,
-             "reference": b.reference, "expected_kinds": list(b.expected_kinds),
-             "scenario": b.scenario, "strategy": b.strategy} for b in CATALOG.values()]
+    rows: list[dict[str, Any]] = [
+        {"name": b.name, "year": b.year, "breaks": b.breaks, "summary": b.summary,
+         "reference": b.reference, "expected_kinds": list(b.expected_kinds),
+         "scenario": b.scenario, "strategy": b.strategy}
+        for b in CATALOG.values()
+    ]
     if a.json:
         print(json.dumps(rows, indent=2))
         return 0

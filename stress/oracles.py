@@ -25,7 +25,7 @@ from collections import defaultdict
 from target.kernel import KernelFinding
 from target.mm.rmap import PageAnon, PageSwapCache
 from target.mm.swapops import SWP_TYPE_MIGRATION
-from target.mm.types import PG_lru, PG_reserved, AnonVma, MmStruct, PresentPte, SwapPte
+from target.mm.types import AnonVma, MmStruct, PG_lru, PG_reserved, PresentPte, SwapPte
 from target.mm.world import World
 
 

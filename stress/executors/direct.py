@@ -45,23 +45,21 @@ def run_direct(
                 ex.fail(task, exc)
                 break
     finally:
-        try:
-            close_tasks(ex)
-        finally:
-            uninstall()
+        uninstall()  # first, so that model code run by the closing fails (see close_tasks)
+        close_tasks(ex)
     return ex.outcome()
 
 
 def close_tasks(ex: Execution) -> None:
-    """Close every model coroutine once the execution is over, then check none ran code.
+    """Close every model coroutine once the execution is over and its executor uninstalled.
 
     Closing throws ``GeneratorExit`` in at the task's last point. Model code has no business
-    running then: the execution has ended, ``current`` names some other task, and whatever a
-    ``finally`` or ``except BaseException`` in the model did would be judged against the wrong
-    task (an unlock by "non-owner", a finding recorded after the outcome). Kernel C has no
-    unwinding, so the model must not either; if it does, that is a harness error. Every
-    coroutine is closed even when one fails, so none is left for the garbage collector to
-    close later, after :func:`uninstall`.
+    running then: the outcome is decided, and a ``finally`` or ``except BaseException`` in the
+    model would act as whichever task happened to be current (an unlock "by a non-owner", a
+    finding after the outcome). Kernel C has no unwinding, so the model must not either. With
+    the executor uninstalled, any kernel operation such code attempts raises RuntimeError, and
+    that is reported as a harness error. Every coroutine is closed even when one fails, so none
+    is left for the garbage collector to close at some later, arbitrary moment.
 
     Raises:
         StressInternalError: a model coroutine raised or yielded while being closed.
@@ -70,12 +68,12 @@ def close_tasks(ex: Execution) -> None:
     for t in ex.rq.tasks:
         try:
             t.coro.close()
-        except BaseException as exc:  # noqa: BLE001 - reported below, after closing the rest
+        except BaseException as exc:  # reported below, after closing the rest
             if first is None:
                 first = (t.name, exc)
     if first is not None:
-        name, exc = first
+        name, error = first
         raise StressInternalError(
-            f"model task {name} ran code while its execution was torn down ({exc!r}): "
+            f"model task {name} ran code while its execution was torn down ({error!r}): "
             "model code must not use try/finally or catch GeneratorExit/Cancelled"
-        ) from exc
+        ) from error

@@ -30,8 +30,8 @@ import trio
 from target.kernel import KTask, install, uninstall
 
 from .._execution import DEFAULT_MAX_STEPS, Execution, ModelTask, Outcome, StressInternalError
-from .direct import close_tasks
 from ..schedulers import Scheduler
+from .direct import close_tasks
 
 _reschedule = trio.lowlevel.reschedule
 _wait = trio.lowlevel.wait_task_rescheduled
@@ -52,8 +52,6 @@ class _TrioRun:
         self.tearing_down = False
 
     async def point(self) -> None:
-        if self.tearing_down:
-            raise StressInternalError("a model task reached a point during teardown")
         ex = self.ex
         me = ex.rq.current
         nxt = ex.pick()
@@ -129,7 +127,10 @@ class _TrioRun:
             if first is not None:
                 _reschedule(first.trio_task)
                 await _wait(_abort)  # until the execution is over
+            # Model code that the Cancelled unwinds through must find no kernel to act on,
+            # as in the direct executor's close_tasks: uninstall before cancelling.
             self.tearing_down = True
+            uninstall()
             nursery.cancel_scope.cancel()
 
 
@@ -147,10 +148,8 @@ def run_trio(
     try:
         trio.run(run.conduct)
     finally:
-        try:
-            close_tasks(ex)  # all finished or cancelled by now; this only double-checks
-        finally:
-            uninstall()
+        uninstall()
+        close_tasks(ex)  # all finished or cancelled by now, unless trio.run itself failed
     if run.error is not None:
         raise run.error
     return ex.outcome()
@@ -170,10 +169,8 @@ async def run_in_trio(
     try:
         await run.conduct()
     finally:
-        try:
-            close_tasks(ex)  # all finished or cancelled by now; this only double-checks
-        finally:
-            uninstall()
+        uninstall()
+        close_tasks(ex)  # all finished or cancelled by now, unless trio.run itself failed
     if run.error is not None:
         raise run.error
     return ex.outcome()

@@ -7,8 +7,8 @@ shallow races; PCT is better at bugs that need a few preemptions at exact places
 from __future__ import annotations
 
 import random
-from math import floor
 from collections.abc import Sequence
+from math import floor
 
 
 class RandomScheduler:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from target.mm.mempolicy import MPOL_MF_INVERT, MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, migrate_page_add
 from target.mm.pgtable import pte_read
-from target.mm.types import PG_reserved, Page, PresentPte, VmArea
+from target.mm.types import Page, PG_reserved, PresentPte, VmArea
 from target.mm.world import W
 
 from ._catalog import HistoricalBug

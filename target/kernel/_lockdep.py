@@ -25,6 +25,7 @@ replayed from one schedule.
 from __future__ import annotations
 
 from collections import deque
+from itertools import pairwise
 from typing import Any, Protocol
 
 from ._bug import KernelFinding
@@ -117,7 +118,7 @@ class LockGraph:
         if back is not None:
             chain = [
                 f"{_key_name(x)} -> {_key_name(y)}: {self.edges[x][y]}"
-                for x, y in zip(back, back[1:], strict=False)
+                for x, y in pairwise(back)
             ]
             raise KernelFinding(
                 "lock-order-inversion",

@@ -90,7 +90,7 @@ class Runqueue:
         return task
 
     def block(self, task: KTask, on: object) -> None:
-        """Take ``task`` off the runnable list until :meth:`wake`; ``on`` names what it waits for."""
+        """Take ``task`` off the runnable list until :meth:`wake`; ``on`` is what it awaits."""
         task.wait_on = on
         i = self.runnable_tids.index(task.tid)
         del self.runnable[i]

@@ -82,4 +82,4 @@ LOCK_ORDER: list[tuple[str, list[object]]] = [
     )
 ]
 
-declare_order(LOCK_ORDER)  # type: ignore[arg-type]
+declare_order(LOCK_ORDER)

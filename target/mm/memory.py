@@ -15,7 +15,7 @@ from target.kernel import BUG_ON, cond_resched, kasan_check, lockdep_assert_held
 
 from .filemap import TestSetPageLocked, lock_page, unlock_page
 from .page_alloc import alloc_page_vma
-from .pgtable import ptep_clear_flush, pte_peek, pte_read, set_pte_at
+from .pgtable import pte_peek, pte_read, ptep_clear_flush, set_pte_at
 from .rmap import (
     PageAnon,
     PageSwapCache,
@@ -27,13 +27,10 @@ from .rmap import (
     page_remove_rmap,
 )
 from .swap import get_page, lru_cache_add_active, put_page
-from .swapfile import free_swap_and_cache, page_swapcount, swap_duplicate, swap_free
 from .swap_state import lookup_swap_cache, read_swap_cache_async
+from .swapfile import free_swap_and_cache, page_swapcount, swap_duplicate, swap_free
 from .swapops import is_migration_entry
 from .types import (
-    PG_dirty,
-    PG_reserved,
-    PG_uptodate,
     VM_LOCKED,
     VM_MAYWRITE,
     VM_SHARED,
@@ -41,8 +38,10 @@ from .types import (
     MmStruct,
     Page,
     PageTablePage,
+    PG_dirty,
+    PG_reserved,
+    PG_uptodate,
     PresentPte,
-    Pte,
     SwapPte,
     VmArea,
 )
@@ -108,9 +107,9 @@ async def handle_pte_fault(
 ) -> int:
     """``handle_pte_fault``. Context: mmap_sem read; the first pte read is unlocked."""
     entry = await pte_peek(table, address)
-    if type(entry) is not PresentPte:
-        if entry is None:
-            return await do_anonymous_page(mm, vma, address, table, write_access)
+    if entry is None:
+        return await do_anonymous_page(mm, vma, address, table, write_access)
+    if isinstance(entry, SwapPte):
         return await do_swap_page(mm, vma, address, table, write_access, entry)
     ptl = table.ptl
     await ptl.lock()
@@ -405,7 +404,8 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
             await page_remove_rmap(page)
             await put_page(page)
             continue
-        await free_swap_and_cache(ptent)
+        if isinstance(ptent, SwapPte):
+            await free_swap_and_cache(ptent)
         await ptep_clear_flush(mm, addr, table)
     table.ptl.unlock()
 
@@ -466,7 +466,7 @@ async def get_user_pages(
         if page is not None:
             return page
         ret = await handle_mm_fault(mm, vma, address, bool(foll_flags & FOLL_WRITE))
-        if ret == VM_FAULT_OOM or ret == VM_FAULT_SIGBUS:
+        if ret in (VM_FAULT_OOM, VM_FAULT_SIGBUS):
             return None
         if ret & VM_FAULT_WRITE:
             foll_flags &= ~FOLL_WRITE

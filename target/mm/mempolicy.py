@@ -21,7 +21,7 @@ from target.kernel import kasan_check
 
 from .migrate import isolate_lru_page, migrate_pages_to, putback_lru_pages
 from .pgtable import pte_read
-from .types import PG_reserved, VM_LOCKED, MmStruct, Page, PresentPte, PTRS_PER_PTE, VmArea
+from .types import PTRS_PER_PTE, VM_LOCKED, MmStruct, Page, PG_reserved, PresentPte, VmArea
 from .world import W
 
 MPOL_MF_STRICT = 1 << 0
@@ -95,9 +95,7 @@ async def migrate_to_node(mm: MmStruct, source: int, dest: int, flags: int) -> i
     err = 0
     if pagelist:
         err = await migrate_pages_to(pagelist, dest)
-        if err > 0:
-            await putback_lru_pages(pagelist)
-        elif pagelist:
+        if err > 0 or pagelist:
             await putback_lru_pages(pagelist)
     return err
 

@@ -26,8 +26,14 @@ from __future__ import annotations
 
 from target.kernel import BUG_ON, cond_resched, kasan_check, preempt
 
-from .filemap import PageWriteback, TestSetPageLocked, lock_page, unlock_page
-from .filemap import wait_on_page_locked, wait_on_page_writeback
+from .filemap import (
+    PageWriteback,
+    TestSetPageLocked,
+    lock_page,
+    unlock_page,
+    wait_on_page_locked,
+    wait_on_page_writeback,
+)
 from .page_alloc import alloc_pages_node
 from .pgtable import pte_peek, pte_read, set_pte_at
 from .rmap import (
@@ -42,6 +48,9 @@ from .rmap import (
 from .swap import __put_page, get_page, get_page_locked, lru_cache_add, put_page
 from .swapops import is_migration_entry, migration_entry_to_page
 from .types import (
+    MmStruct,
+    Page,
+    PageTablePage,
     PG_active,
     PG_dirty,
     PG_lru,
@@ -49,9 +58,6 @@ from .types import (
     PG_referenced,
     PG_swapcache,
     PG_uptodate,
-    MmStruct,
-    Page,
-    PageTablePage,
     PresentPte,
     SwapPte,
     VmArea,

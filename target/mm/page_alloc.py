@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from target.kernel import BUG, preempt, trace
 
-from .types import PG_active, PG_lru, PG_private, PG_reserved, PG_swapcache, Page
+from .types import Page, PG_active, PG_lru, PG_private, PG_reserved, PG_swapcache
 from .world import W
 
 

@@ -22,18 +22,18 @@ from target.kernel import (
     trace,
 )
 
-from .pgtable import ptep_clear_flush, ptep_clear_flush_young, pte_peek, pte_read, set_pte_at
+from .pgtable import pte_peek, pte_read, ptep_clear_flush, ptep_clear_flush_young, set_pte_at
 from .swap import put_page
 from .swapfile import swap_duplicate
 from .swapops import make_migration_entry
 from .types import (
-    PG_dirty,
-    PG_referenced,
-    PG_swapcache,
     VM_LOCKED,
     AnonVma,
     Page,
     PageTablePage,
+    PG_dirty,
+    PG_referenced,
+    PG_swapcache,
     PresentPte,
     SwapPte,
     VmArea,
@@ -89,8 +89,10 @@ async def anon_vma_prepare(vma: VmArea) -> None:
         allocated.head.append(vma)
         allocated = None
     mm.page_table_lock.unlock()
+    # mypy narrows vma.anon_vma across the awaits above, but another thread of the mm may
+    # have set it meanwhile: that is the race this recheck is for.
     if allocated is not None:
-        kfree(allocated)  # lost the race with another thread of the mm
+        kfree(allocated)  # type: ignore[unreachable]  # lost the race with another thread
 
 
 async def anon_vma_link(vma: VmArea) -> None:

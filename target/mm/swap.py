@@ -12,7 +12,7 @@ from __future__ import annotations
 from target.kernel import BUG, preempt, trace
 
 from .page_alloc import free_hot_cold_page
-from .types import PG_active, PG_lru, Page
+from .types import Page, PG_active, PG_lru
 from .world import W
 
 

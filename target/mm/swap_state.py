@@ -13,7 +13,7 @@ from .filemap import unlock_page
 from .page_alloc import alloc_page_vma
 from .swap import get_page_locked, lru_cache_add_active, put_page
 from .swapfile import get_swap_page, swap_duplicate, swap_free
-from .types import PG_dirty, PG_private, PG_swapcache, PG_uptodate, Page, SwapPte
+from .types import Page, PG_dirty, PG_private, PG_swapcache, PG_uptodate, SwapPte
 from .world import W
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from target.kernel import BUG
 
 from .swapops import SWAP_TYPE_DEVICE, is_migration_entry, swp_entry
-from .types import PG_dirty, Page, SwapPte
+from .types import Page, PG_dirty, SwapPte
 from .world import W
 
 

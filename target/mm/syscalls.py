@@ -27,7 +27,7 @@ from .mlock import mlock_fixup
 from .mmap import do_munmap, mmput
 from .pgtable import _write
 from .swap import put_page
-from .types import PG_dirty, VM_WRITE, MmStruct, Page, PresentPte
+from .types import VM_WRITE, MmStruct, Page, PG_dirty, PresentPte
 from .world import W
 
 

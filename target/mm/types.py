@@ -14,7 +14,7 @@ reads ghost state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from target.kernel import KObject, WaitBit, rw_semaphore, spinlock_t
 
@@ -111,7 +111,8 @@ class Page:
             flags += ",locked"
         if self.writeback.is_set:
             flags += ",writeback"
-        return f"<page pfn={self.pfn} nid={self.nid} count={self._count} map={self.mapcount} [{flags}]>"
+        return (f"<page pfn={self.pfn} nid={self.nid} count={self._count} "
+                f"map={self.mapcount} [{flags}]>")
 
     @property
     def count(self) -> int:
@@ -160,7 +161,7 @@ class SwapPte:
         return f"S({self.type}:{self.offset})"
 
 
-Pte = Union[PresentPte, SwapPte, None]  # None is pte_none
+Pte = PresentPte | SwapPte | None  # None is pte_none
 
 
 def pte_none(pte: Pte) -> bool:
@@ -243,7 +244,8 @@ class VmArea(KObject):
         self.anon_vma: AnonVma | None = None
 
     def __repr__(self) -> str:
-        return f"<vma {self.vm_mm.name} [{self.vm_start},{self.vm_end}){' FREED' if self.freed else ''}>"
+        freed = " FREED" if self.freed else ""
+        return f"<vma {self.vm_mm.name} [{self.vm_start},{self.vm_end}){freed}>"
 
 
 class MmStruct(KObject):

@@ -19,8 +19,13 @@ from __future__ import annotations
 
 from target.kernel import BUG_ON
 
-from .filemap import PageWriteback, TestSetPageLocked, end_page_writeback, set_page_writeback
-from .filemap import unlock_page
+from .filemap import (
+    PageWriteback,
+    TestSetPageLocked,
+    end_page_writeback,
+    set_page_writeback,
+    unlock_page,
+)
 from .rmap import (
     SWAP_AGAIN,
     SWAP_FAIL,
@@ -32,9 +37,9 @@ from .rmap import (
     try_to_unmap,
 )
 from .swap import __put_page, get_page_locked, lru_cache_add, put_page
-from .swapfile import swap_free
 from .swap_state import add_to_swap
-from .types import PG_active, PG_dirty, PG_lru, PG_swapcache, Page, SwapPte
+from .swapfile import swap_free
+from .types import Page, PG_active, PG_dirty, PG_lru, PG_swapcache, SwapPte
 from .world import W
 
 PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS, PAGE_CLEAN = range(4)

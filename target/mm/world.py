@@ -17,7 +17,7 @@ from typing import Any
 from target.kernel import spinlock_t
 
 from .locking import LRU_LOCK, MMLIST_LOCK, SWAP_LOCK, TREE_LOCK
-from .types import PG_reserved, AnonVma, MmStruct, Page
+from .types import AnonVma, MmStruct, Page, PG_reserved
 
 
 class Zone:
