@@ -12,7 +12,9 @@ would then take a reference on a page whose last put is in flight:
                                              waits for lru_lock to unlink it
     isolate_lru_page(old): PageLRU, get_page on count 0
 
-Breaks I3. Detected as use-after-free (get_page on a free page).
+Breaks I3. Detected at every such call by isolate_lru_page's precondition check (the caller
+holds the ptl of a pte mapping the page: lock-not-held), and, when the race above happens
+too, as use-after-free (get_page on a free page).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ BUG = HistoricalBug(
     reference='"mm: migration page refcounting fix", Nick Piggin, 2006-01',
     breaks="I3: never get_page on a page that may already be free",
     summary="check_pte_range isolates pages after dropping the ptl",
-    expected_kinds=("use-after-free", "bad-page-state", "refcount-underflow"),
+    expected_kinds=("lock-not-held", "use-after-free", "bad-page-state", "refcount-underflow"),
     scenario="migrate-vs-cow-exit",
     strategy="random",
     overrides={"target.mm.mempolicy:check_pte_range": check_pte_range},

@@ -24,7 +24,7 @@ exactly what makes the migrator's refcount check fail and retry (reference A.19)
 
 from __future__ import annotations
 
-from target.kernel import BUG_ON, cond_resched, kasan_check, preempt
+from target.kernel import BUG, BUG_ON, cond_resched, current, kasan_check, preempt
 
 from .filemap import (
     PageWriteback,
@@ -34,6 +34,7 @@ from .filemap import (
     wait_on_page_locked,
     wait_on_page_writeback,
 )
+from .locking import PTL
 from .page_alloc import alloc_pages_node
 from .pgtable import pte_peek, pte_read, set_pte_at
 from .rmap import (
@@ -75,6 +76,23 @@ MIGRATE_CHUNK_SIZE = 256
 # -- isolation and put-back ------------------------------------------------------------------------
 
 
+def assert_page_pinned_by_ptl(page: Page) -> None:
+    """The ``Context:`` of isolate_lru_page, checked like ``lockdep_assert_held``: the caller
+    holds the ptl of a present pte that maps ``page``, so the page cannot be freed while it is
+    isolated ("mm: migration page refcounting fix", 2006-01). Without it the race needs one
+    exact scheduling point to show; the precondition shows on every call."""
+    task = current()
+    for held in task.held:
+        table = getattr(held.lock, "obj", None)
+        if held.lock.lock_class is PTL and isinstance(table, PageTablePage):
+            if any(type(p) is PresentPte and p.pfn == page.pfn for p in table.ptes):
+                return
+    BUG("lock-not-held",
+        f"isolate_lru_page of pfn {page.pfn} without the ptl of a pte mapping it: the page "
+        "may be freed meanwhile", pfn=page.pfn, held=[h.describe() for h in task.held],
+        classes=[PTL.name])
+
+
 async def isolate_lru_page(page: Page, pagelist: list[Page]) -> int:
     """``isolate_lru_page``: take ``page`` off the LRU onto ``pagelist`` with a reference.
 
@@ -82,6 +100,7 @@ async def isolate_lru_page(page: Page, pagelist: list[Page]) -> int:
     make sure the page cannot be freed meanwhile: check_pte_range calls this under the ptl
     of a pte mapping the page (the 2006-01 "migration page refcounting fix").
     """
+    assert_page_pinned_by_ptl(page)
     ret = EBUSY
     await preempt()
     if page.flags & PG_lru:
