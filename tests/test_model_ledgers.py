@@ -613,8 +613,13 @@ def test_swap_out_and_in(machine: Any) -> None:
 
 
 async def _isolate_lock_unmap(mm: MmStruct, page: Page, pagelist: list[Page]) -> None:
-    """The migrator up to its try_to_unmap: isolate (reference), lock_page, entries in."""
+    """The migrator up to its try_to_unmap: isolate (reference, under the ptl of the pte that
+    maps the page, as check_pte_range does), lock_page, entries in."""
+    table = mm.pte_table(page.index, alloc=False)
+    assert table is not None
+    await table.ptl.lock()
     assert await migrate.isolate_lru_page(page, pagelist) == 0
+    table.ptl.unlock()
     await lock_page(page)
     await try_to_unmap(page, True)
 

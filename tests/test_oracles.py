@@ -409,12 +409,31 @@ def test_fault_on_leaked_migration_entry(m: Machine) -> None:
     assert f.function == "migration_entry_to_page"
 
 
+async def isolate_under_ptl(m: Machine, pagelist: list[Page]) -> None:
+    """isolate_lru_page in its required context: the ptl of the pte mapping the page held."""
+    table = m.mm.pte_table(0, alloc=False)
+    assert table is not None
+    await table.ptl.lock()
+    await migrate.isolate_lru_page(m.P, pagelist)
+    table.ptl.unlock()
+
+
+def test_isolate_without_the_ptl_is_reported(m: Machine) -> None:
+    """isolate_lru_page's context, checked like lockdep_assert_held (isolate-outside-ptl)."""
+
+    async def body() -> None:
+        await migrate.isolate_lru_page(m.P, [])
+
+    f = finding_of(body, "lock-not-held")
+    assert "without the ptl" in f.message
+
+
 def test_unlock_page_with_migration_entry_left(m: Machine) -> None:
     """I2: the migrator unlocks the old page while a pte still holds M(old)."""
 
     async def body() -> None:
         pagelist: list[Page] = []
-        await migrate.isolate_lru_page(m.P, pagelist)
+        await isolate_under_ptl(m, pagelist)
         await lock_page(m.P)
         await try_to_unmap(m.P, True)
         assert m.pte(m.mm, 0) == SwapPte(SWP_TYPE_MIGRATION, m.P.pfn)
@@ -500,7 +519,7 @@ def test_page_leak_lost_isolation(m: Machine) -> None:
     """Isolated from the LRU and never put back (the isolation reference dropped instead)."""
 
     async def body() -> None:
-        await migrate.isolate_lru_page(m.P, [])
+        await isolate_under_ptl(m, [])
         await put_page(m.P)
 
     run_ok(body)
