@@ -30,6 +30,7 @@ import functools
 import multiprocessing
 import os
 import queue as _queue
+import random
 import signal
 import sys
 import threading
@@ -42,7 +43,7 @@ from typing import Any, TextIO
 
 from stress._execution import DEFAULT_MAX_STEPS
 from stress.run import run_scenario
-from stress.scenarios import canonical, generate
+from stress.scenarios import CANONICAL, canonical, generate
 from stress.schedulers import RandomScheduler
 from stress.workload import Scenario
 
@@ -68,7 +69,7 @@ class CampaignConfig:
     strategy: str = "portfolio"
     executor: str = "trio"
     jobs: int = 1
-    scenario: str | None = None  # a canonical name; None: generated per run
+    scenario: str | None = None  # a canonical name or a SCENARIO_MODES entry; None: mixed
     bugs: tuple[str, ...] = ()
     out: str = "findings"
     max_steps: int = DEFAULT_MAX_STEPS
@@ -80,11 +81,33 @@ def run_seed(seed: int, run: int) -> int:
     return seed * RUN_STRIDE + run
 
 
+SCENARIO_MODES = ("mixed", "generated", "canonical")
+"""``--scenario`` values besides a canonical name. ``mixed`` (the default) gives half the runs
+to the canonical scenarios, the project's library of known races, and half to generated ones,
+which explore combinations nobody wrote down (syzkaller does the same with its seed programs
+and generated ones)."""
+
+
+def _scenario_name(cfg: CampaignConfig, rs: int) -> str | None:
+    """The canonical scenario of a run, or None for a generated one."""
+    mode = cfg.scenario or "mixed"
+    if mode == "generated":
+        return None
+    if mode not in SCENARIO_MODES:
+        return mode
+    rng = random.Random(f"scenario:{rs}")
+    if mode == "canonical" or rng.random() < 0.5:
+        names = sorted(CANONICAL)
+        return names[rng.randrange(len(names))]
+    return None
+
+
 def plan_run(cfg: CampaignConfig, run: int) -> tuple[Scenario, StrategySpec]:
-    """The input of run ``run``: a pure function of (seed, run, strategy, scenario)."""
+    """The input of run ``run``: a pure function of (seed, run, strategy, scenario mode)."""
     rs = run_seed(cfg.seed, run)
-    scenario = canonical(cfg.scenario) if cfg.scenario else generate(rs)
-    hint = _decisions(cfg.scenario, cfg.max_steps, cfg.bugs) if cfg.scenario else None
+    name = _scenario_name(cfg, rs)
+    scenario = canonical(name) if name else generate(rs)
+    hint = _decisions(name, cfg.max_steps, cfg.bugs) if name else None
     return scenario, spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
 
 
@@ -131,7 +154,7 @@ def make_record(cfg: CampaignConfig, run: int, scenario: Scenario, spec: Strateg
         executor=cfg.executor, schedule=list(schedule), bugs=sorted(cfg.bugs),
         max_steps=cfg.max_steps, steps=outcome.steps, trace_hash=trace_hash(outcome),
         origin={"campaign_seed": cfg.seed, "run": run, "strategy": cfg.strategy,
-                "portfolio": list(cfg.members), "scenario": cfg.scenario or "generated"},
+                "portfolio": list(cfg.members), "scenario": cfg.scenario or "mixed"},
     )
 
 

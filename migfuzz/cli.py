@@ -31,7 +31,7 @@ from stress.workload import ScenarioError
 from . import __version__
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
-from .campaign import Campaign, CampaignConfig, default_jobs
+from .campaign import SCENARIO_MODES, Campaign, CampaignConfig, default_jobs
 from .findings import FindingRecord, load, write_atomic
 from .fuzz import TARGETS as FUZZ_TARGETS
 from .fuzz import check_target as check_fuzz_target
@@ -101,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help=f"worker processes (default: os.cpu_count() = {default_jobs()})")
     s.add_argument("--scenario", metavar="NAME",
-                   help="a canonical scenario (see `migfuzz scenarios`); default: a "
-                        "generated scenario per run")
+                   help="a canonical scenario (see `migfuzz scenarios`), or `generated` "
+                        "(a new scenario per run), `canonical` (all canonical ones), `mixed` "
+                        "(default: half canonical, half generated)")
     s.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug (repeatable)")
     s.add_argument("--out", default="findings", metavar="DIR",
@@ -184,7 +185,7 @@ def _err(msg: str) -> None:
 
 def cmd_stress(a: argparse.Namespace) -> int:
     check_strategy(a.strategy)
-    if a.scenario is not None:
+    if a.scenario is not None and a.scenario not in SCENARIO_MODES:
         canonical(a.scenario)  # ScenarioError names the valid ones
     bugs = check_bugs(a.bug)
     try:  # fail now, not at the first finding
@@ -203,7 +204,7 @@ def cmd_stress(a: argparse.Namespace) -> int:
     print(f"migfuzz stress: {budget}, seed {cfg.seed}, strategy "
           f"{strategies_line(cfg.strategy, cfg.members)}"
           f", executor {cfg.executor}, {cfg.jobs} job{'s' if cfg.jobs != 1 else ''}, "
-          f"scenarios {cfg.scenario or 'generated'}, bugs {', '.join(bugs) or 'none'} -> "
+          f"scenarios {cfg.scenario or 'mixed'}, bugs {', '.join(bugs) or 'none'} -> "
           f"{cfg.out}/", file=sys.stderr)
     summary = Campaign(cfg, progress=sys.stderr).run()
     table = format_summary(summary)
