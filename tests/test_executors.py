@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import pytest
+from fixed_schedulers import Lowest, RoundRobin
 
 from stress import Outcome, StressInternalError
 from stress.executors import EXECUTORS, Executor, run_direct, run_trio
@@ -33,26 +34,8 @@ from target.kernel import (
 Program = list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]
 
 
-class Lowest:
-    def new_execution(self) -> bool:
-        return True
-
-    def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
-        return runnable[0]
 
 
-class RoundRobin:
-    """At every decision, the first runnable tid after the current one."""
-
-    def new_execution(self) -> bool:
-        return True
-
-    def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
-        if current is not None:
-            for tid in runnable:
-                if tid > current:
-                    return tid
-        return runnable[0]
 
 
 class Replay:

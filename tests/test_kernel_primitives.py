@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ClassVar
 
 import pytest
+from fixed_schedulers import RoundRobin
 
 from stress import Outcome
 from stress.executors import EXECUTORS, Executor
@@ -46,18 +47,6 @@ SEEDS = range(30)
 # -- harness ---------------------------------------------------------------------------------
 
 
-class RoundRobin:
-    """Deterministic and fair: at every decision, the first runnable tid after the current one."""
-
-    def new_execution(self) -> bool:
-        return True
-
-    def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
-        if current is not None:
-            for tid in runnable:
-                if tid > current:
-                    return tid
-        return runnable[0]
 
 
 class Recording(RoundRobin):

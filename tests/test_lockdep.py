@@ -13,10 +13,11 @@ order declared by the model applies to them; tests that declare an order use the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
+from fixed_schedulers import Lowest, RoundRobin
 
 from stress import Outcome
 from stress.executors import EXECUTORS, Executor
@@ -35,28 +36,8 @@ from target.kernel import (
 Program = list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]
 
 
-class Lowest:
-    """Always the lowest runnable tid: each task runs until it blocks or returns."""
-
-    def new_execution(self) -> bool:
-        return True
-
-    def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
-        return runnable[0]
 
 
-class RoundRobin:
-    """At every decision, the first runnable tid after the current one."""
-
-    def new_execution(self) -> bool:
-        return True
-
-    def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
-        if current is not None:
-            for tid in runnable:
-                if tid > current:
-                    return tid
-        return runnable[0]
 
 
 @pytest.fixture(params=sorted(EXECUTORS))

@@ -11,10 +11,11 @@ spinlock). The last tests check the other direction: on clean runs no oracle fir
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from fixed_schedulers import RoundRobin
 
 from stress import scenarios
 from stress._execution import Finding, Outcome, StressInternalError
@@ -54,18 +55,6 @@ Body = Callable[[], Awaitable[None]]
 # -- harness ------------------------------------------------------------------------------------
 
 
-class RoundRobin:
-    """Switch to the next runnable task at every decision: a fixed interleaving, so the
-    multi-task tests below do not depend on a random walk."""
-
-    def new_execution(self) -> bool:
-        return True
-
-    def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
-        if current is None:
-            return runnable[0]
-        later = [t for t in runnable if t > current]
-        return later[0] if later else runnable[0]
 
 
 def run(tasks: Body | list[tuple[str, Body]], *, sched: Any = None, **kw: Any) -> Outcome:
