@@ -105,7 +105,7 @@ def format_summary(s: Summary) -> str:
         f"({c.jobs} job{'s' if c.jobs != 1 else ''}, executor {c.executor})",
         f"  decisions   {s.decisions:,}",
         f"  strategies  {strategies_line(c.strategy, c.members)}: {by}",
-        f"  scenarios   {c.scenario or 'generated (swarm)'}; seed {c.seed}; "
+        f"  scenarios   {c.scenario or 'mixed (canonical + generated)'}; seed {c.seed}; "
         f"bugs {', '.join(c.bugs) or 'none'}",
         f"  findings    {len(s.findings)} signature{'s' if len(s.findings) != 1 else ''}, "
         f"{total_hits:,} hit{'s' if total_hits != 1 else ''} -> {c.out}",
