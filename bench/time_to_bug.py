@@ -20,6 +20,7 @@ Results are appended to the table as they come, so an interrupted run keeps what
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -29,15 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fuzz_time_to_bug import fuzz, machine  # noqa: E402
+from fuzz_time_to_bug import fuzz, machine
 
-from migfuzz.bugs import injected  # noqa: E402
-from migfuzz.campaign import CampaignConfig, plan_run  # noqa: E402
-from migfuzz.strategies import make_scheduler  # noqa: E402
-from stress.run import run_scenario  # noqa: E402
-from stress.scenarios import canonical  # noqa: E402
-from stress.schedulers import DFSScheduler  # noqa: E402
-from target.bugs import CATALOG  # noqa: E402
+from migfuzz.bugs import injected
+from migfuzz.campaign import CampaignConfig, plan_run
+from migfuzz.strategies import make_scheduler
+from stress.run import run_scenario
+from stress.scenarios import canonical
+from stress.schedulers import DFSScheduler
+from target.bugs import CATALOG
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,10 +66,8 @@ def portfolio(bug: str, seed: int, budget: float, out_dir: Path) -> tuple[float,
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=budget + 120)
     elapsed = time.monotonic() - t0
     runs = 0
-    try:
+    with contextlib.suppress(ValueError, AttributeError):  # no JSON: a failed run, 0 runs
         runs = int(json.loads(proc.stdout).get("runs", 0))
-    except (ValueError, AttributeError):
-        pass
     return elapsed, runs, proc.returncode == 1
 
 
