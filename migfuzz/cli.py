@@ -6,6 +6,8 @@
     migfuzz scenarios  list the canonical scenarios
     migfuzz bugs       list the catalog of injectable historical bugs
     migfuzz fuzz       run an atheris fuzz target; crashes become finding files
+    migfuzz gate       pre-merge gate: replays, bounded DFS, fixed stress (exit 0 pass, 1 fail)
+    migfuzz nightly    time-boxed stress + fuzzing with a SQLite history and an HTML report
 
 Exit status 2 is a usage or input error: a bad option, an unknown scenario / strategy /
 executor / bug, a missing or invalid finding file. Such errors print ``migfuzz: error: ...``
@@ -36,7 +38,12 @@ from .findings import FindingRecord, load, write_atomic
 from .fuzz import TARGETS as FUZZ_TARGETS
 from .fuzz import check_target as check_fuzz_target
 from .fuzz import format_fuzz_summary, record_from_artifact, run_fuzz
+from .gate import cmd_gate
+from .gate import configure_parser as configure_gate_parser
 from .minimize import NotReproducible, minimize
+from .nightly import DESCRIPTION as NIGHTLY_DESCRIPTION
+from .nightly import add_arguments as configure_nightly_parser
+from .nightly import cmd_nightly
 from .replay import check
 from .report import format_summary, format_verdict, strategies_line, verdict_json
 from .strategies import STRATEGIES, base_strategies, check_strategy
@@ -176,6 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="libFuzzer seed (default 0)")
     f.add_argument("--no-interleaving-feedback", action="store_true",
                    help="code coverage only (for comparison)")
+
+    g = sub.add_parser("gate", help="pre-merge gate: a bounded, deterministic verdict",
+                       description="Replay the known-bug reproducers and regressions, explore "
+                       "the tiny scenarios exhaustively (DFS, preemption bound 2), then stress "
+                       "a fixed number of runs from fixed seeds. Exit 0: pass; 1: findings; "
+                       "2: usage error or unusable corpus file; 3: harness error.")
+    configure_gate_parser(g, seconds=_positive_float, count=_positive_int)
+
+    n = sub.add_parser("nightly", help="time-boxed stress and fuzzing with history and an "
+                       "HTML report", description=NIGHTLY_DESCRIPTION)
+    configure_nightly_parser(n)
     return p
 
 
@@ -347,7 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (argparse exits 2 itself on bad options)."""
     args = build_parser().parse_args(argv)
     commands = {"stress": cmd_stress, "repro": cmd_repro, "minimize": cmd_minimize,
-                "scenarios": cmd_scenarios, "bugs": cmd_bugs, "fuzz": cmd_fuzz}
+                "scenarios": cmd_scenarios, "bugs": cmd_bugs, "fuzz": cmd_fuzz,
+                "gate": cmd_gate, "nightly": cmd_nightly}
     try:
         return commands[args.command](args)
     except _user_errors() as exc:
