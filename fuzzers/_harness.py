@@ -77,6 +77,12 @@ def fuzz_main(test_one_input: Callable[[bytes], None]) -> None:
     (``--no-interleaving-feedback``, for the with/without benchmark), then libFuzzer."""
     import atheris
 
+    # libFuzzer's -fork mode starts its workers by executing argv[0]. Under `python -m`
+    # that is the module's .py file, which cannot be executed; `migfuzz fuzz --jobs N`
+    # passes an executable wrapper that runs this target in the same interpreter instead.
+    argv0 = os.environ.get("MIGFUZZ_ARGV0")
+    if argv0:
+        sys.argv[0] = argv0
     inject_from_env()
     if "--no-interleaving-feedback" in sys.argv:
         sys.argv.remove("--no-interleaving-feedback")

@@ -148,3 +148,18 @@ def test_decoder_survives_a_million_random_inputs() -> None:
     for _ in range(1_000_000):
         scenario, _ = _ops.decode(rng.randbytes(rng.randrange(0, 64)))
         validate(scenario)
+
+
+def test_migfuzz_fuzz_jobs_uses_libfuzzer_fork_mode(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--jobs 2 runs libFuzzer's -fork=2: its workers start through the executable wrapper
+    (argv[0]) and really execute inputs (a wrong argv[0] leaves every worker at 0 execs)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for f in (ROOT / "corpus" / "fuzz_sequential").iterdir():
+        (corpus / f.name).write_bytes(f.read_bytes())
+    assert main(["fuzz", "fuzz_sequential", "--seconds", "5", "--jobs", "2",
+                 "--corpus", str(corpus), "--out", str(tmp_path / "out")]) == 0
+    summary = capsys.readouterr().out
+    execs = int(summary.split(" executions")[0].split()[-1].replace(",", ""))
+    assert execs > 0, summary
