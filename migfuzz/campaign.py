@@ -196,7 +196,7 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
                             sink({"t": "hit", "w": wid, "run": k, "key": key,
                                   "strategy": spec.name})
                 except Exception as exc:  # a harness error: stop, with what reproduces it
-                    if _caused_by_ctrl_c(exc):
+                    if caused_by_ctrl_c(exc):
                         raise KeyboardInterrupt from exc
                     final = None
                     sink({**progress("error"), "run": k, "strategy": what[0],
@@ -217,7 +217,7 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
             sink(progress(final))
 
 
-def _caused_by_ctrl_c(exc: BaseException) -> bool:
+def caused_by_ctrl_c(exc: BaseException) -> bool:
     """Whether ``exc`` wraps a KeyboardInterrupt.
 
     Ctrl-C can land inside a model step; the executors record whatever escapes a model task,

@@ -57,9 +57,9 @@ from stress.workload import Scenario
 from . import __version__
 from ._errors import FindingFileError, UsageError
 from .bugs import catalog, check_bugs, injected
-from .campaign import Campaign, CampaignConfig, HarnessError, _caused_by_ctrl_c, default_jobs
+from .campaign import Campaign, CampaignConfig, HarnessError, caused_by_ctrl_c, default_jobs
 from .findings import FindingRecord, FindingStore, load, model_commit, now, write_atomic
-from .replay import _ContinueScheduler, check, replay_schedule, run_traced, trace_hash
+from .replay import ContinueScheduler, check, replay_schedule, run_traced, trace_hash
 from .report import repro_commands
 from .strategies import StrategySpec, base_strategies
 
@@ -207,7 +207,7 @@ class _Gate:
         except FindingFileError as exc:
             c.fail(INVALID, str(exc))
         except Exception as exc:
-            if _caused_by_ctrl_c(exc):
+            if caused_by_ctrl_c(exc):
                 raise KeyboardInterrupt from exc
             c.fail(ERROR, f"harness error (not a finding): {type(exc).__name__}: {exc}",
                    traceback.format_exc())
@@ -286,7 +286,7 @@ class _Gate:
     def known_faithful(self, c: Check, path: Path, rec: FindingRecord) -> None:
         """Clean without the bug: the recorded decisions while they apply, then no preemption
         (the faithful model may need a different number of decisions)."""
-        out = run_traced(rec.scenario, _ContinueScheduler(rec.schedule), executor=rec.executor,
+        out = run_traced(rec.scenario, ContinueScheduler(rec.schedule), executor=rec.executor,
                          max_steps=rec.max_steps)
         self.result.fixed_executions += 1
         c.out.append(f"{path}: {len(rec.schedule)} recorded decisions, then no preemption, "

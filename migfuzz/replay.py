@@ -86,7 +86,7 @@ def replay_schedule(scenario: Scenario, schedule: Sequence[int], *, executor: st
     return Replay(outcome)
 
 
-class _ContinueScheduler:
+class ContinueScheduler:
     """Follow a schedule, then keep the current task running (the lowest runnable one when
     it cannot run): how a replay goes on past the end of its recording."""
 
@@ -163,7 +163,7 @@ def check(record: FindingRecord, executor: str | None = None) -> Verdict:
                                  max_steps=record.max_steps)
         v = Verdict(record, ex, first, second)
         if first.divergence is not None and first.exhausted:
-            v.continued = run_traced(record.scenario, _ContinueScheduler(record.schedule),
+            v.continued = run_traced(record.scenario, ContinueScheduler(record.schedule),
                                      executor=ex, max_steps=record.max_steps)
         if first.divergence is not None and record.strategy.name in ("random", "pct"):
             try:

@@ -9,7 +9,7 @@ import pytest
 
 from migfuzz.bugs import injected
 from migfuzz.findings import load
-from migfuzz.replay import _ContinueScheduler, replay_schedule, run_traced
+from migfuzz.replay import ContinueScheduler, replay_schedule, run_traced
 from target.bugs import CATALOG
 
 KNOWN = Path(__file__).resolve().parent.parent / "corpus" / "known"
@@ -37,6 +37,6 @@ def test_reproducer_clean_without_the_bug(name: str) -> None:
     """The faithful model on the same scenario, following the recorded decisions for as
     long as they apply and then running without preemption, finds nothing."""
     rec = load(KNOWN / f"{name}.json")
-    out = run_traced(rec.scenario, _ContinueScheduler(rec.schedule), executor=rec.executor,
+    out = run_traced(rec.scenario, ContinueScheduler(rec.schedule), executor=rec.executor,
                      max_steps=rec.max_steps)
     assert out.finding is None, out.finding
