@@ -31,6 +31,7 @@ from stress.scenarios import CANONICAL, canonical
 from stress.workload import ScenarioError
 
 from . import __version__
+from ._args import non_negative_int, positive_float, positive_int
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
 from .campaign import SCENARIO_MODES, Campaign, CampaignConfig, default_jobs
@@ -51,36 +52,6 @@ from .strategies import STRATEGIES, base_strategies, check_strategy
 EXECUTORS = ("trio", "direct")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return v
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="migfuzz",
@@ -95,17 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "file per distinct signature. Exit 0: no findings; 1: findings; "
                        "2: usage error; 3: harness error.")
     budget = s.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=_positive_float, metavar="N",
+    budget.add_argument("--seconds", type=positive_float, metavar="N",
                         help="run for N seconds (default: 60 unless --runs is given)")
-    budget.add_argument("--runs", type=_positive_int, metavar="N",
+    budget.add_argument("--runs", type=positive_int, metavar="N",
                         help="run exactly N schedules (deterministic for a given --seed)")
-    s.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
+    s.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                    help="campaign seed (default 0)")
     s.add_argument("--strategy", choices=STRATEGIES, default="portfolio",
                    help="scheduling strategy (default: portfolio, alternating the others)")
     s.add_argument("--executor", choices=EXECUTORS, default="trio",
                    help="run each execution in this executor (default trio)")
-    s.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    s.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help=f"worker processes (default: os.cpu_count() = {default_jobs()})")
     s.add_argument("--scenario", metavar="NAME",
                    help="a canonical scenario (see `migfuzz scenarios`), or `generated` "
@@ -115,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inject a catalog bug (repeatable)")
     s.add_argument("--out", default="findings", metavar="DIR",
                    help="directory for finding files (default ./findings)")
-    s.add_argument("--max-steps", type=_positive_int, default=DEFAULT_MAX_STEPS, metavar="N",
+    s.add_argument("--max-steps", type=positive_int, default=DEFAULT_MAX_STEPS, metavar="N",
                    help=f"scheduling points before a run is a livelock "
                         f"(default {DEFAULT_MAX_STEPS})")
     s.add_argument("-x", "--exitfirst", action="store_true",
@@ -130,10 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("files", nargs="+", metavar="FILE")
     r.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="replay on this executor (default: the recorded one)")
-    r.add_argument("--tail", type=_non_negative_int, default=None, metavar="N",
+    r.add_argument("--tail", type=non_negative_int, default=None, metavar="N",
                    help="show only the last N timeline events (0: all; default all)")
     r.add_argument("--no-timeline", action="store_true", help="do not print the timeline")
-    r.add_argument("--width", type=_positive_int, default=None, metavar="COLS",
+    r.add_argument("--width", type=positive_int, default=None, metavar="COLS",
                    help="timeline width (default: the terminal's)")
     r.add_argument("--json", action="store_true", help="machine-readable verdicts on stdout")
     r.add_argument("--target", choices=FUZZ_TARGETS, default=None,
@@ -151,10 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file, or a directory to write <kind>-<hash>.json into")
     m.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="executor of the output file (default: the recorded one)")
-    m.add_argument("--search-runs", type=_non_negative_int, default=12, metavar="N",
+    m.add_argument("--search-runs", type=non_negative_int, default=12, metavar="N",
                    help="random/PCT runs to re-search a candidate that the recorded schedule "
                         "no longer fits (default 12)")
-    m.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
+    m.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                    help="seed of those re-search runs (default 0)")
 
     sc = sub.add_parser("scenarios", help="list the canonical scenarios")
@@ -168,9 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "artifacts to finding files; merge new coverage into the corpus. "
                        "Exit 0: no findings; 1: findings; 2: usage error.")
     f.add_argument("target", metavar="TARGET", help=f"one of: {', '.join(FUZZ_TARGETS)}")
-    f.add_argument("--seconds", type=_positive_float, default=60.0, metavar="N",
+    f.add_argument("--seconds", type=positive_float, default=60.0, metavar="N",
                    help="total fuzzing time (default 60)")
-    f.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+    f.add_argument("--jobs", type=positive_int, default=1, metavar="N",
                    help="libFuzzer -fork=N workers (default 1: stop at the first crash)")
     f.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug (repeatable)")
@@ -179,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="findings", metavar="DIR",
                    help="finding files, and the work corpus and artifacts under "
                         "DIR/fuzz-TARGET/ (default ./findings)")
-    f.add_argument("--seed", type=_non_negative_int, default=0, metavar="S",
+    f.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                    help="libFuzzer seed (default 0)")
     f.add_argument("--no-interleaving-feedback", action="store_true",
                    help="code coverage only (for comparison)")
@@ -189,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "the tiny scenarios exhaustively (DFS, preemption bound 2), then stress "
                        "a fixed number of runs from fixed seeds. Exit 0: pass; 1: findings; "
                        "2: usage error or unusable corpus file; 3: harness error.")
-    configure_gate_parser(g, seconds=_positive_float, count=_positive_int)
+    configure_gate_parser(g, seconds=positive_float, count=positive_int)
 
     n = sub.add_parser("nightly", help="time-boxed stress and fuzzing with history and an "
                        "HTML report", description=NIGHTLY_DESCRIPTION)

@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from . import __version__
+from ._args import non_negative_float, positive_int
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
 from .campaign import Campaign, CampaignConfig, Message, default_jobs
@@ -837,32 +838,12 @@ def child_main(argv: Sequence[str]) -> int:
 
 # -- the command -----------------------------------------------------------------------------
 
-def _non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return v
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--hours", type=_non_negative_float, default=None, metavar="H",
+    p.add_argument("--hours", type=non_negative_float, default=None, metavar="H",
                    help=f"budget in hours (added to --minutes; default {DEFAULT_HOURS:g} h)")
-    p.add_argument("--minutes", type=_non_negative_float, default=None, metavar="M",
+    p.add_argument("--minutes", type=non_negative_float, default=None, metavar="M",
                    help="budget in minutes (added to --hours)")
-    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
                    help=f"processes to use (default: os.cpu_count() = {default_jobs()})")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug in every run (repeatable)")
