@@ -140,7 +140,6 @@ async def do_anonymous_page(
         page = await alloc_page_vma(_node_of(vma))
         if page is None:
             return VM_FAULT_OOM
-        page.lineage = w.new_lineage()
         entry = maybe_mkwrite(PresentPte(page.pfn, False, True, True), vma)
         await table.ptl.lock()
         if pte_read(table, address) is not None:
@@ -208,7 +207,6 @@ async def do_wp_page(
     # cow_user_page: copy the data; the copy is a new page as far as identity goes
     await preempt()
     new_page.data = old_page.data if not (old_page.flags & PG_reserved) else 0
-    new_page.lineage = W().new_lineage()
 
     ret = VM_FAULT_MINOR
     await table.ptl.lock()

@@ -279,7 +279,6 @@ def migrate_page_copy(newpage: Page, page: Page) -> None:
     ``PageAnon(old)`` is false, and the new page carries the anon_vma.
     """
     newpage.data = page.data  # copy_highpage
-    newpage.lineage = page.lineage
     for flag in (PG_referenced, PG_uptodate, PG_active):
         if page.flags & flag:
             newpage.flags |= flag

@@ -30,7 +30,6 @@ async def alloc_pages_node(nid: int) -> Page | None:
     page.ghost_gen += 1
     page.flags = 0
     page.data = 0  # alloc_zeroed_user_highpage; every user of the model wants zeroed pages
-    page.lineage = 0
     trace("alloc", pfn=page.pfn, count=1)
     return page
 

@@ -102,7 +102,6 @@ def swap_readpage(page: Page, entry: SwapPte) -> None:
     """``swap_readpage`` with immediate completion: fill the page, mark it uptodate, unlock."""
     slot = W().swap_slots[entry.offset]
     page.data = slot.data
-    page.lineage = slot.lineage
     page.flags |= PG_uptodate
     unlock_page(page)
 

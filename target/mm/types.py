@@ -6,7 +6,7 @@ offset within a page); a page-table page covers ``PTRS_PER_PTE`` of them and has
 ptl, so two vmas of one mm can be under different ptls, as on a real machine.
 
 Besides kernel state, a few fields are *ghost state* kept only for the oracles, each marked
-"ghost" below: a page's data value and lineage (for lost-write checks), and counts of the ptes
+"ghost" below: a page's data value (for lost-write checks), and counts of the ptes
 that point at a page (for the mapcount and migration-entry oracles). The model's logic never
 reads ghost state.
 """
@@ -76,7 +76,6 @@ class Page:
         "ghost_migration_ptes",
         "ghost_ptes",
         "index",
-        "lineage",
         "locked",
         "lru",
         "mapping",
@@ -100,7 +99,6 @@ class Page:
         self.lru: list[Page] | None = None  # the list the page is on (LRU, a pagelist, free)
         # ghost state: content, identity across migration/swap, ptes that point here
         self.data = 0
-        self.lineage = 0
         self.ghost_gen = 0  # allocations of this pfn so far: tells a reused page from itself
         self.ghost_ptes = 0
         self.ghost_migration_ptes = 0

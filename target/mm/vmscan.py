@@ -53,7 +53,6 @@ def swap_writepage(page: Page) -> None:
     set_page_writeback(page)
     slot = W().swap_slots[page.private]
     slot.data = page.data
-    slot.lineage = page.lineage
     W().pending_writeback.append(page)
     unlock_page(page)
 

@@ -56,7 +56,6 @@ class SwapSlot:
     """Ghost content of a swap slot: what swap_writepage wrote there."""
 
     data: int = 0
-    lineage: int = 0
 
 
 @dataclass
@@ -83,7 +82,6 @@ class World:
         default_factory=lambda: spinlock_t(MMLIST_LOCK, "mmlist_lock")
     )
     mmlist: list[MmStruct] = field(default_factory=list)  # init_mm.mmlist
-    next_lineage: int = 1
     pending_writeback: list[Page] = field(default_factory=list)  # I/O in flight
     processes: dict[int, Any] = field(default_factory=dict)  # pid -> fork.Process
 
@@ -113,11 +111,6 @@ class World:
         w.swap_map = [0] * (config.swap_slots + 1 if config.config_swap else 0)
         w.swap_slots = [SwapSlot() for _ in w.swap_map]
         return w
-
-    def new_lineage(self) -> int:
-        n = self.next_lineage
-        self.next_lineage += 1
-        return n
 
 
 class _Current:
