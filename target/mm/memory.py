@@ -14,6 +14,8 @@ from __future__ import annotations
 from target.kernel import BUG_ON, cond_resched, kasan_check, lockdep_assert_held, preempt
 
 from .filemap import TestSetPageLocked, lock_page, unlock_page
+from .locking import SINGLE_DEPTH_NESTING
+from .migrate import migration_entry_wait
 from .page_alloc import alloc_page_vma
 from .pgtable import pte_peek, pte_read, ptep_clear_flush, set_pte_at
 from .rmap import (
@@ -31,6 +33,7 @@ from .swap_state import lookup_swap_cache, read_swap_cache_async
 from .swapfile import free_swap_and_cache, page_swapcount, swap_duplicate, swap_free
 from .swapops import is_migration_entry
 from .types import (
+    PTRS_PER_PTE,
     VM_LOCKED,
     VM_MAYWRITE,
     VM_SHARED,
@@ -241,8 +244,6 @@ async def do_swap_page(
     ``migration_entry_wait`` and it is retried; a swap entry is read through the swap cache
     under the page lock, then the pte is rechecked under the ptl.
     """
-    from .migrate import migration_entry_wait
-
     if is_migration_entry(orig_pte):
         await migration_entry_wait(mm, table, address)
         return VM_FAULT_MINOR
@@ -337,8 +338,6 @@ async def copy_pte_range(
 
     The child's rss is added under the dst ptl at the end, as in the kernel.
     """
-    from .locking import SINGLE_DEPTH_NESTING
-
     dst = dst_mm.pte_table(start)
     src = src_mm.pte_table(start, alloc=False)
     assert dst is not None
@@ -360,8 +359,6 @@ async def copy_pte_range(
 
 async def copy_page_range(dst_mm: MmStruct, src_mm: MmStruct, vma: VmArea) -> None:
     """``copy_page_range``: nothing to copy for a vma without an anon_vma (never faulted)."""
-    from .types import PTRS_PER_PTE
-
     if vma.anon_vma is None:
         return
     addr = vma.vm_start
@@ -410,8 +407,6 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
 
 async def unmap_vmas(mm: MmStruct, vmas: list[VmArea]) -> None:
     """``unmap_vmas``: zap each vma, one page-table page at a time."""
-    from .types import PTRS_PER_PTE
-
     for vma in vmas:
         addr = vma.vm_start
         while addr < vma.vm_end:

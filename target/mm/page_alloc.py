@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from target.kernel import BUG, preempt, trace
 
-from .types import Page, PG_active, PG_lru, PG_private, PG_reserved, PG_swapcache
+from .types import AnonVma, Page, PG_active, PG_lru, PG_private, PG_reserved, PG_swapcache
 from .world import W
 
 
@@ -64,8 +64,6 @@ def free_hot_cold_page(page: Page) -> None:
     model frees atomically). An anonymous page still has ``mapping`` pointing at its anon_vma
     (page_remove_rmap leaves it): it is cleared here, before the check, as in 2.6.17.
     """
-    from .types import AnonVma
-
     if isinstance(page.mapping, AnonVma):
         page.mapping = None
     free_pages_check(page)

@@ -78,6 +78,7 @@ async def free_swap_and_cache(entry: SwapPte) -> None:
     """
     if is_migration_entry(entry):
         return
+    # Local imports: rmap and swap_state import this module.
     from .filemap import TestSetPageLocked, unlock_page
     from .rmap import PageSwapCache
     from .swap import put_page
