@@ -45,7 +45,7 @@ BUG = HistoricalBug(
     breaks="I3: never get_page on a page that may already be free",
     summary="migration_entry_wait takes its page reference after dropping the ptl",
     expected_kinds=("use-after-free",),
-    scenario="tiny-migrate-pin",
+    scenario="migrate-vs-fault",
     strategy="pct",  # bench/time_to_bug.md: PCT finds it in < 0.3 s (median)
     overrides={"target.mm.migrate:migration_entry_wait": migration_entry_wait},
 )

@@ -43,7 +43,7 @@ BUG = HistoricalBug(
     breaks="I3: a page is used only with a reference held",
     summary="migration_entry_wait sleeps on the old page without get_page/put_page",
     expected_kinds=("use-after-free",),
-    scenario="migrate-vs-swap-pin",
+    scenario="migrate-vs-fault",
     strategy="pct",  # bench/time_to_bug.md: PCT finds it in < 0.3 s (median)
     overrides={"target.mm.migrate:migration_entry_wait": migration_entry_wait},
 )
