@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from target.kernel import WaitBit, preempt, trace
+from target.kernel import HOOKS, WaitBit, preempt, trace
 from target.mm import syscalls
 from target.mm.syscalls import UserProcess
 from target.mm.types import VM_MAYWRITE, VM_READ, VM_WRITE, MmStruct, VmArea
@@ -204,7 +204,8 @@ async def run_op(op: Op, births: Births | None = None) -> None:
     to be a no-op takes a step and lets others run.
     """
     await preempt()
-    trace("op", op=" ".join(str(x) for x in op))  # the timeline's operation rows
+    if HOOKS.tracer is not None:  # the timeline's operation rows
+        trace("op", op=" ".join(str(x) for x in op))
     name = op[0]
     if name == "swapout":
         await syscalls.kswapd_reclaim(op[1])

@@ -11,7 +11,7 @@ This is also where ghost state for the oracles is kept: each page's count of pre
 
 from __future__ import annotations
 
-from target.kernel import lockdep_assert_held, preempt, trace
+from target.kernel import HOOKS, lockdep_assert_held, preempt, trace
 
 from .swapops import SWP_TYPE_MIGRATION
 from .types import MmStruct, PageTablePage, PresentPte, Pte, SwapPte
@@ -31,7 +31,8 @@ def _write(mm: MmStruct, table: PageTablePage, addr: int, new: Pte) -> Pte:
     _ghost(old, -1)
     _ghost(new, +1)
     table.ptes[i] = new
-    trace("pte", mm=mm.name, addr=addr, old=str(old), new=str(new))
+    if HOOKS.tracer is not None:  # every pte write passes here: no str() when not tracing
+        trace("pte", mm=mm.name, addr=addr, old=str(old), new=str(new))
     return old
 
 
