@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from target.kernel import HOOKS, KernelFinding, KTask, Runqueue
+from target.kernel import KernelFinding, KTask, Runqueue
 
 from .schedulers import Scheduler
 
@@ -305,7 +305,3 @@ def _blocked_function(waiting: list[KTask]) -> str:
 
 def _running_function(task: KTask | None) -> str:
     return _frame_function(task.coro) if task is not None else "?"
-
-
-def installed_rq() -> Runqueue:
-    return HOOKS.rq

@@ -34,7 +34,6 @@ from .swapfile import free_swap_and_cache, page_swapcount, swap_duplicate, swap_
 from .swapops import is_migration_entry
 from .types import (
     PTRS_PER_PTE,
-    VM_LOCKED,
     VM_MAYWRITE,
     VM_SHARED,
     VM_WRITE,
@@ -464,8 +463,3 @@ async def get_user_pages(
         if ret & VM_FAULT_WRITE:
             foll_flags &= ~FOLL_WRITE
         await cond_resched()
-
-
-def vma_locked(vma: VmArea) -> bool:
-    return bool(vma.vm_flags & VM_LOCKED)
-

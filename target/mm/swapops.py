@@ -23,14 +23,6 @@ def swp_entry(type_: int, offset: int) -> SwapPte:
     return SwapPte(type_, offset)
 
 
-def swp_type(entry: SwapPte) -> int:
-    return entry.type
-
-
-def swp_offset(entry: SwapPte) -> int:
-    return entry.offset
-
-
 def make_migration_entry(page: Page) -> SwapPte:
     """``make_migration_entry``: ``BUG_ON(!PageLocked(page))``; entries only for locked pages."""
     BUG_ON(not page.locked.is_set, "migration-entry-on-unlocked-page",
