@@ -50,8 +50,8 @@ from stress.workload import Scenario
 from . import __version__
 from .bugs import injected
 from .findings import FindingRecord, FindingStore, dedup_key, model_commit, now
-from .replay import replay_schedule, run_traced, trace_hash
-from .strategies import StrategySpec, make_scheduler, replay_available, spec_for_run
+from .replay import replay_schedule, trace_hash
+from .strategies import StrategySpec, make_scheduler, spec_for_run
 
 RUN_STRIDE = 1 << 32
 PROGRESS_EVERY = 0.2  # seconds between a worker's progress messages
@@ -136,14 +136,8 @@ def make_record(cfg: CampaignConfig, run: int, scenario: Scenario, spec: Strateg
         HarnessError: the recorded schedule does not reproduce the finding, which would make
             the file useless: a harness bug, never a finding.
     """
-    if replay_available():
-        rep = replay_schedule(scenario, schedule, executor=cfg.executor,
-                              max_steps=cfg.max_steps)
-        outcome, why = rep.outcome, rep.divergence
-    else:  # until stress/schedulers/replay.py exists: rebuild the strategy, same decisions
-        outcome = run_traced(scenario, make_scheduler(spec), executor=cfg.executor,
-                             max_steps=cfg.max_steps)
-        why = None
+    rep = replay_schedule(scenario, schedule, executor=cfg.executor, max_steps=cfg.max_steps)
+    outcome, why = rep.outcome, rep.divergence
     if outcome is None or outcome.finding is None or outcome.schedule != schedule:
         raise HarnessError(f"run {run} ({spec.describe()}): the traced replay of its schedule "
                            f"does not reproduce it ({why or 'different outcome'})")

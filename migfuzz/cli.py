@@ -18,7 +18,6 @@ Python, never a finding of the modelled kernel).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 
 from stress._execution import DEFAULT_MAX_STEPS
 from stress.scenarios import CANONICAL, canonical
+from stress.schedule import ScheduleFormatError
 from stress.workload import ScenarioError
 
 from . import __version__
@@ -47,7 +47,7 @@ from .nightly import add_arguments as configure_nightly_parser
 from .nightly import cmd_nightly
 from .replay import check
 from .report import format_summary, format_verdict, strategies_line, verdict_json
-from .strategies import STRATEGIES, base_strategies, check_strategy
+from .strategies import BASE_STRATEGIES, STRATEGIES, check_strategy
 
 EXECUTORS = ("trio", "direct")
 
@@ -187,7 +187,7 @@ def cmd_stress(a: argparse.Namespace) -> int:
         seed=a.seed, runs=a.runs, seconds=seconds, strategy=a.strategy,
         executor=a.executor, jobs=a.jobs or default_jobs(), scenario=a.scenario,
         bugs=tuple(bugs), out=a.out, max_steps=a.max_steps, exitfirst=a.exitfirst,
-        members=tuple(base_strategies()),
+        members=BASE_STRATEGIES,
     )
     budget = f"{cfg.runs:,} runs" if cfg.runs is not None else f"{cfg.seconds:g} s"
     print(f"migfuzz stress: {budget}, seed {cfg.seed}, strategy "
@@ -320,16 +320,8 @@ def cmd_scenarios(a: argparse.Namespace) -> int:
     return 0
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    errs: list[type[BaseException]] = [UsageError, ScenarioError]
-    try:
-        mod = importlib.import_module("stress.schedule")
-    except ImportError:
-        return tuple(errs)
-    fmt = getattr(mod, "ScheduleFormatError", None)
-    if isinstance(fmt, type) and issubclass(fmt, BaseException):
-        errs.append(fmt)
-    return tuple(errs)
+USER_ERRORS = (UsageError, ScenarioError, ScheduleFormatError)
+"""Input errors: a clear message and exit 2, never a traceback."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -340,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "gate": cmd_gate, "nightly": cmd_nightly}
     try:
         return commands[args.command](args)
-    except _user_errors() as exc:
+    except USER_ERRORS as exc:
         _err(str(exc))
         return 2
     except KeyboardInterrupt:

@@ -61,7 +61,7 @@ from .campaign import Campaign, CampaignConfig, HarnessError, caused_by_ctrl_c, 
 from .findings import FindingRecord, FindingStore, load, model_commit, now, write_atomic
 from .replay import ContinueScheduler, check, replay_schedule, run_traced, trace_hash
 from .report import repro_commands
-from .strategies import StrategySpec, base_strategies
+from .strategies import BASE_STRATEGIES, StrategySpec
 
 # -- the fixed plan -----------------------------------------------------------------------------
 
@@ -413,7 +413,7 @@ class _Gate:
         cfg, r = self.cfg, self.result
         r.runs_per_seed, r.reserved = stress_plan(cfg.budget, r.fixed_executions,
                                                   len(cfg.seeds))
-        members = tuple(base_strategies())
+        members = BASE_STRATEGIES
         r.properties["stress"] = {
             "budget_seconds": f"{cfg.budget:g}",
             "fixed_executions": str(r.fixed_executions),

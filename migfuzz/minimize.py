@@ -31,10 +31,9 @@ from .bugs import injected
 from .findings import FindingRecord, model_commit, now
 from .replay import replay_schedule
 from .strategies import (
+    BASE_STRATEGIES,
     StrategySpec,
-    base_strategies,
     make_scheduler,
-    replay_available,
     spec_for_run,
 )
 
@@ -120,7 +119,7 @@ class Minimizer:
         self.executor = executor
         self.max_steps = record.max_steps
         self.tries = 0
-        self.members = tuple(base_strategies())
+        self.members = BASE_STRATEGIES
         self._log = log or (lambda _: None)
 
     # -- the test ----------------------------------------------------------------------------
@@ -140,12 +139,11 @@ class Minimizer:
             validate(scenario)
         except ScenarioError:
             return None
-        if replay_available():
-            self.tries += 1
-            rep = replay_schedule(scenario, hint, executor=self.executor,
-                                  max_steps=self.max_steps, trace=False)
-            if rep.signature == self.signature:  # a divergence leaves rep.outcome None
-                return self._guided(scenario, hint)  # same decisions, plus the preemptions
+        self.tries += 1
+        rep = replay_schedule(scenario, hint, executor=self.executor,
+                              max_steps=self.max_steps, trace=False)
+        if rep.signature == self.signature:  # a divergence leaves rep.outcome None
+            return self._guided(scenario, hint)  # same decisions, plus the preemptions
         found = self._guided(scenario, hint)
         if found is not None:
             return found

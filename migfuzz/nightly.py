@@ -76,7 +76,7 @@ from .fuzz import artifact_record, run_fuzz
 from .history import History, RunRow
 from .report import format_summary
 from .report_html import write_report
-from .strategies import base_strategies
+from .strategies import BASE_STRATEGIES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -718,7 +718,7 @@ def _stress_child(spec: dict[str, Any]) -> int:
     cfg = CampaignConfig(seed=int(spec["seed"]), seconds=float(spec["seconds"]),
                          strategy="portfolio", executor="trio", jobs=int(spec["jobs"]),
                          bugs=tuple(spec["bugs"]), out=str(run_dir),
-                         members=tuple(base_strategies()))
+                         members=BASE_STRATEGIES)
     summary = _NightlyCampaign(cfg, run_dir / "status.json", on_save).run()
     err = summary.error
     write_atomic(run_dir / "result.json", json.dumps({

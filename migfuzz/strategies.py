@@ -1,8 +1,4 @@
-"""Scheduling strategies by name, and the optional pieces of ``stress`` the service uses.
-
-``stress/schedulers/{pct,replay}.py`` and ``stress/schedule.py`` are written alongside this
-package; everything that touches them goes through this module, so that a missing one is one
-clear error ("strategy pct is not available") rather than an ImportError deep in a campaign.
+"""Scheduling strategies by name, replay, and the schedule encoding of finding files.
 
 A strategy run is named by :class:`StrategySpec` (name, seed, parameters): building the
 scheduler twice from the same spec gives the same decisions, which is what makes a campaign
@@ -11,37 +7,29 @@ deterministic for a given ``--seed``.
 
 from __future__ import annotations
 
-import importlib
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stress.schedulers import RandomScheduler, Scheduler
+from stress.schedule import decode_schedule, encode_schedule
+from stress.schedulers import (
+    PCTScheduler,
+    RandomScheduler,
+    ReplayScheduler,
+    ScheduleDivergence,
+    Scheduler,
+)
 
 from ._errors import UsageError
 
 STRATEGIES = ("random", "pct", "portfolio")
-"""What ``--strategy`` accepts; ``portfolio`` alternates the available base strategies."""
+"""What ``--strategy`` accepts; ``portfolio`` alternates the base strategies."""
+
+BASE_STRATEGIES = ("random", "pct")
+"""The members of the portfolio."""
 
 PCT_DEPTH = 3
-
-
-def _optional(module: str, name: str) -> Any:
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return getattr(mod, name, None)
-
-
-def pct_class() -> Any:
-    return _optional("stress.schedulers.pct", "PCTScheduler")
-
-
-def base_strategies() -> list[str]:
-    """The base strategies available now: random always, pct once its module exists."""
-    return ["random"] + (["pct"] if pct_class() is not None else [])
 
 
 @dataclass(frozen=True)
@@ -63,8 +51,6 @@ class StrategySpec:
 def check_strategy(name: str) -> None:
     if name not in STRATEGIES:
         raise UsageError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
-    if name == "pct" and pct_class() is None:
-        raise UsageError("strategy pct is not available: stress/schedulers/pct.py is missing")
 
 
 def spec_for_run(strategy: str, seed: int, run: int, members: Sequence[str] = ("random",),
@@ -95,40 +81,25 @@ def make_scheduler(spec: StrategySpec) -> Scheduler:
     if spec.name == "random":
         return RandomScheduler(spec.seed)
     if spec.name == "pct":
-        cls = pct_class()
-        if cls is None:
-            raise UsageError("strategy pct is not available: stress/schedulers/pct.py is missing")
-        sched: Scheduler = cls(spec.seed, **spec.params)
-        return sched
+        return PCTScheduler(spec.seed, **spec.params)
     raise UsageError(f"cannot rebuild strategy {spec.name!r}")
 
 
 # -- replay and the schedule codec -------------------------------------------------------------
 
 
-def replay_available() -> bool:
-    return _optional("stress.schedulers.replay", "ReplayScheduler") is not None
-
-
 def replay_scheduler(schedule: Sequence[int]) -> Scheduler:
     """``ReplayScheduler(schedule)``: follows the recorded decisions, raises on divergence."""
-    cls = _optional("stress.schedulers.replay", "ReplayScheduler")
-    if cls is None:
-        raise UsageError("replay is not available: stress/schedulers/replay.py is missing")
-    sched: Scheduler = cls(list(schedule))
-    return sched
+    return ReplayScheduler(list(schedule))
 
 
 def divergence_of(exc: BaseException) -> BaseException | None:
     """The ``ScheduleDivergence`` behind ``exc``, if that is what it is.
 
-    The direct executor lets it escape as is; the trio executor raises it inside a model task,
-    where the execution wraps it in ``StressInternalError`` (and trio may wrap that in an
-    exception group). Walk causes, contexts and group members to find it.
+    Both executors raise it wrapped in ``StressInternalError`` (``Execution.pick`` wraps any
+    scheduler error), and trio may wrap that in an exception group. Walk causes, contexts and
+    group members to find it.
     """
-    cls = _optional("stress.schedulers.replay", "ScheduleDivergence")
-    if cls is None:
-        return None
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
     while todo:
@@ -136,9 +107,8 @@ def divergence_of(exc: BaseException) -> BaseException | None:
         if id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, cls):
-            found: BaseException = e
-            return found
+        if isinstance(e, ScheduleDivergence):
+            return e
         if isinstance(e, BaseExceptionGroup):
             todo.extend(e.exceptions)
         for nxt in (e.__cause__, e.__context__):
@@ -155,12 +125,9 @@ SCHEDULE_JSON = "json-list"
 
 
 def encode(schedule: Sequence[int]) -> tuple[str, str | list[int]]:
-    """(encoding, data) for a finding file: the codec's string when available."""
-    fn = _optional("stress.schedule", "encode_schedule")
-    if fn is None:
-        return SCHEDULE_JSON, list(schedule)
-    text: str = fn(list(schedule))
-    return SCHEDULE_CODEC, text
+    """(encoding, data) for a finding file: always the codec's string now; the JSON-list
+    encoding is still read (decode) so early files of format version 1 keep loading."""
+    return SCHEDULE_CODEC, encode_schedule(list(schedule))
 
 
 def decode(encoding: str, data: Any) -> list[int]:
@@ -172,11 +139,7 @@ def decode(encoding: str, data: Any) -> list[int]:
             raise ValueError("schedule must be a list of non-negative task ids")
         return list(data)
     if encoding == SCHEDULE_CODEC:
-        fn = _optional("stress.schedule", "decode_schedule")
-        if fn is None:
-            raise ValueError("schedule is encoded with stress.schedule, which is missing")
         if not isinstance(data, str):
             raise ValueError("an encoded schedule must be a string")
-        decoded: list[int] = list(fn(data))  # ScheduleFormatError is a ValueError
-        return decoded
+        return decode_schedule(data)  # ScheduleFormatError is a ValueError
     raise ValueError(f"unknown schedule encoding {encoding!r}")
