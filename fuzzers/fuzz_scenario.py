@@ -2,8 +2,9 @@
 task's operations, and then every scheduling decision (format: fuzzers/_ops.py).
 
 Hunts: refcount, mapcount, rss and lock-order bugs in any mix of fault, fork, exit, munmap,
-mlock, pin, migrate and swap-out. Finds catalog bugs that random scenarios reach
-(bench/fuzz.md).
+mlock, pin, migrate and swap-out. Finds a planted bug (missing-get-new) from its seed corpus
+(tests/test_fuzzers.py); its time-to-bug on the catalog is not yet benchmarked (bench/fuzz.md
+measures fuzz_schedule).
 """
 
 from __future__ import annotations
