@@ -121,7 +121,7 @@ def check_quiescent(world: World) -> None:
             _fail("use-after-free", f"pfn {page.pfn} is mapped but its anon_vma was freed",
                   pfn=page.pfn)
 
-    cached = {off: pg for off, pg in world.swapper_space.page_tree.items()}
+    cached = world.swapper_space.page_tree
     for off in range(1, len(world.swap_map)):
         want = swap_users.get(off, 0) + (1 if off in cached else 0)
         if world.swap_map[off] != want:

@@ -5,6 +5,11 @@ functions by name (``from .rmap import try_to_unmap``), so replacing the attribu
 defining module is not enough: :func:`inject` replaces every reference to the original
 function in every ``target.mm`` module, and puts them all back on exit. Nothing in the model
 knows the catalog exists; the faithful code has no "if bug:" branches.
+
+Each override is a whole copy of the faithful function with the bug's lines marked ``BUG``, so
+it reads like the patch that introduced it, beside the function it replaces. The copies repeat
+the faithful code on purpose: factoring their common lines into shared helpers would hide
+exactly the lines (which lock is held when, which reference is taken where) that differ.
 """
 
 from __future__ import annotations

@@ -39,7 +39,6 @@ from .page_alloc import alloc_pages_node
 from .pgtable import pte_peek, pte_read, set_pte_at
 from .rmap import (
     SWAP_FAIL,
-    PageAnon,
     PageSwapCache,
     page_add_anon_rmap,
     page_address_in_vma,
@@ -49,6 +48,7 @@ from .rmap import (
 from .swap import __put_page, get_page, get_page_locked, lru_cache_add, put_page
 from .swapops import is_migration_entry, migration_entry_to_page
 from .types import (
+    AnonVma,
     MmStruct,
     Page,
     PageTablePage,
@@ -186,14 +186,13 @@ async def remove_migration_ptes(old: Page, new: Page) -> None:
     containing the page so that the anon_vma cannot vanish" — the anon_vma comes from
     ``new->mapping`` without page_lock_anon_vma; takes and releases anon_vma->lock.
     """
-    mapping = new.mapping
-    if mapping is None or not PageAnon(new):
+    anon_vma = new.mapping
+    if not isinstance(anon_vma, AnonVma):  # !mapping || !(mapping & PAGE_MAPPING_ANON)
         return
-    anon_vma = mapping
-    await anon_vma.lock.lock()  # type: ignore[union-attr]
-    for vma in list(anon_vma.head):  # type: ignore[union-attr]
+    await anon_vma.lock.lock()
+    for vma in list(anon_vma.head):
         await remove_migration_pte(vma, page_address_in_vma(new, vma), old, new)
-    anon_vma.lock.unlock()  # type: ignore[union-attr]
+    anon_vma.lock.unlock()
 
 
 async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int) -> None:
