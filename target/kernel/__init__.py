@@ -28,7 +28,9 @@ from ._sched import cond_resched as cond_resched
 from ._sched import current as current
 from ._sched import install as install
 from ._sched import might_sleep as might_sleep
+from ._sched import other_tasks_alive as other_tasks_alive
 from ._sched import preempt as preempt
 from ._sched import trace as trace
 from ._sched import uninstall as uninstall
+from ._sched import wait_for_other_task_exit as wait_for_other_task_exit
 from ._sched import yield_ as yield_

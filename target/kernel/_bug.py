@@ -32,6 +32,9 @@ FINDING_KINDS: frozenset[str] = frozenset(
         "deadlock",  # no task can run, some have not finished
         "livelock",  # step bound exceeded
         "data-race",  # reserved for an unlocked write/write race detector
+        "wild-access",  # a user page-table walk outside the user address space (ours)
+        "kmap-misuse",  # CONFIG_DEBUG_HIGHMEM: kmap_atomic slot busy / wrong kunmap_atomic
+        "swapoff-hang",  # swap entries swapoff can never find (try_to_unuse would loop)
         "bug",  # any other BUG_ON / VM_BUG_ON in the model
     }
 )

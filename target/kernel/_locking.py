@@ -154,6 +154,23 @@ class rw_semaphore:
     async def down_read(self) -> None:
         await self._down(False, 0)
 
+    async def down_read_trylock(self) -> bool:
+        """``down_read_trylock``: take it for read only if that needs no wait (no writer,
+        nobody queued: the FIFO hand-off is not jumped). A trylock to lockdep."""
+        await HOOKS.point()
+        rq = HOOKS.rq
+        task = rq.current
+        assert task is not None
+        if self.obj is not None:
+            kasan_check(self.obj, f"down_read_trylock({self.name})")
+        if self.writer is not None or self.queue:
+            return False
+        _lockdep.acquire(task, rq.lockdep, rq.step, self, 0, True, True)
+        self.readers.append(task)
+        if HOOKS.tracer is not None:
+            trace("lock", lock=self.name, read=True)
+        return True
+
     async def down_write(self, subclass: int = 0) -> None:
         """``down_write`` (``down_write_nested`` with a subclass)."""
         await self._down(True, subclass)

@@ -110,6 +110,17 @@ class Runqueue:
             i = self.runnable_tids.index(task.tid)
             del self.runnable[i]
             del self.runnable_tids[i]
+        for other in self.tasks:  # wait_for_other_task_exit sleepers
+            if other.wait_on is TASK_EXIT:
+                self.wake(other)
+
+
+class _TaskExit:
+    def __repr__(self) -> str:
+        return "another task's exit"
+
+
+TASK_EXIT = _TaskExit()
 
 
 class _Hooks:
@@ -183,6 +194,25 @@ async def sleep_on(what: object) -> None:
     task = rq.current
     assert task is not None
     rq.block(task, what)
+    await HOOKS.point()
+
+
+def other_tasks_alive() -> bool:
+    """Whether any model task but the current one has yet to finish."""
+    rq = HOOKS.rq
+    return any(not t.finished for t in rq.tasks if t is not rq.current)
+
+
+async def wait_for_other_task_exit() -> None:
+    """Sleep until another task finishes: how the model runs a kernel loop that can only
+    make progress through other CPUs' work (swapoff's sweep). A spinning CPU changes
+    nothing, so it is treated as blocked, as a contended spinlock is: the search space stays
+    finite and no scheduler can starve the others with it. The caller checks
+    :func:`other_tasks_alive` first; with none alive this would sleep forever."""
+    rq = HOOKS.rq
+    task = rq.current
+    assert task is not None
+    rq.block(task, TASK_EXIT)
     await HOOKS.point()
 
 

@@ -46,6 +46,8 @@ from .types import (
     PresentPte,
     SwapPte,
     VmArea,
+    list_add,
+    list_empty,
 )
 from .world import W
 
@@ -296,23 +298,28 @@ async def copy_one_pte(
     addr: int,
     rss: list[int],
 ) -> None:
-    """``copy_one_pte`` as V2 left it (reference A.7, V2 block).
+    """``copy_one_pte`` as V2 left it (reference A.7, V2 block; 2.6.17 mm/memory.c).
 
-    Context: both ptls held (dst, then src nested). A swap or migration entry is copied
-    verbatim: no get_page, no page_dup_rmap, no rss++; swap_duplicate is a no-op for a
-    migration entry, but the child still joins the mmlist. A present COW pte is write-protected
-    in the parent and copied with a reference and a mapcount.
+    Context: both ptls held (dst, then src nested); takes swap_lock (swap_duplicate) and
+    mmlist_lock. A swap or migration entry is copied verbatim: no get_page, no
+    page_dup_rmap, no rss++; swap_duplicate is a no-op for a migration entry.
+
+    The mmlist add is 2.6.17's, made for real swap entries, whose holder ``src_mm`` is on
+    init_mm.mmlist: ``list_add(&dst_mm->mmlist, &src_mm->mmlist)``. V2 sends migration
+    entries through it too, and ``src_mm`` may be on no list at all: the two mms then form
+    a private circle that swapoff never walks, and neither is ever added to init_mm.mmlist
+    again (``list_empty`` is false for both). Fixed in 2014 ("mm: fix swapoff hang after
+    page migration and fork", target.fixes). A present COW pte is write-protected in the
+    parent and copied with a reference and a mapcount.
     """
     pte = pte_read(src, addr)
     if type(pte) is SwapPte:
         await swap_duplicate(pte)
-        if not dst_mm.on_mmlist:
+        if list_empty(dst_mm.mmlist):
             w = W()
             await w.mmlist_lock.lock()
-            if not dst_mm.on_mmlist:
-                dst_mm.on_mmlist = True
-                i = w.mmlist.index(src_mm) + 1 if src_mm in w.mmlist else len(w.mmlist)
-                w.mmlist.insert(i, dst_mm)
+            if list_empty(dst_mm.mmlist):
+                list_add(dst_mm.mmlist, src_mm.mmlist)
             w.mmlist_lock.unlock()
         await set_pte_at(dst_mm, addr, dst, pte)
         return

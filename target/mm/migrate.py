@@ -36,7 +36,7 @@ from .filemap import (
 )
 from .locking import PTL
 from .page_alloc import alloc_pages_node
-from .pgtable import pte_peek, pte_read, set_pte_at
+from .pgtable import pte_offset_map, pte_peek, pte_read, pte_unmap, set_pte_at, walk_pte_table
 from .rmap import (
     SWAP_FAIL,
     PageSwapCache,
@@ -147,28 +147,35 @@ async def putback_lru_pages(pagelist: list[Page]) -> int:
 # -- migration entries -----------------------------------------------------------------------------
 
 
-async def remove_migration_pte(vma: VmArea, addr: int | None, old: Page, new: Page) -> None:
-    """``remove_migration_pte`` as posted in V2 5/5: restore a migration entry for ``old`` in
-    ``vma`` as a pte mapping ``new``.
+async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> None:
+    """``remove_migration_pte`` as posted in V2 5/5 (reference A.15, V2 block): restore a
+    migration entry for ``old`` in ``vma`` as a pte mapping ``new``.
 
-    Context: anon_vma->lock held by remove_migration_ptes; takes and releases the ptl. The
-    first ``is_swap_pte`` test is an unlocked peek, repeated under the ptl. V2 does not check
-    ``addr == -EFAULT``: the page-table walk at that address finds nothing, which the model
-    renders as "no table" (``addr is None``). V2's ``pte_unmap_unlock(pte, ptl)`` slip only
-    matters with HIGHPTE and is not modelled. rss: V2 increments anon_rss here, balancing
-    try_to_unmap_one.
+    Context: anon_vma->lock held by remove_migration_ptes; takes and releases the ptl. Both
+    slips of the posting are kept (real flaws of the 2006 code, fixed by target.fixes):
+
+    * ``addr`` is ``page_address_in_vma(new, vma)`` and may be ``-EFAULT`` (a vma of the
+      anon_vma that does not cover the page: the other half of a split, an mremap source);
+      V2 walks the page tables there anyway (``wild-access``).
+    * ``pte_unmap_unlock(pte, ptl)`` passes the pte *value*: with CONFIG_HIGHPTE the kmap
+      of the pte page is never undone (``kmap-misuse`` at the CPU's next kmap_atomic).
+
+    The first ``is_swap_pte`` test is an unlocked peek, repeated under the ptl (kept until
+    2011: "mm: fix race between mremap and removing migration entry"). rss: V2 increments
+    anon_rss here, balancing try_to_unmap_one.
     """
     kasan_check(vma, "remove_migration_pte")
     mm = vma.vm_mm
     kasan_check(mm, "remove_migration_pte")
-    if addr is None:
-        return
-    table = mm.pte_table(addr, alloc=False)
+    table = walk_pte_table(mm, addr, "remove_migration_pte")
     if table is None:
         return
+    ptep = pte_offset_map(table, addr)
     if type(await pte_peek(table, addr)) is not SwapPte:
+        pte_unmap(ptep)
         return
-    await table.ptl.lock()
+    ptl = table.ptl
+    await ptl.lock()
     pte = pte_read(table, addr)
     if type(pte) is SwapPte and is_migration_entry(pte) and migration_entry_to_page(pte) is old:
         mm.anon_rss += 1
@@ -176,7 +183,8 @@ async def remove_migration_pte(vma: VmArea, addr: int | None, old: Page, new: Pa
         await set_pte_at(mm, addr, table, PresentPte(new.pfn, vma.vm_page_prot_write, False,
                                                      False))  # pte_mkold(mk_pte(new, prot))
         await page_add_anon_rmap(new, vma, addr)
-    table.ptl.unlock()
+    pte_unmap(pte)  # pte_unmap_unlock(pte, ptl): the value, not ptep (V2's slip)
+    ptl.unlock()
 
 
 async def remove_migration_ptes(old: Page, new: Page) -> None:
@@ -184,7 +192,9 @@ async def remove_migration_ptes(old: Page, new: Page) -> None:
 
     Context: both pages locked. "Must hold mmap_sem lock on at least one of the vmas
     containing the page so that the anon_vma cannot vanish" — the anon_vma comes from
-    ``new->mapping`` without page_lock_anon_vma; takes and releases anon_vma->lock.
+    ``new->mapping`` without page_lock_anon_vma; takes and releases anon_vma->lock. Walks
+    ``anon_vma->head`` in list order: a pte moved from one vma to another without this lock
+    (fork, mremap) is found only if the destination comes after the source (I11).
     """
     anon_vma = new.mapping
     if not isinstance(anon_vma, AnonVma):  # !mapping || !(mapping & PAGE_MAPPING_ANON)

@@ -11,11 +11,96 @@ This is also where ghost state for the oracles is kept: each page's count of pre
 
 from __future__ import annotations
 
-from target.kernel import HOOKS, lockdep_assert_held, preempt, trace
+from dataclasses import dataclass
+
+from target.kernel import BUG, HOOKS, current, lockdep_assert_held, preempt, trace
 
 from .swapops import SWP_TYPE_MIGRATION
 from .types import MmStruct, PageTablePage, PresentPte, Pte, SwapPte
 from .world import W
+
+TASK_SIZE = 64  # the user address space, in pages: [0, TASK_SIZE)
+EFAULT = -14  # page_address_in_vma's "not in this vma": (unsigned long)-EFAULT, 0xfffffff2
+
+KM_PTE0 = 0  # km_type slots of kmap_atomic: one per nesting level of pte mappings
+KM_PTE1 = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PtePointer:
+    """A ``pte_t *`` from ``pte_offset_map``: which table, which address."""
+
+    table: PageTablePage
+    addr: int
+
+
+def pgd_offset_check(mm: MmStruct, addr: int, who: str) -> None:
+    """The walk ``pgd_offset(mm, addr)`` ... ``pte_offset_map`` starts at a *user* address.
+
+    Not a check the 2006 kernel had (ours, like a KASAN report): a walk of a user mm at an
+    address outside [0, TASK_SIZE) reads kernel page tables as if they were the process's.
+    V2's remove_migration_pte does exactly that with an unchecked ``-EFAULT``.
+    """
+    if not 0 <= addr < TASK_SIZE:
+        shown = f"{addr} ({addr & 0xFFFFFFFF:#x})" if addr < 0 else str(addr)
+        BUG("wild-access",
+            f"{who}: page-table walk of {mm.name} at {shown}, outside the user address space",
+            mm=mm.name, addr=addr, check="migfuzz (the 2006 kernel had no such check)")
+
+
+def walk_pte_table(mm: MmStruct, addr: int, who: str) -> PageTablePage | None:
+    """``pgd_offset``/``pud_offset``/``pmd_offset`` + present checks: the table or None."""
+    pgd_offset_check(mm, addr, who)
+    return mm.pte_table(addr, alloc=False)
+
+
+def pte_offset_map(table: PageTablePage, addr: int, km: int = KM_PTE0) -> PtePointer:
+    """``pte_offset_map`` (``_nested`` with ``km=KM_PTE1``): kmap_atomic of the table under
+    CONFIG_HIGHPTE, a plain pointer otherwise."""
+    ptr = PtePointer(table, addr)
+    if W().config.config_highpte:
+        _kmap_atomic(ptr, km)
+    return ptr
+
+
+def pte_unmap(ptr: object, km: int = KM_PTE0) -> None:
+    """``pte_unmap``: kunmap_atomic under CONFIG_HIGHPTE; an empty macro otherwise, so a
+    wrong argument is invisible there, as in the kernel."""
+    if W().config.config_highpte:
+        _kunmap_atomic(ptr, km)
+
+
+def _kmap_atomic(ptr: PtePointer, km: int) -> None:
+    """i386 ``kmap_atomic`` with CONFIG_DEBUG_HIGHMEM: ``if (!pte_none(*(kmap_pte-idx)))
+    BUG();`` -- the per-CPU slot must be free. The model's tasks are its CPUs."""
+    slots = W().kmap_slots
+    key = (current().tid, km)
+    held = slots.get(key)
+    if held is not None:
+        BUG("kmap-misuse",
+            f"kmap_atomic: KM_PTE{km} of cpu {key[0]} still maps {held.table!r} at "
+            f"{held.addr} (never kunmapped) when mapping {ptr.table!r}",
+            cpu=key[0], km=km, stale=repr(held.table), stale_addr=held.addr)
+    slots[key] = ptr
+
+
+def _kunmap_atomic(ptr: object, km: int) -> None:
+    """i386 ``kunmap_atomic`` with CONFIG_DEBUG_HIGHMEM.
+
+    An argument below FIXADDR_START is taken for a lowmem address and returns early (the
+    "FIXME" branch), leaving the slot mapped: a pte *value* passed for the pointer lands
+    there. A fixmap address of another slot is ``BUG()``.
+    """
+    slots = W().kmap_slots
+    key = (current().tid, km)
+    if not isinstance(ptr, PtePointer):
+        return  # vaddr < FIXADDR_START: not a kmap address, nothing is unmapped
+    held = slots.get(key)
+    if held is None or held.table is not ptr.table:
+        BUG("kmap-misuse",
+            f"kunmap_atomic: {ptr.table!r} is not what KM_PTE{km} of cpu {key[0]} maps",
+            cpu=key[0], km=km)
+    del slots[key]
 
 
 def _ghost(pte: Pte, delta: int) -> None:

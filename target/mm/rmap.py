@@ -22,7 +22,14 @@ from target.kernel import (
     trace,
 )
 
-from .pgtable import pte_peek, pte_read, ptep_clear_flush, ptep_clear_flush_young, set_pte_at
+from .pgtable import (
+    EFAULT,
+    pte_peek,
+    pte_read,
+    ptep_clear_flush,
+    ptep_clear_flush_young,
+    set_pte_at,
+)
 from .swap import put_page
 from .swapfile import swap_duplicate
 from .swapops import make_migration_entry
@@ -37,6 +44,8 @@ from .types import (
     PresentPte,
     SwapPte,
     VmArea,
+    list_add,
+    list_empty,
 )
 from .world import W
 
@@ -107,6 +116,29 @@ async def anon_vma_link(vma: VmArea) -> None:
         await anon_vma.lock.lock()
         anon_vma.head.append(vma)
         anon_vma.lock.unlock()
+
+
+def __anon_vma_link(vma: VmArea) -> None:
+    """``__anon_vma_link`` (vma_link, vma_adjust's insert): ``list_add_tail``.
+
+    Context: the caller holds anon_vma->lock. A vma split off another, or created by
+    mremap's copy_vma, goes to the tail: after its source in rmap walk order.
+    """
+    anon_vma = vma.anon_vma
+    if anon_vma is not None:
+        lockdep_assert_held(anon_vma.lock)
+        anon_vma.head.append(vma)
+
+
+def __anon_vma_merge(vma: VmArea, next_: VmArea) -> None:
+    """``__anon_vma_merge``: ``next`` was merged into ``vma``; drop it from the list.
+
+    Context: vma_adjust holds anon_vma->lock.
+    """
+    anon_vma = next_.anon_vma
+    if anon_vma is not None:
+        lockdep_assert_held(anon_vma.lock)
+        anon_vma.head.remove(next_)
 
 
 async def anon_vma_unlink(vma: VmArea) -> None:
@@ -190,14 +222,17 @@ def vma_address(page: Page, vma: VmArea) -> int | None:
     return address
 
 
-def page_address_in_vma(page: Page, vma: VmArea) -> int | None:
-    """``page_address_in_vma``: -EFAULT (None) unless ``vma`` belongs to the page's anon_vma."""
+def page_address_in_vma(page: Page, vma: VmArea) -> int:
+    """``page_address_in_vma``: where ``page`` is in ``vma``, or ``-EFAULT`` when ``vma`` is
+    not of the page's anon_vma or does not cover the page's index (a split-off half, an
+    mremap source). Callers must check: V2's remove_migration_ptes does not."""
     if PageAnon(page):
         if vma.anon_vma is not page.mapping:
-            return None
+            return EFAULT
     else:
-        return None  # no file mappings in the model
-    return vma_address(page, vma)
+        return EFAULT  # no file mappings in the model
+    address = vma_address(page, vma)
+    return EFAULT if address is None else address
 
 
 # -- rmap walks -----------------------------------------------------------------------------------
@@ -311,12 +346,11 @@ async def try_to_unmap_one(page: Page, vma: VmArea, migration: bool) -> int:
             if PageSwapCache(page):
                 entry = SwapPte(0, page.private)
                 await swap_duplicate(entry)
-                if not mm.on_mmlist:
+                if list_empty(mm.mmlist):
                     w = W()
                     await w.mmlist_lock.lock()
-                    if not mm.on_mmlist:
-                        mm.on_mmlist = True
-                        w.mmlist.append(mm)
+                    if list_empty(mm.mmlist):
+                        list_add(mm.mmlist, w.mmlist)  # on init_mm.mmlist for swapoff
                     w.mmlist_lock.unlock()
             else:
                 BUG_ON(not migration, "bug",

@@ -1,5 +1,6 @@
-"""Entry points the workload calls: user memory access, fork, exit, munmap, mlock, pin, migrate,
-reclaim. Each is what a system call or the MMU does, written against the model.
+"""Entry points the workload calls: user memory access, fork, exit, munmap, mlock, mprotect,
+mremap, pin, migrate, reclaim, swapoff. Each is what a system call or the MMU does, written
+against the model.
 
 User memory access is the MMU: it walks the pte without any lock, and if the pte allows the
 access, the access happens atomically at that point (hardware sets the accessed and dirty
@@ -16,6 +17,8 @@ expectation is never ambiguous.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from target.kernel import BUG, preempt, trace
 
 from . import vmscan
@@ -23,10 +26,13 @@ from .filemap import lock_page, unlock_page
 from .fork import Process, do_fork, exit_mm, get_task_mm
 from .memory import VM_FAULT_OOM, get_user_pages, handle_mm_fault
 from .mempolicy import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, do_migrate_pages
-from .mlock import mlock_fixup
-from .mmap import do_munmap, mmput
+from .mlock import do_mlock
+from .mmap import EINVAL, ENOMEM, do_munmap, mmput
+from .mprotect import do_mprotect
+from .mremap import MREMAP_FIXED, MREMAP_MAYMOVE, do_mremap
 from .pgtable import _write
 from .swap import put_page
+from .swapoff import sys_swapoff
 from .types import VM_WRITE, MmStruct, Page, PG_dirty, PresentPte
 from .world import W
 
@@ -122,34 +128,88 @@ async def sys_exit(p: UserProcess) -> None:
     await exit_mm(p)
 
 
-async def sys_munmap(p: UserProcess, addr: int) -> bool:
-    """``munmap`` of the vma containing ``addr`` (whole vma). Context: mmap_sem write."""
-    mm = get_task_mm(p)
-    if mm is None:
-        return False
-    await mm.mmap_sem.down_write()
-    vma = mm.find_vma(addr)
-    if vma is not None:
-        for a in range(vma.vm_start, vma.vm_end):
-            p.expected.pop(a, None)
-        await do_munmap(mm, vma)
-    mm.mmap_sem.up_write()
-    await mmput(mm)
-    return vma is not None
+def _forget_unmapped(p: UserProcess, mm: MmStruct) -> None:
+    """Ghost: an address no vma covers any more has no expected value (a later mapping there
+    starts from zero-filled pages)."""
+    for a in [a for a in p.expected if mm.find_vma(a) is None]:
+        del p.expected[a]
 
 
-async def sys_mlock(p: UserProcess, addr: int, lock: bool) -> bool:
-    """``mlock``/``munlock`` of the vma containing ``addr``. Context: mmap_sem write."""
+async def _with_mmap_sem_write(p: UserProcess, body: Callable[[MmStruct], Awaitable[int]],
+                               ) -> int | None:
+    """Run ``body(mm)`` the way an mm-changing system call does: ``get_task_mm``,
+    ``down_write(mmap_sem)``, body, ``up_write``, ``mmput``. None if the process is gone."""
     mm = get_task_mm(p)
     if mm is None:
-        return False
+        return None
     await mm.mmap_sem.down_write()
-    vma = mm.find_vma(addr)
-    if vma is not None:
-        await mlock_fixup(mm, vma, lock)
+    ret = await body(mm)
+    _forget_unmapped(p, mm)
     mm.mmap_sem.up_write()
     await mmput(mm)
-    return vma is not None
+    return ret
+
+
+def _range(mm: MmStruct, addr: int, length: int | None) -> tuple[int, int]:
+    """[addr, addr + length), or the whole vma containing ``addr`` when no length is given
+    (the form the first scenario files used)."""
+    if length is not None:
+        return addr, length
+    vma = mm.find_vma(addr)
+    return (vma.vm_start, vma.vm_end - vma.vm_start) if vma is not None else (addr, 0)
+
+
+async def sys_munmap(p: UserProcess, addr: int, length: int | None = None) -> int | None:
+    """``munmap(addr, length)``. Context: mmap_sem write."""
+
+    async def body(mm: MmStruct) -> int:
+        start, n = _range(mm, addr, length)
+        return await do_munmap(mm, start, n) if n else EINVAL
+
+    return await _with_mmap_sem_write(p, body)
+
+
+async def sys_mlock(p: UserProcess, addr: int, lock: bool,
+                    length: int | None = None) -> int | None:
+    """``mlock``/``munlock(addr, length)``. Context: mmap_sem write."""
+
+    async def body(mm: MmStruct) -> int:
+        start, n = _range(mm, addr, length)
+        return await do_mlock(mm, start, n, lock) if n else ENOMEM
+
+    return await _with_mmap_sem_write(p, body)
+
+
+async def sys_mprotect(p: UserProcess, addr: int, length: int, prot: int) -> int | None:
+    """``mprotect(addr, length, prot)`` with PROT_READ, optionally PROT_WRITE."""
+
+    async def body(mm: MmStruct) -> int:
+        return await do_mprotect(mm, addr, length, prot)
+
+    return await _with_mmap_sem_write(p, body)
+
+
+async def sys_mremap(p: UserProcess, addr: int, old_len: int, new_len: int,
+                     new_addr: int) -> int | None:
+    """``mremap(addr, old_len, new_len, MREMAP_MAYMOVE [| MREMAP_FIXED, new_addr])``:
+    ``new_addr < 0`` lets the kernel choose (in place if it can, else get_unmapped_area).
+
+    Ghost: the expected values travel with the pages they were stored in.
+    """
+    flags = MREMAP_MAYMOVE | (MREMAP_FIXED if new_addr >= 0 else 0)
+    carried = {a: p.expected[a] for a in range(addr, addr + max(old_len, 0)) if a in p.expected}
+
+    async def body(mm: MmStruct) -> int:
+        ret = await do_mremap(mm, addr, old_len, new_len, flags, new_addr)
+        if ret >= 0 and ret != addr:  # moved: the old range is unmapped by now
+            for a in range(ret, ret + new_len):
+                p.expected.pop(a, None)
+            for k in range(min(old_len, new_len)):
+                if addr + k in carried:
+                    p.expected[ret + k] = carried[addr + k]
+        return ret
+
+    return await _with_mmap_sem_write(p, body)
 
 
 async def pin(p: UserProcess, addr: int) -> bool:
@@ -218,6 +278,11 @@ async def sys_migrate_pages(p: UserProcess, source: int, dest: int, move_all: bo
     err = await do_migrate_pages(mm, source, dest, MPOL_MF_MOVE_ALL if move_all else MPOL_MF_MOVE)
     await mmput(mm)
     return err
+
+
+async def swapoff() -> int:
+    """``swapoff`` of the swap area, then ``swapon`` of it again (target.mm.swapoff)."""
+    return await sys_swapoff()
 
 
 async def kswapd_reclaim(nid: int) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from target.kernel import KObject, WaitBit, rw_semaphore, spinlock_t
+from target.kernel import BUG, KObject, WaitBit, rw_semaphore, spinlock_t
 
 from .locking import ANON_VMA_LOCK, MMAP_SEM, PAGE_TABLE_LOCK, PG_LOCKED, PTL
 
@@ -175,6 +175,68 @@ def is_swap_pte(pte: Pte) -> bool:
     return type(pte) is SwapPte
 
 
+class ListHead:
+    """``struct list_head``: a node of a circular doubly linked list (a list head is a node).
+
+    Kept as the kernel has it because the *shape* matters: ``list_add(new, head)`` links
+    ``new`` into whatever circle ``head`` is on, even one that is not the list the caller
+    meant (copy_one_pte's mmlist add in 2006, see target.mm.memory). ``owner`` is the
+    structure the node is embedded in (``list_entry``); None for a bare head (init_mm's).
+    """
+
+    __slots__ = ("next", "owner", "prev")
+
+    def __init__(self, owner: object = None) -> None:
+        self.owner = owner
+        self.next: ListHead | None = self  # INIT_LIST_HEAD; None is LIST_POISON after list_del
+        self.prev: ListHead | None = self
+
+    def __repr__(self) -> str:
+        return f"<list_head of {self.owner!r}>"
+
+
+def list_empty(head: ListHead) -> bool:
+    """``list_empty``: ``head->next == head`` (a poisoned, deleted entry is not empty)."""
+    return head.next is head
+
+
+def list_add(new: ListHead, head: ListHead) -> None:
+    """``list_add``: insert ``new`` right after ``head``, in whatever circle ``head`` is on."""
+    nxt = head.next
+    if nxt is None:  # LIST_POISON1 dereference: an oops in the kernel
+        BUG("bug", f"list_add after deleted entry {head!r}")
+    nxt.prev = new
+    new.next = nxt
+    new.prev = head
+    head.next = new
+
+
+def list_del(entry: ListHead) -> None:
+    """``list_del``: unlink ``entry`` and poison it."""
+    prev, nxt = entry.prev, entry.next
+    if prev is None or nxt is None:
+        BUG("bug", f"list_del of deleted entry {entry!r}")
+    nxt.prev = prev
+    prev.next = nxt
+    entry.next = entry.prev = None
+
+
+def list_del_init(entry: ListHead) -> None:
+    """``list_del_init``: unlink ``entry`` and make it an empty list again."""
+    list_del(entry)
+    entry.next = entry.prev = entry
+
+
+def list_members(head: ListHead) -> list[object]:
+    """The owners of the entries after ``head`` (``list_for_each_entry``), head excluded."""
+    out = []
+    node = head.next
+    while node is not None and node is not head:
+        out.append(node.owner)
+        node = node.next
+    return out
+
+
 class PageTablePage(KObject):
     """A page-table page: ``PTRS_PER_PTE`` ptes and its split ptl (``pte_lockptr``).
 
@@ -255,10 +317,12 @@ class MmStruct(KObject):
         semantics: try_to_unmap_one decrements for migration entries, remove_migration_pte
         increments again).
         ``mm_users > 0`` until exit_mmap; the struct is freed by mmput after it.
+        Every mm that holds a swap entry is reachable from ``init_mm.mmlist`` (swapoff
+        walks that list and nothing else to find them; checked at quiescence and by swapoff).
     """
 
-    __slots__ = ("anon_rss", "file_rss", "mm_users", "mmap", "mmap_sem", "name",
-                 "on_mmlist", "page_table_lock", "pgtables")
+    __slots__ = ("anon_rss", "file_rss", "mm_users", "mmap", "mmap_sem", "mmlist", "name",
+                 "page_table_lock", "pgtables")
     kind = "mm"
 
     def __init__(self, name: str) -> None:
@@ -271,7 +335,9 @@ class MmStruct(KObject):
         self.anon_rss = 0
         self.file_rss = 0
         self.mm_users = 1
-        self.on_mmlist = False
+        # swapoff's list (init_mm.mmlist): INIT_LIST_HEAD at mm_init, so list_empty() until
+        # something adds it; its *position* is what matters, see copy_one_pte.
+        self.mmlist = ListHead(self)
 
     def __repr__(self) -> str:
         return f"<mm {self.name}{' FREED' if self.freed else ''}>"
@@ -281,6 +347,16 @@ class MmStruct(KObject):
             if vma.vm_start <= addr < vma.vm_end:
                 return vma
         return None
+
+    def pte_alloc(self, addr: int) -> PageTablePage:
+        """``pte_alloc_map``: the page-table page covering ``addr``, allocated if missing
+        (allocation of page tables cannot fail in the model)."""
+        idx = addr // PTRS_PER_PTE
+        table = self.pgtables.get(idx)
+        if table is None:
+            table = PageTablePage(self, idx)
+            self.pgtables[idx] = table
+        return table
 
     def pte_table(self, addr: int, alloc: bool = True) -> PageTablePage | None:
         """``pte_alloc_map``/``pte_offset_map``: the page-table page covering ``addr``."""

@@ -17,7 +17,7 @@ from typing import Any
 from target.kernel import spinlock_t
 
 from .locking import LRU_LOCK, MMLIST_LOCK, SWAP_LOCK, TREE_LOCK
-from .types import AnonVma, MmStruct, Page, PG_reserved
+from .types import AnonVma, ListHead, Page, PG_reserved
 
 
 class Zone:
@@ -64,6 +64,10 @@ class WorldConfig:
     pages_per_node: int = 12
     swap_slots: int = 8
     config_swap: bool = True  # CONFIG_SWAP: MIGRATION no longer depends on it (V2 5/5)
+    # CONFIG_HIGHPTE (i386 with highmem): page-table pages live in highmem, so every
+    # pte_offset_map is a kmap_atomic and every pte_unmap a kunmap_atomic of that pointer.
+    # Checked as CONFIG_DEBUG_HIGHMEM checks them (target.mm.pgtable). Off: pte_unmap is empty.
+    config_highpte: bool = False
 
 
 @dataclass
@@ -81,7 +85,12 @@ class World:
     mmlist_lock: spinlock_t = field(
         default_factory=lambda: spinlock_t(MMLIST_LOCK, "mmlist_lock")
     )
-    mmlist: list[MmStruct] = field(default_factory=list)  # init_mm.mmlist
+    mmlist: ListHead = field(default_factory=ListHead)  # init_mm.mmlist, a bare head
+    # SWP_WRITEOK of the one swap area: cleared by swapoff while it empties the area, so
+    # get_swap_page allocates nothing from it meanwhile.
+    swap_writeok: bool = True
+    # CONFIG_HIGHPTE: the pte mapped in each (cpu, km_type) kmap_atomic slot (pgtable.py).
+    kmap_slots: dict[tuple[int, int], Any] = field(default_factory=dict)
     pending_writeback: list[Page] = field(default_factory=list)  # I/O in flight
     processes: dict[int, Any] = field(default_factory=dict)  # pid -> fork.Process
 
