@@ -4,10 +4,10 @@ A :class:`Scenario` is plain data (JSON round-trips it), so a finding file can c
 input. Its tasks are the model's CPUs: each runs its program of :data:`OPS` in order, and the
 scheduler interleaves them at the model's preemption points.
 
-Processes have one user thread each: operations that load, store, fork, exit, munmap, mlock or
-pin for process *p* belong to one task (the generator enforces it, :func:`validate` checks it),
+Processes have one user thread each: operations that load, store, fork, exit, munmap, mlock,
+mprotect, mremap or pin for process *p* belong to one task (the generator enforces it, :func:`validate` checks it),
 so each process's expected memory contents are never ambiguous. Kernel-side actors (the
-migrator calling sys_migrate_pages on some pid, kswapd) can run in any task.
+migrator calling sys_migrate_pages on some pid, kswapd, swapoff) can run in any task.
 
 A process that a fork creates does not exist before that fork, and neither does its thread:
 an operation on it sleeps until the fork happens, or until the forking thread has finished
@@ -24,25 +24,33 @@ from typing import Any
 
 from target.kernel import HOOKS, WaitBit, preempt, trace
 from target.mm import syscalls
+from target.mm.mprotect import PROT_READ, PROT_WRITE
 from target.mm.syscalls import UserProcess
 from target.mm.types import VM_MAYWRITE, VM_READ, VM_WRITE, MmStruct, VmArea
 from target.mm.world import W, World, WorldConfig
 
 Op = tuple[Any, ...]
 
-# name -> (argument names, whether argument 0 is a pid whose user thread the op runs on)
+# name -> (argument names, whether argument 0 is a pid whose user thread the op runs on).
+# Arguments named in OPTIONAL_ARGS may be left off the end: munmap/mlock/munlock without a
+# length act on the whole vma containing the address (the form of the first scenario files).
 OPS: dict[str, tuple[tuple[str, ...], bool]] = {
     "write": (("pid", "addr", "value"), True),
     "read": (("pid", "addr"), True),
     "fork": (("pid", "child"), True),
     "exit": (("pid",), True),
-    "munmap": (("pid", "addr"), True),
-    "mlock": (("pid", "addr"), True),
-    "munlock": (("pid", "addr"), True),
+    "munmap": (("pid", "addr", "len"), True),
+    "mlock": (("pid", "addr", "len"), True),
+    "munlock": (("pid", "addr", "len"), True),
+    "mprotect": (("pid", "addr", "len", "writable"), True),
+    # new_addr < 0: MREMAP_MAYMOVE alone (in place if possible); else MREMAP_FIXED there
+    "mremap": (("pid", "addr", "old_len", "new_len", "new_addr"), True),
     "pin": (("pid", "addr", "value"), True),  # get_user_pages, DMA write, put_page
     "migrate": (("pid", "source", "dest", "move_all"), False),
     "swapout": (("nid",), False),
+    "swapoff": ((), False),  # swapoff of the swap area, then swapon again
 }
+OPTIONAL_ARGS = frozenset({"len"})
 
 
 class ScenarioError(ValueError):
@@ -132,7 +140,8 @@ def validate(sc: Scenario) -> None:
                 raise ScenarioError(f"task {t.name}: unknown operation {op!r}; "
                                     f"known: {', '.join(OPS)}")
             args, per_process = OPS[op[0]]
-            if len(op) != len(args) + 1:
+            required = len([a for a in args if a not in OPTIONAL_ARGS])
+            if not required + 1 <= len(op) <= len(args) + 1:
                 raise ScenarioError(f"task {t.name}: {op[0]} takes {', '.join(args)}: {op!r}")
             if not all(isinstance(a, int) for a in op[1:]):
                 raise ScenarioError(f"task {t.name}: arguments must be integers: {op!r}")
@@ -210,6 +219,9 @@ async def run_op(op: Op, births: Births | None = None) -> None:
     if name == "swapout":
         await syscalls.kswapd_reclaim(op[1])
         return
+    if name == "swapoff":
+        await syscalls.swapoff()
+        return
     unborn = births.get(op[1]) if births else None
     if unborn is not None and unborn.is_set:
         await unborn.wait_clear()
@@ -228,11 +240,15 @@ async def run_op(op: Op, births: Births | None = None) -> None:
     elif name == "exit":
         await syscalls.sys_exit(p)
     elif name == "munmap":
-        await syscalls.sys_munmap(p, op[2])
+        await syscalls.sys_munmap(p, op[2], *op[3:])
     elif name == "mlock":
-        await syscalls.sys_mlock(p, op[2], True)
+        await syscalls.sys_mlock(p, op[2], True, *op[3:])
     elif name == "munlock":
-        await syscalls.sys_mlock(p, op[2], False)
+        await syscalls.sys_mlock(p, op[2], False, *op[3:])
+    elif name == "mprotect":
+        await syscalls.sys_mprotect(p, op[2], op[3], PROT_READ | (PROT_WRITE if op[4] else 0))
+    elif name == "mremap":
+        await syscalls.sys_mremap(p, op[2], op[3], op[4], op[5])
     elif name == "pin":
         if await syscalls.pin(p, op[2]):
             await syscalls.dma_write(p, op[2], op[3])

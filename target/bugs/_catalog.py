@@ -3,8 +3,8 @@
 An override replaces one model function by a buggy version of it. Model modules import
 functions by name (``from .rmap import try_to_unmap``), so replacing the attribute in the
 defining module is not enough: :func:`inject` replaces every reference to the original
-function in every ``target.mm`` module, and puts them all back on exit. Nothing in the model
-knows the catalog exists; the faithful code has no "if bug:" branches.
+function in every model, catalog and fix module, and puts them all back on exit. Nothing in
+the model knows the catalog exists; the faithful code has no "if bug:" branches.
 
 Each override is a whole copy of the faithful function with the bug's lines marked ``BUG``, so
 it reads like the patch that introduced it, beside the function it replaces. The copies repeat
@@ -19,7 +19,7 @@ import importlib
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,16 @@ class HistoricalBug:
         return inject([self])
 
 
+_PATCHED = ("target.mm", "target.bugs", "target.fixes")
+
+
+class Overriding(Protocol):
+    """Anything made of whole-function overrides: a catalog bug, an upstream fix."""
+
+    @property
+    def overrides(self) -> dict[str, Callable[..., Any]]: ...
+
+
 def _resolve(target: str) -> tuple[Any, str, Any]:
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)
@@ -58,15 +68,18 @@ def _resolve(target: str) -> tuple[Any, str, Any]:
 
 
 @contextlib.contextmanager
-def inject(bugs: Iterable[HistoricalBug]) -> Iterator[None]:
-    """Apply every override of ``bugs`` for the duration of the block."""
+def inject(bugs: Iterable[Overriding]) -> Iterator[None]:
+    """Apply every override of ``bugs`` (catalog bugs or upstream fixes) for the duration of
+    the block; a later one replacing a function an earlier one replaced wins."""
     saved: list[tuple[Any, str, Any]] = []
     try:
         for bug in bugs:
             for target, replacement in bug.overrides.items():
                 _, _, original = _resolve(target)
                 for name, module in list(sys.modules.items()):
-                    if not name.startswith("target.mm") or module is None:
+                    # Overrides call the model by name too: replace there as well, so a bug
+                    # and a fix of neighbouring functions see each other.
+                    if not name.startswith(_PATCHED) or module is None:
                         continue
                     for attr, value in list(vars(module).items()):
                         if value is original:

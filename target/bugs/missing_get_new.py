@@ -10,7 +10,14 @@ Breaks I3. Detected as refcount-underflow, bad-page-state, or at quiescence.
 from __future__ import annotations
 
 from target.kernel import kasan_check
-from target.mm.pgtable import pte_peek, pte_read, set_pte_at
+from target.mm.pgtable import (
+    pte_offset_map,
+    pte_peek,
+    pte_read,
+    pte_unmap,
+    set_pte_at,
+    walk_pte_table,
+)
 from target.mm.rmap import page_add_anon_rmap
 from target.mm.swapops import is_migration_entry, migration_entry_to_page
 from target.mm.types import Page, PresentPte, SwapPte, VmArea
@@ -18,25 +25,28 @@ from target.mm.types import Page, PresentPte, SwapPte, VmArea
 from ._catalog import HistoricalBug
 
 
-async def remove_migration_pte(vma: VmArea, addr: int | None, old: Page, new: Page) -> None:
+async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> None:
     kasan_check(vma, "remove_migration_pte")
     mm = vma.vm_mm
-    if addr is None:
-        return
-    table = mm.pte_table(addr, alloc=False)
+    kasan_check(mm, "remove_migration_pte")
+    table = walk_pte_table(mm, addr, "remove_migration_pte")
     if table is None:
         return
+    ptep = pte_offset_map(table, addr)
     if type(await pte_peek(table, addr)) is not SwapPte:
+        pte_unmap(ptep)
         return
-    await table.ptl.lock()
+    ptl = table.ptl
+    await ptl.lock()
     pte = pte_read(table, addr)
     if type(pte) is SwapPte and is_migration_entry(pte) and migration_entry_to_page(pte) is old:
         mm.anon_rss += 1
         # BUG: no get_page(new)
         await set_pte_at(mm, addr, table, PresentPte(new.pfn, vma.vm_page_prot_write, False,
-                                                     False))
+                                                     False))  # pte_mkold(mk_pte(new, prot))
         await page_add_anon_rmap(new, vma, addr)
-    table.ptl.unlock()
+    pte_unmap(pte)  # pte_unmap_unlock(pte, ptl): the value, not ptep (V2's slip)
+    ptl.unlock()
 
 
 BUG = HistoricalBug(

@@ -11,13 +11,21 @@ fault broke COW, which get_user_pages uses to stop asking for a writable pte.
 
 from __future__ import annotations
 
-from target.kernel import BUG_ON, cond_resched, kasan_check, lockdep_assert_held, preempt
+from target.kernel import BUG, BUG_ON, cond_resched, kasan_check, lockdep_assert_held, preempt
 
 from .filemap import TestSetPageLocked, lock_page, unlock_page
 from .locking import SINGLE_DEPTH_NESTING
 from .migrate import migration_entry_wait
 from .page_alloc import alloc_page_vma
-from .pgtable import pte_peek, pte_read, ptep_clear_flush, set_pte_at
+from .pgtable import (
+    KM_PTE1,
+    pte_offset_map,
+    pte_peek,
+    pte_read,
+    pte_unmap,
+    ptep_clear_flush,
+    set_pte_at,
+)
 from .rmap import (
     PageAnon,
     PageSwapCache,
@@ -323,7 +331,8 @@ async def copy_one_pte(
             w.mmlist_lock.unlock()
         await set_pte_at(dst_mm, addr, dst, pte)
         return
-    assert type(pte) is PresentPte
+    if type(pte) is not PresentPte:  # copy_pte_range skips pte_none; no file ptes here
+        BUG("bug", f"copy_one_pte: unexpected pte {pte} at {addr}", addr=addr)
     if is_cow_mapping(vma.vm_flags) and pte.write:
         await set_pte_at(src_mm, addr, src, PresentPte(pte.pfn, False, pte.dirty, pte.young))
         pte = PresentPte(pte.pfn, False, pte.dirty, pte.young)
@@ -350,15 +359,19 @@ async def copy_pte_range(
     if src is None:
         return
     rss = [0, 0]
+    dst_ptep = pte_offset_map(dst, start)  # pte_alloc_map_lock
     await dst.ptl.lock()
+    src_ptep = pte_offset_map(src, start, KM_PTE1)  # pte_offset_map_nested
     await src.ptl.lock(SINGLE_DEPTH_NESTING)
     for addr in range(start, end):
         if pte_read(src, addr) is None:
             continue
         await copy_one_pte(dst_mm, src_mm, dst, src, vma, addr, rss)
     src.ptl.unlock()
+    pte_unmap(src_ptep, KM_PTE1)
     dst_mm.file_rss += rss[0]
     dst_mm.anon_rss += rss[1]
+    pte_unmap(dst_ptep)
     dst.ptl.unlock()
     await cond_resched()
 
@@ -388,6 +401,7 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
     table = mm.pte_table(start, alloc=False)
     if table is None:
         return
+    ptep = pte_offset_map(table, start)  # pte_offset_map_lock
     await table.ptl.lock()
     for addr in range(start, end):
         ptent = pte_read(table, addr)
@@ -408,6 +422,7 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
         if isinstance(ptent, SwapPte):
             await free_swap_and_cache(ptent)
         await ptep_clear_flush(mm, addr, table)
+    pte_unmap(ptep)
     table.ptl.unlock()
 
 
@@ -435,6 +450,7 @@ async def follow_page(vma: VmArea, address: int, flags: int) -> Page | None:
     table = mm.pte_table(address, alloc=False)
     if table is None:
         return None
+    ptep = pte_offset_map(table, address)  # pte_offset_map_lock
     await table.ptl.lock()
     pte = pte_read(table, address)
     page: Page | None = None
@@ -444,6 +460,7 @@ async def follow_page(vma: VmArea, address: int, flags: int) -> Page | None:
             await get_page(page)
         if flags & FOLL_TOUCH and flags & FOLL_WRITE:
             page.flags |= PG_dirty
+    pte_unmap(ptep)
     table.ptl.unlock()
     return page
 

@@ -11,9 +11,10 @@ This is also where ghost state for the oracles is kept: each page's count of pre
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-from target.kernel import BUG, HOOKS, current, lockdep_assert_held, preempt, trace
+from target.kernel import BUG, HOOKS, KernelFinding, current, lockdep_assert_held, preempt, trace
 
 from .swapops import SWP_TYPE_MIGRATION
 from .types import MmStruct, PageTablePage, PresentPte, Pte, SwapPte
@@ -43,9 +44,11 @@ def pgd_offset_check(mm: MmStruct, addr: int, who: str) -> None:
     """
     if not 0 <= addr < TASK_SIZE:
         shown = f"{addr} ({addr & 0xFFFFFFFF:#x})" if addr < 0 else str(addr)
-        BUG("wild-access",
+        raise KernelFinding(
+            "wild-access",
             f"{who}: page-table walk of {mm.name} at {shown}, outside the user address space",
-            mm=mm.name, addr=addr, check="migfuzz (the 2006 kernel had no such check)")
+            {"mm": mm.name, "addr": addr, "check": "migfuzz (the 2006 kernel had no such check)"},
+            function=who)
 
 
 def walk_pte_table(mm: MmStruct, addr: int, who: str) -> PageTablePage | None:
@@ -59,7 +62,9 @@ def pte_offset_map(table: PageTablePage, addr: int, km: int = KM_PTE0) -> PtePoi
     CONFIG_HIGHPTE, a plain pointer otherwise."""
     ptr = PtePointer(table, addr)
     if W().config.config_highpte:
-        _kmap_atomic(ptr, km)
+        # Who mapped it names the finding if it is never unmapped: the leak is that
+        # function's, wherever the CPU's next kmap_atomic trips over it.
+        _kmap_atomic(ptr, km, sys._getframe(1).f_code.co_name)
     return ptr
 
 
@@ -70,18 +75,22 @@ def pte_unmap(ptr: object, km: int = KM_PTE0) -> None:
         _kunmap_atomic(ptr, km)
 
 
-def _kmap_atomic(ptr: PtePointer, km: int) -> None:
+def _kmap_atomic(ptr: PtePointer, km: int, mapper: str) -> None:
     """i386 ``kmap_atomic`` with CONFIG_DEBUG_HIGHMEM: ``if (!pte_none(*(kmap_pte-idx)))
     BUG();`` -- the per-CPU slot must be free. The model's tasks are its CPUs."""
     slots = W().kmap_slots
     key = (current().tid, km)
     held = slots.get(key)
     if held is not None:
-        BUG("kmap-misuse",
-            f"kmap_atomic: KM_PTE{km} of cpu {key[0]} still maps {held.table!r} at "
-            f"{held.addr} (never kunmapped) when mapping {ptr.table!r}",
-            cpu=key[0], km=km, stale=repr(held.table), stale_addr=held.addr)
-    slots[key] = ptr
+        stale, who = held
+        raise KernelFinding(
+            "kmap-misuse",
+            f"kmap_atomic: KM_PTE{km} of cpu {key[0]} still maps {stale.table!r} at "
+            f"{stale.addr}, mapped by {who} and never kunmapped (CONFIG_DEBUG_HIGHMEM)",
+            {"cpu": key[0], "km": km, "stale": repr(stale.table), "stale_addr": stale.addr,
+             "mapped_by": who, "next_mapper": mapper},
+            function=who)
+    slots[key] = (ptr, mapper)
 
 
 def _kunmap_atomic(ptr: object, km: int) -> None:
@@ -96,7 +105,7 @@ def _kunmap_atomic(ptr: object, km: int) -> None:
     if not isinstance(ptr, PtePointer):
         return  # vaddr < FIXADDR_START: not a kmap address, nothing is unmapped
     held = slots.get(key)
-    if held is None or held.table is not ptr.table:
+    if held is None or held[0].table is not ptr.table:
         BUG("kmap-misuse",
             f"kunmap_atomic: {ptr.table!r} is not what KM_PTE{km} of cpu {key[0]} maps",
             cpu=key[0], km=km)

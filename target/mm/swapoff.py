@@ -133,7 +133,7 @@ async def unuse_mm(mm: MmStruct, entry: SwapPte, page: Page) -> None:
     is dropped around the sleeping down_read (mmap_sem ranks above the page lock).
     """
     kasan_check(mm, "unuse_mm")
-    if not mm.mmap_sem.down_read_trylock():
+    if not await mm.mmap_sem.down_read_trylock():
         unlock_page(page)
         await mm.mmap_sem.down_read()
         await lock_page(page)
