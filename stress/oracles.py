@@ -13,6 +13,8 @@ view of the whole machine is checked here, once every task has finished:
 * I7: a page mapped by more than one pte is mapped read-only by all of them.
 * swap: each slot's count equals the swap ptes naming it plus one if a page caches it.
 * I6/I11: every live anon_vma lists only live vmas, and every vma with an anon_vma is on it.
+* swapoff: every mm holding a swap entry is reachable from init_mm.mmlist (ours).
+* CONFIG_HIGHPTE: no kmap_atomic slot is left mapped (the next kmap_atomic would BUG).
 
 :func:`check_quiescent` is deliberately independent of the model's own bookkeeping where it
 can be: it recounts ptes from the page tables instead of trusting ghost counters.
@@ -25,12 +27,21 @@ from collections import defaultdict
 from target.kernel import KernelFinding
 from target.mm.rmap import PageAnon, PageSwapCache
 from target.mm.swapops import SWP_TYPE_MIGRATION
-from target.mm.types import AnonVma, MmStruct, PG_lru, PG_reserved, PresentPte, SwapPte
+from target.mm.types import (
+    AnonVma,
+    MmStruct,
+    PG_lru,
+    PG_reserved,
+    PresentPte,
+    SwapPte,
+    list_empty,
+    list_members,
+)
 from target.mm.world import World
 
 
-def _fail(kind: str, message: str, **details: object) -> None:
-    raise KernelFinding(kind, message, details, function="quiescence")
+def _fail(kind: str, message: str, function: str = "quiescence", **details: object) -> None:
+    raise KernelFinding(kind, message, details, function=function)
 
 
 def live_mms(world: World) -> list[MmStruct]:
@@ -40,6 +51,47 @@ def live_mms(world: World) -> list[MmStruct]:
         if mm is not None and not mm.freed:
             mms.append(mm)
     return mms
+
+
+def _check_swapoff_reach(world: World) -> None:
+    """Every live mm that holds a swap entry is reachable from init_mm.mmlist: the only list
+    swapoff walks (ours: the kernel finds out at swapoff, by looping forever). The list is
+    followed link by link from the head, as swapoff would."""
+    reachable = {id(mm) for mm in list_members(world.mmlist)}
+    for mm in live_mms(world):
+        if id(mm) in reachable:
+            continue
+        if not list_empty(mm.mmlist):
+            # "List of maybe swapped mm's. These are globally strung together off
+            # init_mm.mmlist": linked, but into some other circle. Whatever it swaps from now
+            # on is out of swapoff's reach, and it will never be added again.
+            others = [getattr(o, "name", "?") for o in list_members(mm.mmlist)]
+            _fail("swapoff-hang",
+                  f"{mm.name} is on an mmlist that is not init_mm.mmlist (with "
+                  f"{', '.join(others)}): swapoff would never find its swap entries",
+                  function="swapoff", mm=mm.name, circle=others,
+                  check="migfuzz (the kernel finds out when swapoff hangs)")
+        for table in mm.pgtables.values():
+            for i, pte in enumerate(table.ptes):
+                if type(pte) is SwapPte and pte.type != SWP_TYPE_MIGRATION:
+                    _fail("swapoff-hang",
+                          f"{mm.name} holds swap entry S({pte.type}:{pte.offset}) at "
+                          f"{table.base + i} but is not on init_mm.mmlist: swapoff would "
+                          "never find it",
+                          function="swapoff", mm=mm.name, addr=table.base + i,
+                          slot=pte.offset, mmlist_empty=list_empty(mm.mmlist),
+                          check="migfuzz (the kernel finds out when swapoff hangs)")
+
+
+def _check_kmaps(world: World) -> None:
+    """CONFIG_HIGHPTE: no kmap_atomic slot is left mapped when every task has finished; the
+    CPU's next kmap_atomic would BUG (CONFIG_DEBUG_HIGHMEM). Named after the mapper."""
+    for (cpu, km), (ptr, who) in sorted(world.kmap_slots.items()):
+        _fail("kmap-misuse",
+              f"kmap_atomic slot KM_PTE{km} of cpu {cpu} still maps {ptr.table!r} at "
+              f"{ptr.addr}, mapped by {who} and never kunmapped: the next kmap_atomic on "
+              "that cpu BUGs (CONFIG_DEBUG_HIGHMEM)",
+              function=who, cpu=cpu, km=km, mapped_by=who)
 
 
 def check_quiescent(world: World) -> None:
@@ -120,6 +172,9 @@ def check_quiescent(world: World) -> None:
         if PageAnon(page) and maps and isinstance(page.mapping, AnonVma) and page.mapping.freed:
             _fail("use-after-free", f"pfn {page.pfn} is mapped but its anon_vma was freed",
                   pfn=page.pfn)
+
+    _check_swapoff_reach(world)
+    _check_kmaps(world)
 
     cached = world.swapper_space.page_tree
     for off in range(1, len(world.swap_map)):

@@ -176,6 +176,114 @@ def tiny_migrate_pin() -> Scenario:
     )
 
 
+def migrate_split_vma() -> Scenario:
+    """Migration after mprotect split a vma in two halves that share one anon_vma: the
+    remove_migration_ptes walk meets a vma that does not cover the page.
+
+        user: mprotect [2,4) read-only, read 0, write 1     migrator: migrate 0 -> 1, twice
+    Real flaw (V2 as posted): remove_migration_pte walks at page_address_in_vma's -EFAULT
+    (fix remove-migration-ptes-efault).
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=8, swap_slots=0, config_swap=False),
+        _one_process(4),
+        [
+            TaskSpec("user", [("mprotect", 1, 2, 2, 0), ("read", 1, 0), ("write", 1, 1, 41)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 0), ("migrate", 1, 1, 0, 0)]),
+        ],
+        name="migrate-split-vma",
+    )
+
+
+def migrate_highpte() -> Scenario:
+    """tiny-migrate-fault on a CONFIG_HIGHPTE machine: every pte walk is a kmap_atomic of
+    the page-table page, checked as CONFIG_DEBUG_HIGHMEM checks it.
+
+        user: write 0, read 0                    migrator: migrate 0 -> 1
+    Real flaw (V2 as posted): pte_unmap_unlock(pte, ptl) (fix remove-migration-pte-ptep).
+    """
+    return Scenario(
+        WorldConfig(nodes=2, pages_per_node=3, swap_slots=0, config_swap=False,
+                    config_highpte=True),
+        _one_process(1),
+        [
+            TaskSpec("user", [("write", 1, 0, 7), ("read", 1, 0)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 0)]),
+        ],
+        name="migrate-highpte",
+    )
+
+
+def migrate_fork_swapoff() -> Scenario:
+    """Fork of an mm whose pte is a migration entry (the migration runs through its parent,
+    MOVE_ALL), then reclaim and swapoff.
+
+        A: fork B        B: fork C        C: read 1
+        migrator: MOVE_ALL of A 0 -> 1, 1 -> 0, 0 -> 1
+        kswapd: reclaim node 0, 1, 0, 1, then swapoff
+
+    copy_one_pte of B's M(P) puts C on the mmlist next to B, which is on none: swap entries
+    of B and C are then out of swapoff's reach (fix copy-one-pte-mmlist).
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=10, swap_slots=6),
+        _one_process(2),
+        [
+            TaskSpec("A", [("fork", 1, 2)]),
+            TaskSpec("B", [("fork", 2, 3)]),
+            TaskSpec("C", [("read", 3, 1)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 1), ("migrate", 1, 1, 0, 1),
+                                  ("migrate", 1, 0, 1, 1)]),
+            TaskSpec("kswapd", [("swapout", 0), ("swapout", 1), ("swapout", 0), ("swapout", 1),
+                                ("swapoff",)]),
+        ],
+        name="migrate-fork-swapoff",
+    )
+
+
+def migrate_vs_mremap() -> Scenario:
+    """mremap of a page under another mm's migration: move_ptes moves migration entries
+    without the anon_vma lock while remove_migration_ptes walks.
+
+        A: fork B, read 0          B: mremap [0,2) -> [40,42), read 40, write 41
+        migrator: MOVE_ALL 0 -> 1 of A, three times
+
+    The new vma is at the tail, after its source, so the walk order is right; the unlocked
+    peek in remove_migration_pte is not (fix remove-migration-pte-locked).
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=10, swap_slots=0, config_swap=False),
+        _one_process(4),
+        [
+            TaskSpec("A", [("fork", 1, 2), ("read", 1, 0)]),
+            TaskSpec("B", [("mremap", 2, 0, 2, 2, 40), ("read", 2, 40), ("write", 2, 41, 71)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 1)] * 3),
+        ],
+        name="migrate-vs-mremap",
+    )
+
+
+def migrate_vs_mremap_back() -> Scenario:
+    """mremap moving pages back where they came from while another mm migrates them: the
+    destination merges into the vma before the source in the anon_vma list.
+
+        A: mremap [2,4) -> [40,42), fork B, mremap [40,42) -> [2,4), read 2
+        B: read 2, read 3          migrator: MOVE_ALL 0 -> 1 of B, three times
+    (fix copy-vma-rmap-order)
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=10, swap_slots=0, config_swap=False),
+        _one_process(4),
+        [
+            TaskSpec("A", [("mremap", 1, 2, 2, 2, 40), ("fork", 1, 2),
+                           ("mremap", 1, 40, 2, 2, 2), ("read", 1, 2)]),
+            TaskSpec("B", [("read", 2, 2), ("read", 2, 3)]),
+            TaskSpec("migrator", [("migrate", 2, 0, 1, 1)] * 3),
+        ],
+        name="migrate-vs-mremap-back",
+    )
+
+
 CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-fault": migrate_vs_fault,
     "migrate-vs-fork-exit": migrate_vs_fork_exit,
@@ -183,6 +291,11 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-munmap": migrate_vs_munmap,
     "migrate-vs-mlock": migrate_vs_mlock,
     "migrate-vs-cow-exit": migrate_vs_cow_exit,
+    "migrate-split-vma": migrate_split_vma,
+    "migrate-highpte": migrate_highpte,
+    "migrate-fork-swapoff": migrate_fork_swapoff,
+    "migrate-vs-mremap": migrate_vs_mremap,
+    "migrate-vs-mremap-back": migrate_vs_mremap_back,
     "tiny-migrate-fault": tiny_migrate_fault,
     "tiny-migrate-pin": tiny_migrate_pin,
 }
@@ -201,19 +314,46 @@ def canonical(name: str) -> Scenario:
 
 # -- the generator ------------------------------------------------------------------------------
 
-USER_OPS = ("write", "read", "fork", "exit", "munmap", "mlock", "munlock", "pin")
-KERNEL_OPS = ("migrate", "swapout")
+USER_OPS = ("write", "read", "fork", "exit", "munmap", "mlock", "munlock", "mprotect",
+            "mremap", "pin")
+KERNEL_OPS = ("migrate", "swapout", "swapoff")
+MREMAP_BASE = 40  # where generated mremaps with MREMAP_FIXED move to (8 pages per process)
+
+
+def _user_op(rng: random.Random, kind: str, spec: ProcessSpec, addrs: list[int],
+             value: int) -> Op | None:
+    """One operation of ``kind`` by ``spec``'s thread on the addresses it may use."""
+    pid = spec.pid
+    addr = rng.choice(addrs)
+    if kind == "write":
+        return ("write", pid, addr, value)
+    if kind == "read":
+        return ("read", pid, addr)
+    if kind == "pin":
+        return ("pin", pid, addr, value)
+    if kind in ("munmap", "mlock", "munlock"):
+        # a page range (splitting the vma) or, as the first scenario files did, the vma
+        return (kind, pid, addr, rng.randint(1, 2)) if rng.random() < 0.7 else (kind, pid, addr)
+    if kind == "mprotect":
+        return ("mprotect", pid, addr, rng.randint(1, 2), rng.randint(0, 1))
+    if kind == "mremap":
+        base = spec.vmas[0].start
+        new_addr = rng.choice((-1, MREMAP_BASE + base, MREMAP_BASE + base + 2, base))
+        return ("mremap", pid, addr, rng.randint(1, 2), rng.randint(1, 3), new_addr)
+    return None
 
 
 def generate(seed: int) -> Scenario:
     """A random scenario: swarm-selected op kinds, 1-2 processes (+ forked children), a
-    migrator, and kswapd when swap-out is enabled. Always valid (``validate`` passes)."""
+    migrator, and kswapd when swap-out is enabled (sometimes ending in swapoff); some worlds
+    have CONFIG_HIGHPTE. Always valid (``validate`` passes)."""
     rng = random.Random(f"scenario:{seed}")
     enabled = [op for op in USER_OPS if rng.random() < 0.6] or ["write"]
     if "write" not in enabled and "read" not in enabled:
         enabled.append("write")
     swap = rng.random() < 0.5
     config_swap = swap or rng.random() < 0.7
+    highpte = rng.random() < 0.25
     nproc = rng.randint(1, 2)
     procs: list[ProcessSpec] = []
     for i in range(nproc):
@@ -231,23 +371,21 @@ def generate(seed: int) -> Scenario:
     while queue and len(tasks) < 5:
         spec = queue.pop(0)
         addrs = [a for v in spec.vmas for a in range(v.start, v.end)]
+        if "mremap" in enabled:  # where pages may have moved to
+            addrs += [MREMAP_BASE + spec.vmas[0].start + k for k in range(3)]
         ops: list[Op] = []
         for _ in range(rng.randint(3, 8)):
             kind = rng.choice(enabled)
-            addr = rng.choice(addrs)
             value += 1
-            if kind == "write":
-                ops.append(("write", spec.pid, addr, value))
-            elif kind == "read":
-                ops.append(("read", spec.pid, addr))
-            elif kind == "fork" and next_pid < 13:
-                ops.append(("fork", spec.pid, next_pid))
-                queue.append(ProcessSpec(next_pid, spec.vmas))
-                next_pid += 1
-            elif kind in ("munmap", "mlock", "munlock"):
-                ops.append((kind, spec.pid, addr))
-            elif kind == "pin":
-                ops.append(("pin", spec.pid, addr, value))
+            if kind == "fork":
+                if next_pid < 13:
+                    ops.append(("fork", spec.pid, next_pid))
+                    queue.append(ProcessSpec(next_pid, spec.vmas))
+                    next_pid += 1
+                continue
+            op = _user_op(rng, kind, spec, addrs, value)
+            if op is not None:
+                ops.append(op)
         if "exit" in enabled and rng.random() < 0.5:
             ops.append(("exit", spec.pid))
         if ops:
@@ -258,14 +396,16 @@ def generate(seed: int) -> Scenario:
         migr.append(("migrate", rng.choice(procs).pid, src, 1 - src, rng.randint(0, 1)))
     tasks.append(TaskSpec("migrator", migr))
     if swap:
-        tasks.append(TaskSpec("kswapd", [("swapout", rng.randint(0, 1))
-                                         for _ in range(rng.randint(1, 4))]))
+        kswapd: list[Op] = [("swapout", rng.randint(0, 1)) for _ in range(rng.randint(1, 4))]
+        if rng.random() < 0.4:
+            kswapd.insert(rng.randint(1, len(kswapd)), ("swapoff",))
+        tasks.append(TaskSpec("kswapd", kswapd))
     # Enough memory that OOM is rare but possible: every process (children included) could
     # COW every page, and migration needs a target page per page.
     mapped = sum(v.end - v.start for p in procs for v in p.vmas)
     world = WorldConfig(nodes=2, pages_per_node=rng.randint(2, 3) * mapped + rng.randint(2, 6),
                         swap_slots=rng.randint(3, 6) if config_swap else 0,
-                        config_swap=config_swap)
+                        config_swap=config_swap, config_highpte=highpte)
     sc = Scenario(world, procs, tasks, name=f"generated:{seed}")
     validate(sc)
     return sc

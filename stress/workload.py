@@ -5,9 +5,10 @@ input. Its tasks are the model's CPUs: each runs its program of :data:`OPS` in o
 scheduler interleaves them at the model's preemption points.
 
 Processes have one user thread each: operations that load, store, fork, exit, munmap, mlock,
-mprotect, mremap or pin for process *p* belong to one task (the generator enforces it, :func:`validate` checks it),
-so each process's expected memory contents are never ambiguous. Kernel-side actors (the
-migrator calling sys_migrate_pages on some pid, kswapd, swapoff) can run in any task.
+mprotect, mremap or pin for process *p* belong to one task (the generator enforces it,
+:func:`validate` checks it), so each process's expected memory contents are never ambiguous.
+Kernel-side actors (the migrator calling sys_migrate_pages on some pid, kswapd, swapoff) can
+run in any task.
 
 A process that a fork creates does not exist before that fork, and neither does its thread:
 an operation on it sleeps until the fork happens, or until the forking thread has finished
