@@ -6,8 +6,10 @@ the decisions actually taken, the finding). Any other exception is a harness err
 propagates as itself.
 
 Bugs are injected for the life of the process from ``MIGFUZZ_BUGS`` (comma-separated catalog
-names): libFuzzer's -fork/-jobs modes re-run the target script in child processes, which
-inherit the environment but no Python state.
+names), on top of the upstream fixes named in ``MIGFUZZ_FIXES`` (``target.fixes``;
+comma-separated, ``all`` for every one; unset: V2 as posted): libFuzzer's -fork/-jobs modes
+re-run the target script in child processes, which inherit the environment but no Python
+state.
 """
 
 from __future__ import annotations
@@ -43,13 +45,17 @@ _injected: Any = None
 
 
 def inject_from_env() -> list[str]:
-    """Apply the bugs named in MIGFUZZ_BUGS for the rest of the process."""
+    """Apply the fixes named in MIGFUZZ_FIXES, then the bugs named in MIGFUZZ_BUGS (a bug's
+    override wins over a fix of the same function), for the rest of the process; returns the
+    bug names."""
     global _injected
     names = [n for n in os.environ.get("MIGFUZZ_BUGS", "").split(",") if n]
-    if names and _injected is None:
+    fixes = [n for n in os.environ.get("MIGFUZZ_FIXES", "").split(",") if n]
+    if (names or fixes) and _injected is None:
         from target.bugs import inject, lookup
+        from target.fixes import lookup as lookup_fixes
 
-        _injected = inject(lookup(names))
+        _injected = inject([*lookup_fixes(fixes), *lookup(names)])
         _injected.__enter__()
     return names
 

@@ -7,6 +7,8 @@ import math
 from collections.abc import Callable
 from typing import TypeVar
 
+from ._errors import UsageError
+
 N = TypeVar("N", int, float)
 
 
@@ -29,3 +31,25 @@ non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 positive_float = _number(float, lambda v: v > 0 and math.isfinite(v),
                          "a positive number of seconds")
 non_negative_float = _number(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
+
+
+def add_fix_arguments(p: argparse.ArgumentParser, default: str = "none") -> None:
+    """``--fix NAME`` (repeatable) and ``--fixes all|none``: the upstream fixes of V2's real
+    flaws to apply (``migfuzz fixes``); ``default`` is what neither option gives."""
+    p.add_argument("--fix", action="append", default=[], metavar="NAME",
+                   help="apply the upstream fix of a known flaw of V2 (repeatable; `all` for "
+                        "every one; see `migfuzz fixes`)")
+    p.add_argument("--fixes", choices=("all", "none"), default=None,
+                   help=f"all: every upstream fix; none: V2 as posted (default {default})")
+    p.set_defaults(fixes_default=default)
+
+
+def fixes_of(a: argparse.Namespace) -> list[str]:
+    """The fixes the options ask for, validated and closed under requirements (sorted)."""
+    from .bugs import check_fixes
+
+    if a.fixes == "none" and a.fix:
+        raise UsageError("--fixes none contradicts --fix")
+    if a.fix:
+        return check_fixes([*a.fix, *(["all"] if a.fixes == "all" else [])])
+    return check_fixes(["all"] if (a.fixes or a.fixes_default) == "all" else [])

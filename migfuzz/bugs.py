@@ -1,9 +1,15 @@
-"""Injecting catalog bugs by name: ``--bug NAME`` and the ``bugs`` field of a finding.
+"""Injecting catalog bugs and upstream fixes by name: ``--bug NAME``, ``--fix NAME`` and the
+``bugs`` / ``fixes`` fields of a finding.
 
 The catalog is ``target.bugs.CATALOG`` (name -> bug object) once it exists. A bug object either
 has a context manager ``inject()`` or a pair ``enable()`` / ``disable()``. Bugs are applied *by
 name* inside the process that runs the model, so ``--jobs N`` worker processes inject the same
 bugs as the parent would, and a finding file replays with exactly the bugs it was found with.
+
+Fixes (``target.fixes``) work the same way: the default model is V2 as posted, flaws included;
+a fix is the upstream change that removed one flaw. Fixes are applied first and bugs on top,
+so a bug's override of a function wins over a fix of the same function (the bug is what the
+run is about).
 """
 
 from __future__ import annotations
@@ -36,14 +42,35 @@ def check_bugs(names: Sequence[str]) -> list[str]:
     return sorted(set(names))
 
 
+def check_fixes(names: Sequence[str]) -> list[str]:
+    """Validate fix names (``all`` is every fix); returns them closed under their
+    requirements, sorted: the form a finding file records."""
+    from target.fixes import UnknownFixError, expand
+
+    try:
+        return sorted(expand(names))
+    except UnknownFixError as exc:
+        raise UsageError(str(exc)) from None
+
+
 @contextmanager
-def injected(names: Sequence[str]) -> Iterator[None]:
-    """Apply the named bugs for the duration of the block (nothing for an empty list)."""
-    if not names:
+def injected(names: Sequence[str], fixes: Sequence[str] = ()) -> Iterator[None]:
+    """Apply the named fixes, then the named bugs, for the duration of the block (nothing for
+    empty lists)."""
+    if not names and not fixes:
         yield
         return
-    cat = catalog()
+    cat = catalog() if names else {}
     with ExitStack() as stack:
+        if fixes:
+            from target.bugs._catalog import inject as inject_overrides
+            from target.fixes import lookup
+
+            try:
+                chosen = lookup(fixes)
+            except ValueError as exc:  # UnknownFixError
+                raise UsageError(str(exc)) from None
+            stack.enter_context(inject_overrides(chosen))
         for name in check_bugs(names):
             bug = cat[name]
             inject = getattr(bug, "inject", None)

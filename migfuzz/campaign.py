@@ -50,6 +50,7 @@ from stress.workload import Scenario
 from . import __version__
 from .bugs import injected
 from .findings import FindingRecord, FindingStore, dedup_key, model_commit, now
+from .flaws import explain
 from .replay import replay_schedule, trace_hash
 from .strategies import StrategySpec, make_scheduler, spec_for_run
 
@@ -71,6 +72,7 @@ class CampaignConfig:
     jobs: int = 1
     scenario: str | None = None  # a canonical name or a SCENARIO_MODES entry; None: mixed
     bugs: tuple[str, ...] = ()
+    fixes: tuple[str, ...] = ()  # upstream fixes applied (expanded: check_fixes)
     out: str = "findings"
     max_steps: int = DEFAULT_MAX_STEPS
     exitfirst: bool = False  # stop at the first finding (a gate's "fail fast")
@@ -107,16 +109,18 @@ def plan_run(cfg: CampaignConfig, run: int) -> tuple[Scenario, StrategySpec]:
     rs = run_seed(cfg.seed, run)
     name = _scenario_name(cfg, rs)
     scenario = canonical(name) if name else generate(rs)
-    hint = _decisions(name, cfg.max_steps, cfg.bugs) if name else None
+    hint = _decisions(name, cfg.max_steps, cfg.bugs, cfg.fixes) if name else None
     return scenario, spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
 
 
 @functools.cache
-def _decisions(name: str, max_steps: int, bugs: tuple[str, ...]) -> int:
+def _decisions(name: str, max_steps: int, bugs: tuple[str, ...],
+               fixes: tuple[str, ...] = ()) -> int:
     """Decisions of a canonical scenario under one fixed random walk: PCT's ``k`` estimate.
 
-    Deterministic, so the same in every worker. Called where the campaign's ``bugs`` are
-    injected (they are part of the cache key); a probe that hits a finding is still a hint.
+    Deterministic, so the same in every worker. Called where the campaign's ``bugs`` and
+    ``fixes`` are injected (they are part of the cache key); a probe that hits a finding is
+    still a hint.
     """
     sched = RandomScheduler(0)
     sched.new_execution()
@@ -146,7 +150,8 @@ def make_record(cfg: CampaignConfig, run: int, scenario: Scenario, spec: Strateg
         signature=f.signature, kind=f.kind, message=f.message, function=f.function,
         task=f.task, step=f.step, details=f.details, scenario=scenario, strategy=spec,
         executor=cfg.executor, schedule=list(schedule), bugs=sorted(cfg.bugs),
-        max_steps=cfg.max_steps, steps=outcome.steps, trace_hash=trace_hash(outcome),
+        fixes=sorted(cfg.fixes), max_steps=cfg.max_steps, steps=outcome.steps,
+        trace_hash=trace_hash(outcome),
         origin={"campaign_seed": cfg.seed, "run": run, "strategy": cfg.strategy,
                 "portfolio": list(cfg.members), "scenario": cfg.scenario or "mixed"},
     )
@@ -167,7 +172,7 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
     k = wid
     final: str | None = "done"
     try:
-        with injected(cfg.bugs):
+        with injected(cfg.bugs, cfg.fixes):
             while (cfg.runs is None or k < cfg.runs) and not should_stop():
                 what = (f"run {k}", "?")
                 try:
@@ -179,7 +184,7 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
                                            max_steps=cfg.max_steps)
                     f = outcome.finding
                     if f is not None:
-                        key = dedup_key(f.signature, list(cfg.bugs))
+                        key = dedup_key(f.signature, list(cfg.bugs), cfg.fixes)
                         order = ((*scenario.size(), len(outcome.schedule)), k)
                         if key not in best or order < best[key]:
                             best[key] = order
@@ -271,10 +276,17 @@ class Summary:
         return self.runs / self.seconds if self.seconds > 0 else 0.0
 
     @property
+    def new_findings(self) -> list[Entry]:
+        """The findings no known flaw of V2 explains (``migfuzz.flaws``)."""
+        return [e for e in self.findings if e.record.known_flaw is None]
+
+    @property
     def exit_code(self) -> int:
+        """3 harness error; 1 a finding no known flaw explains; else 0 (known flaws of V2 as
+        posted are reported with their labels, but are not a failure of the run)."""
         if self.error is not None:
             return 3
-        return 1 if self.findings else 0
+        return 1 if self.new_findings else 0
 
     def to_json(self) -> dict[str, Any]:
         c = self.config
@@ -283,7 +295,8 @@ class Summary:
             "model_commit": model_commit(),
             "seed": c.seed, "runs_requested": c.runs, "seconds_requested": c.seconds,
             "strategy": c.strategy, "executor": c.executor, "jobs": c.jobs,
-            "scenario": c.scenario or "generated", "bugs": list(c.bugs), "out": c.out,
+            "scenario": c.scenario or "generated", "bugs": list(c.bugs), "fixes": list(c.fixes),
+            "out": c.out,
             "max_steps": c.max_steps,
             "runs": self.runs, "decisions": self.decisions, "seconds": round(self.seconds, 3),
             "schedules_per_second": round(self.rate, 1), "by_strategy": self.by_strategy,
@@ -296,7 +309,9 @@ class Summary:
                  "file": str(e.path), "new": e.new, "hits": e.hits,
                  "total_hits": e.record.hits, "by_strategy": e.by_strategy,
                  "tasks": e.record.size()[0], "ops": e.record.size()[1],
-                 "decisions": e.record.size()[2], "repro": f"migfuzz repro {e.path}"}
+                 "decisions": e.record.size()[2], "repro": f"migfuzz repro {e.path}",
+                 "known_flaw": (None if e.record.known_flaw is None
+                                else e.record.known_flaw.to_json())}
                 for e in self.findings
             ],
             "exit_code": self.exit_code,
@@ -383,6 +398,25 @@ class Campaign:
             e.record.last_seen = stamp
             e.dirty = True
 
+    def label_known_flaws(self) -> None:
+        """Label each finding a known flaw of V2 explains, by execution (``migfuzz.flaws``),
+        and rewrite its file with the label. After the campaign, in the parent: a handful of
+        replays per distinct signature, never per hit."""
+        try:
+            for e in self.entries.values():
+                if e.record.known_flaw is not None:
+                    continue
+                try:
+                    e.record.known_flaw = explain(e.record)
+                except Exception as exc:  # unlabelled is the safe side: it stays "new"
+                    self.store.warnings.append(
+                        f"{e.record.signature}: could not decide whether a known flaw "
+                        f"explains it: {type(exc).__name__}: {exc}")
+                if e.record.known_flaw is not None:
+                    self._save(e)
+        except KeyboardInterrupt:  # the findings stay, unlabelled (so: new)
+            self.interrupted = True
+
     def _save(self, e: Entry) -> None:
         self.store.save(e.record)
         e.dirty = False
@@ -450,6 +484,8 @@ class Campaign:
         finally:
             self._maybe_flush(force=True)
             self._maybe_show(final=True)
+        if self.error is None:
+            self.label_known_flaws()
         runs, decisions, by = self.totals()
         return Summary(
             self.cfg, runs, decisions, time.monotonic() - self._start, by,

@@ -1,16 +1,18 @@
 """The ``migfuzz`` command line.
 
-    migfuzz stress     run a stress campaign, save findings (exit 0 clean, 1 findings)
+    migfuzz stress     run a stress campaign, save findings (exit 0 clean or only known flaws,
+                       1 a finding no known flaw explains)
     migfuzz repro      replay finding files (exit 1 still reproduces, 0 no longer)
     migfuzz minimize   shrink a finding file (exit 0 written, 1 does not reproduce)
     migfuzz scenarios  list the canonical scenarios
     migfuzz bugs       list the catalog of injectable historical bugs
+    migfuzz fixes      list the upstream fixes of V2's real flaws (--fix NAME, --fixes all)
     migfuzz fuzz       run an atheris fuzz target; crashes become finding files
     migfuzz gate       pre-merge gate: replays, bounded DFS, fixed stress (exit 0 pass, 1 fail)
     migfuzz nightly    time-boxed stress + fuzzing with a SQLite history and an HTML report
 
 Exit status 2 is a usage or input error: a bad option, an unknown scenario / strategy /
-executor / bug, a missing or invalid finding file. Such errors print ``migfuzz: error: ...``
+executor / bug / fix, a missing or invalid finding file. Such errors print ``migfuzz: error: ...``
 and never a traceback. Exit status 3 is a harness error (a bug in migfuzz or the model's
 Python, never a finding of the modelled kernel).
 """
@@ -31,9 +33,9 @@ from stress.schedule import ScheduleFormatError
 from stress.workload import ScenarioError
 
 from . import __version__
-from ._args import non_negative_int, positive_float, positive_int
+from ._args import add_fix_arguments, fixes_of, non_negative_int, positive_float, positive_int
 from ._errors import FindingFileError, UsageError
-from .bugs import check_bugs
+from .bugs import check_bugs, check_fixes
 from .campaign import SCENARIO_MODES, Campaign, CampaignConfig, default_jobs
 from .findings import FindingRecord, load, write_atomic
 from .fuzz import TARGETS as FUZZ_TARGETS
@@ -46,7 +48,7 @@ from .nightly import DESCRIPTION as NIGHTLY_DESCRIPTION
 from .nightly import add_arguments as configure_nightly_parser
 from .nightly import cmd_nightly
 from .replay import check
-from .report import format_summary, format_verdict, strategies_line, verdict_json
+from .report import fixes_text, format_summary, format_verdict, strategies_line, verdict_json
 from .strategies import BASE_STRATEGIES, STRATEGIES, check_strategy
 
 EXECUTORS = ("trio", "direct")
@@ -63,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("stress", help="run a stress campaign and save findings",
                        description="Run the model under many schedules; save one finding "
-                       "file per distinct signature. Exit 0: no findings; 1: findings; "
+                       "file per distinct signature; label each finding a known flaw of V2 as "
+                       "posted explains (by replaying it with that flaw's upstream fix). Exit 0: "
+                       "no findings, or only known flaws; 1: a finding no known flaw explains; "
                        "2: usage error; 3: harness error.")
     budget = s.add_mutually_exclusive_group()
     budget.add_argument("--seconds", type=positive_float, metavar="N",
@@ -84,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: half canonical, half generated)")
     s.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug (repeatable)")
+    add_fix_arguments(s)
     s.add_argument("--out", default="findings", metavar="DIR",
                    help="directory for finding files (default ./findings)")
     s.add_argument("--max-steps", type=positive_int, default=DEFAULT_MAX_STEPS, metavar="N",
@@ -112,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: from its path, else every target is tried)")
     r.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="for a raw artifact: the bug(s) the fuzzer ran with (repeatable)")
+    r.add_argument("--fix", action="append", default=[], metavar="NAME",
+                   help="for a raw artifact: the fix(es) the fuzzer ran with (repeatable, "
+                        "`all`); a finding file replays with the fixes it records")
 
     m = sub.add_parser("minimize", help="shrink a finding file",
                        description="Shrink tasks, operations and preemptions while the same "
@@ -134,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bugs", help="list the catalog of injectable historical bugs")
     b.add_argument("--json", action="store_true")
 
+    fx = sub.add_parser("fixes", help="list the upstream fixes of V2's real flaws",
+                        description="The real flaws of Swapless V2 as posted that the model "
+                        "reaches, and the upstream change that fixed each: apply with --fix "
+                        "NAME (repeatable) or --fixes all.")
+    fx.add_argument("--json", action="store_true")
+
     f = sub.add_parser("fuzz", help="run an atheris fuzz target under libFuzzer",
                        description="Run TARGET (see fuzzers/) with libFuzzer; convert crash "
                        "artifacts to finding files; merge new coverage into the corpus. "
@@ -145,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="libFuzzer -fork=N workers (default 1: stop at the first crash)")
     f.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug (repeatable)")
+    add_fix_arguments(f)
     f.add_argument("--corpus", metavar="DIR", default=None,
                    help="seed corpus, merged back at the end (default corpus/TARGET)")
     f.add_argument("--out", default="findings", metavar="DIR",
@@ -177,6 +192,7 @@ def cmd_stress(a: argparse.Namespace) -> int:
     if a.scenario is not None and a.scenario not in SCENARIO_MODES:
         canonical(a.scenario)  # ScenarioError names the valid ones
     bugs = check_bugs(a.bug)
+    fixes = fixes_of(a)
     try:  # fail now, not at the first finding
         Path(a.out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -186,14 +202,16 @@ def cmd_stress(a: argparse.Namespace) -> int:
     cfg = CampaignConfig(
         seed=a.seed, runs=a.runs, seconds=seconds, strategy=a.strategy,
         executor=a.executor, jobs=a.jobs or default_jobs(), scenario=a.scenario,
-        bugs=tuple(bugs), out=a.out, max_steps=a.max_steps, exitfirst=a.exitfirst,
+        bugs=tuple(bugs), fixes=tuple(fixes), out=a.out, max_steps=a.max_steps,
+        exitfirst=a.exitfirst,
         members=BASE_STRATEGIES,
     )
     budget = f"{cfg.runs:,} runs" if cfg.runs is not None else f"{cfg.seconds:g} s"
     print(f"migfuzz stress: {budget}, seed {cfg.seed}, strategy "
           f"{strategies_line(cfg.strategy, cfg.members)}"
           f", executor {cfg.executor}, {cfg.jobs} job{'s' if cfg.jobs != 1 else ''}, "
-          f"scenarios {cfg.scenario or 'mixed'}, bugs {', '.join(bugs) or 'none'} -> "
+          f"scenarios {cfg.scenario or 'mixed'}, bugs {', '.join(bugs) or 'none'}, "
+          f"fixes {fixes_text(fixes)} -> "
           f"{cfg.out}/", file=sys.stderr)
     summary = Campaign(cfg, progress=sys.stderr).run()
     table = format_summary(summary)
@@ -210,7 +228,7 @@ def cmd_repro(a: argparse.Namespace) -> int:
     results = []
     for path in a.files:
         try:
-            record = _load_any(path, a.target, a.bug)
+            record = _load_any(path, a.target, a.bug, a.fix)
             v = check(record, a.executor)
         except UsageError as exc:  # FindingFileError names the file; bugs, strategies...
             msg = str(exc) if isinstance(exc, FindingFileError) else f"{path}: {exc}"
@@ -231,15 +249,16 @@ def cmd_repro(a: argparse.Namespace) -> int:
     return status
 
 
-def _load_any(path: str, target: str | None, bugs: list[str]) -> FindingRecord:
+def _load_any(path: str, target: str | None, bugs: list[str],
+              fixes: list[str]) -> FindingRecord:
     """A finding file, or a raw libFuzzer artifact (anything that is not JSON)."""
     try:
         head = Path(path).read_bytes()[:64].lstrip()
     except OSError:
         return load(path)  # names the file and the problem
-    if head.startswith(b"{") or (not head and not bugs and target is None):
+    if head.startswith(b"{") or (not head and not bugs and not fixes and target is None):
         return load(path)  # (an empty file is a raw input only when said so)
-    return record_from_artifact(path, target, check_bugs(bugs))
+    return record_from_artifact(path, target, check_bugs(bugs), check_fixes(fixes))
 
 
 def cmd_bugs(a: argparse.Namespace) -> int:
@@ -263,17 +282,45 @@ def cmd_bugs(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fixes(a: argparse.Namespace) -> int:
+    from target.fixes import FIXES
+
+    rows: list[dict[str, Any]] = [
+        {"name": f.name, "title": f.title, "commit": f.commit, "date": f.date,
+         "breaks": f.breaks, "summary": f.summary, "finding_kinds": list(f.finding_kinds),
+         "scenario": f.scenario, "needs": f.needs, "requires": list(f.requires)}
+        for f in FIXES.values()
+    ]
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    w = max(len(str(r["name"])) for r in rows)
+    pad = " " * (w + 2)
+    for r in rows:
+        print(f"{r['name']:<{w}}  {r['date']}  \"{r['title']}\"")
+        print(f"{pad}{r['commit']}")
+        print(f"{pad}flaw: {r['summary']}")
+        print(f"{pad}breaks {r['breaks']}; shows as {', '.join(r['finding_kinds'])} "
+              f"(scenario {r['scenario']})")
+        if r["requires"]:
+            print(f"{pad}requires {', '.join(r['requires'])}")
+    print("\napply with --fix NAME (repeatable) or --fixes all; the default is V2 as posted")
+    return 0
+
+
 def cmd_fuzz(a: argparse.Namespace) -> int:
     target = check_fuzz_target(a.target)
     bugs = check_bugs(a.bug)
+    fixes = fixes_of(a)
     corpus = Path(a.corpus) if a.corpus else Path(__file__).resolve().parent.parent / (
         "corpus/" + target)
     if a.corpus and not corpus.is_dir():
         raise UsageError(f"--corpus {a.corpus}: no such directory")
     print(f"migfuzz fuzz: {target}, {a.seconds:g} s, {a.jobs} job(s), bugs "
-          f"{', '.join(bugs) or 'none'}, corpus {corpus} -> {a.out}/", file=sys.stderr)
+          f"{', '.join(bugs) or 'none'}, fixes {fixes_text(fixes)}, corpus {corpus} -> "
+          f"{a.out}/", file=sys.stderr)
     summary = run_fuzz(target, a.seconds, a.jobs, bugs, corpus, Path(a.out),
-                       feedback=not a.no_interleaving_feedback, seed=a.seed)
+                       feedback=not a.no_interleaving_feedback, seed=a.seed, fixes=fixes)
     print(format_fuzz_summary(summary))
     return 1 if summary.findings else 0
 
@@ -328,7 +375,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (argparse exits 2 itself on bad options)."""
     args = build_parser().parse_args(argv)
     commands = {"stress": cmd_stress, "repro": cmd_repro, "minimize": cmd_minimize,
-                "scenarios": cmd_scenarios, "bugs": cmd_bugs, "fuzz": cmd_fuzz,
+                "scenarios": cmd_scenarios, "bugs": cmd_bugs, "fixes": cmd_fixes,
+                "fuzz": cmd_fuzz,
                 "gate": cmd_gate, "nightly": cmd_nightly}
     try:
         return commands[args.command](args)

@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,11 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def dedup_key(signature: str, bugs: list[str]) -> str:
-    """What makes two findings "the same": the signature, within one model variant."""
-    return signature if not bugs else f"{signature} +bugs:{','.join(sorted(bugs))}"
+def dedup_key(signature: str, bugs: list[str], fixes: list[str] | tuple[str, ...] = ()) -> str:
+    """What makes two findings "the same": the signature, within one model variant (the
+    injected bugs and the applied upstream fixes)."""
+    key = signature if not bugs else f"{signature} +bugs:{','.join(sorted(bugs))}"
+    return key if not fixes else f"{key} +fixes:{','.join(sorted(fixes))}"
 
 
 def key_hash(key: str) -> str:
@@ -98,6 +101,29 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=repr, sort_keys=True))
 
 
+@dataclass(frozen=True)
+class KnownFlaw:
+    """A known flaw of V2 as posted that explains a finding, decided by execution
+    (``migfuzz.flaws``): with its upstream fix added the finding is gone."""
+
+    fix: str  # the ``--fix`` name
+    label: str  # UpstreamFix.label(): "known flaw of V2 as posted: NAME, fixed upstream by ..."
+    how: str = ""  # how it was decided: the replay, or the re-run seeds
+
+    def to_json(self) -> dict[str, str]:
+        return {"fix": self.fix, "label": self.label, "how": self.how}
+
+    @classmethod
+    def from_json(cls, v: Any, bad: Callable[[str], Exception]) -> KnownFlaw | None:
+        if v is None:
+            return None
+        if not isinstance(v, dict) or not all(
+                isinstance(v.get(k, ""), str) for k in ("fix", "label", "how")) or not v.get("fix"):
+            raise bad("field 'known_flaw' must be null or an object with strings 'fix', "
+                      "'label' and 'how'")
+        return cls(v["fix"], v.get("label", ""), v.get("how", ""))
+
+
 @dataclass
 class FindingRecord:
     """The contents of one finding file (see ``corpus/README.md`` for each field)."""
@@ -123,10 +149,12 @@ class FindingRecord:
     tool_version: str = __version__
     model_commit: str = "unknown"
     origin: dict[str, Any] = field(default_factory=dict)
+    fixes: list[str] = field(default_factory=list)  # upstream fixes applied (target.fixes)
+    known_flaw: KnownFlaw | None = None  # the known flaw of V2 that explains it, if one does
 
     @property
     def key(self) -> str:
-        return dedup_key(self.signature, self.bugs)
+        return dedup_key(self.signature, self.bugs, self.fixes)
 
     def file_name(self) -> str:
         return file_name(self.kind, self.key)
@@ -158,6 +186,8 @@ class FindingRecord:
             "schedule": data,
             "decisions": len(self.schedule),
             "bugs": sorted(self.bugs),
+            "fixes": sorted(self.fixes),
+            "known_flaw": None if self.known_flaw is None else self.known_flaw.to_json(),
             "max_steps": self.max_steps,
             "steps": self.steps,
             "trace_hash": self.trace_hash,
@@ -227,6 +257,10 @@ class FindingRecord:
         bugs = get("bugs", list)
         if not all(isinstance(b, str) for b in bugs):
             raise bad("field 'bugs' must be a list of bug names")
+        fixes = d.get("fixes", [])  # absent in files older than target/fixes: none applied
+        if not isinstance(fixes, list) or not all(isinstance(x, str) for x in fixes):
+            raise bad("field 'fixes' must be a list of fix names")
+        known_flaw = KnownFlaw.from_json(d.get("known_flaw"), bad)
         executor = get("executor", str)
         if executor not in ("direct", "trio"):
             raise bad(f"unknown executor {executor!r}")
@@ -256,6 +290,8 @@ class FindingRecord:
             tool_version=get("tool_version", str),
             model_commit=get("model_commit", str),
             origin=get("origin", dict),
+            fixes=sorted(fixes),
+            known_flaw=known_flaw,
         )
 
 

@@ -26,6 +26,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,12 +64,13 @@ class FuzzSummary:
 
 
 def artifact_record(data: bytes, target: str, bugs: list[str], source: str,
-                    executor: str = "direct") -> FindingRecord | None:
-    """The finding file of one raw input of ``target``: decode, run with ``bugs``, replay the
-    decisions it took (for the trace hash); None if it does not produce a finding."""
+                    executor: str = "direct", fixes: Sequence[str] = ()) -> FindingRecord | None:
+    """The finding file of one raw input of ``target``: decode, run with ``bugs`` (on top of
+    ``fixes``), replay the decisions it took (for the trace hash); None if it does not produce
+    a finding."""
     decode = DECODERS[target]
     scenario, scheduler = decode(data)
-    with injected(bugs):
+    with injected(bugs, fixes):
         outcome = run_traced(scenario, scheduler, executor=executor, max_steps=DEFAULT_MAX_STEPS)
         if outcome.finding is None:
             return None
@@ -81,14 +83,16 @@ def artifact_record(data: bytes, target: str, bugs: list[str], source: str,
         signature=f.signature, kind=f.kind, message=f.message, function=f.function,
         task=f.task, step=f.step, details=f.details, scenario=scenario,
         strategy=StrategySpec("fuzz", 0, {"target": target}), executor=executor,
-        schedule=list(outcome.schedule), bugs=sorted(bugs), max_steps=DEFAULT_MAX_STEPS,
-        steps=outcome.steps, trace_hash=trace_hash(replayed or outcome),
+        schedule=list(outcome.schedule), bugs=sorted(bugs), fixes=sorted(fixes),
+        max_steps=DEFAULT_MAX_STEPS, steps=outcome.steps,
+        trace_hash=trace_hash(replayed or outcome),
         first_seen=stamp, last_seen=stamp, model_commit=model_commit(),
         origin={"fuzz_target": target, "artifact": source, "input_hex": data.hex()},
     )
 
 
-def record_from_artifact(path: str, target: str | None, bugs: list[str]) -> FindingRecord:
+def record_from_artifact(path: str, target: str | None, bugs: list[str],
+                         fixes: Sequence[str] = ()) -> FindingRecord:
     """``migfuzz repro`` of a raw libFuzzer artifact: with ``target`` given, or guessed from a
     ``fuzz-TARGET`` directory in the path, or the first target whose decoding reproduces."""
     try:
@@ -101,13 +105,14 @@ def record_from_artifact(path: str, target: str | None, bugs: list[str]) -> Find
     else:
         candidates = [check_target(target)]
     for t in candidates:
-        rec = artifact_record(data, t, bugs, path)
+        rec = artifact_record(data, t, bugs, path, fixes=fixes)
         if rec is not None:
             return rec
     raise UsageError(
         f"{path}: not a finding file, and as a raw input of "
-        f"{' / '.join(candidates)} (bugs: {', '.join(bugs) or 'none'}) it produces no finding; "
-        "give --target and the --bug the fuzzer ran with")
+        f"{' / '.join(candidates)} (bugs: {', '.join(bugs) or 'none'}; fixes: "
+        f"{', '.join(fixes) or 'none'}) it produces no finding; "
+        "give --target and the --bug / --fix the fuzzer ran with")
 
 
 def _fork_wrapper(base: Path, target: str) -> Path:
@@ -128,7 +133,7 @@ _STATUS = re.compile(r"#(\d+):?\s+(?:\w+\s+)?cov: (\d+) ft: (\d+).*?exec/s:? (\d
 
 def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Path,
              out: Path, *, feedback: bool = True, seed: int = 0,
-             progress: bool = True) -> FuzzSummary:
+             progress: bool = True, fixes: Sequence[str] = ()) -> FuzzSummary:
     check_target(target)
     base = out / f"fuzz-{target}"
     work = base / "corpus"
@@ -145,7 +150,7 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
     cmd += [f"-max_total_time={max(1, int(seconds))}", f"-max_len={MAX_LEN}",
             f"-artifact_prefix={artifacts}/", f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}",
             "-print_final_stats=1", f"-seed={seed + 1}"]
-    env = dict(os.environ, MIGFUZZ_BUGS=",".join(bugs))
+    env = dict(os.environ, MIGFUZZ_BUGS=",".join(bugs), MIGFUZZ_FIXES=",".join(fixes))
     if jobs > 1:
         cmd += [f"-fork={jobs}", "-ignore_crashes=1"]
         env["MIGFUZZ_ARGV0"] = str(_fork_wrapper(base, target))
@@ -185,7 +190,7 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
 
     store = FindingStore(out)
     for art in summary.artifacts:
-        rec = artifact_record(art.read_bytes(), target, bugs, str(art))
+        rec = artifact_record(art.read_bytes(), target, bugs, str(art), fixes=fixes)
         if rec is None:
             continue  # a timeout or OOM artifact of libFuzzer's own, not a model finding
         summary.findings[rec.signature] = store.save(rec)

@@ -10,6 +10,15 @@
                  stress.scenarios.TINY scenario (DFSScheduler)
     stress       the default campaign (portfolio, mixed scenarios,       any finding
                  trio executor, exitfirst) from each seed of GATE_SEEDS
+    flaws        corpus/flaws/<fix>.json per upstream fix F: exact       not detected (with one
+                 replay with every fix but F's (``without(F)``), and     of F's finding kinds)
+                 with every fix (recorded decisions, then no             without F's fix; any
+                 preemption)                                             finding with all fixes
+
+The model is V2 as posted, with its real flaws (``target.fixes``); every part but ``flaws``
+runs with the upstream fixes applied (all of them unless ``--fix`` / ``--fixes`` says
+otherwise), so that a known flaw of 2006 does not hide a new bug, and ``flaws`` checks that
+each flaw is still found without its fix and gone with it: the gate passes on the V2 model.
 
 ``--bug NAME`` injects catalog bugs into the regressions, dfs and stress parts (the known
 reproducers inject their own): a gate that still passes with a bug injected is a gate that
@@ -53,14 +62,16 @@ from stress.run import run_scenario
 from stress.scenarios import TINY, canonical
 from stress.schedulers import DFSScheduler
 from stress.workload import Scenario
+from target.fixes import FIXES, UpstreamFix, without
 
 from . import __version__
+from ._args import add_fix_arguments, fixes_of
 from ._errors import FindingFileError, UsageError
-from .bugs import catalog, check_bugs, injected
+from .bugs import catalog, check_bugs, check_fixes, injected
 from .campaign import Campaign, CampaignConfig, HarnessError, caused_by_ctrl_c, default_jobs
 from .findings import FindingRecord, FindingStore, load, model_commit, now, write_atomic
 from .replay import ContinueScheduler, check, replay_schedule, run_traced, trace_hash
-from .report import repro_commands
+from .report import fixes_text, repro_commands
 from .strategies import BASE_STRATEGIES, StrategySpec
 
 # -- the fixed plan -----------------------------------------------------------------------------
@@ -99,7 +110,7 @@ then not exhaustive), never silently."""
 DFS_EXECUTOR = "direct"  # same decisions and trace as trio (tests/test_executors.py), 2x faster
 STRESS_EXECUTOR = "trio"  # the campaign default; the gate exercises both executors
 
-SUITES = ("known", "regressions", "dfs", "stress")
+SUITES = ("known", "regressions", "dfs", "stress", "flaws")
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
@@ -149,6 +160,7 @@ class Check:
 class GateConfig:
     budget: float = DEFAULT_BUDGET
     bugs: tuple[str, ...] = ()
+    fixes: tuple[str, ...] = tuple(sorted(FIXES))  # every part but ``flaws``
     jobs: int = 1
     corpus: Path = CORPUS
     out: str = "findings"
@@ -189,7 +201,7 @@ class _Gate:
         self.progress = progress
         self.result = GateResult(cfg)
         self.store = FindingStore(cfg.out)
-        self.bug_flags = "".join(f" --bug {b}" for b in cfg.bugs)
+        self.bug_flags = "".join(f" --bug {b}" for b in cfg.bugs) + fix_flags(cfg.fixes)
 
     def log(self, line: str) -> None:
         if self.progress is not None:
@@ -222,18 +234,20 @@ class _Gate:
         self.regressions()
         self.dfs()
         self.stress()
+        self.flaws()
         self.result.seconds = time.monotonic() - t
         return self.result
 
     # -- saving what was found -------------------------------------------------------------
 
     def save(self, scenario: Scenario, outcome: Outcome, *, bugs: Sequence[str], executor: str,
-             spec: StrategySpec, origin: dict[str, Any]) -> tuple[str, Path]:
+             spec: StrategySpec, origin: dict[str, Any],
+             fixes: Sequence[str] | None = None) -> tuple[str, Path]:
         """Write the finding of ``outcome`` as a finding file; (signature, path).
 
-        The caller has injected ``bugs``. The file's trace hash comes from a traced exact
-        replay of the outcome's decisions, which must show the same signature (else the file
-        would be useless: HarnessError).
+        The caller has injected ``bugs`` and ``fixes`` (default: the gate's). The file's trace
+        hash comes from a traced exact replay of the outcome's decisions, which must show the
+        same signature (else the file would be useless: HarnessError).
         """
         assert outcome.finding is not None
         rep = replay_schedule(scenario, outcome.schedule, executor=executor,
@@ -247,6 +261,7 @@ class _Gate:
             signature=f.signature, kind=f.kind, message=f.message, function=f.function,
             task=f.task, step=f.step, details=f.details, scenario=scenario, strategy=spec,
             executor=executor, schedule=list(outcome.schedule), bugs=sorted(bugs),
+            fixes=sorted(self.cfg.fixes if fixes is None else fixes),
             max_steps=self.cfg.max_steps, steps=o.steps, trace_hash=trace_hash(o),
             first_seen=stamp, last_seen=stamp, tool_version=__version__,
             model_commit=model_commit(), origin={"gate": origin},
@@ -286,13 +301,15 @@ class _Gate:
     def known_faithful(self, c: Check, path: Path, rec: FindingRecord) -> None:
         """Clean without the bug: the recorded decisions while they apply, then no preemption
         (the faithful model may need a different number of decisions)."""
-        out = run_traced(rec.scenario, ContinueScheduler(rec.schedule), executor=rec.executor,
-                         max_steps=rec.max_steps)
-        self.result.fixed_executions += 1
-        c.out.append(f"{path}: {len(rec.schedule)} recorded decisions, then no preemption, "
-                     f"on the faithful model: {out.steps} steps, "
-                     f"{'clean' if out.finding is None else out.finding.signature}")
-        if out.finding is not None:
+        with injected([], self.cfg.fixes):
+            out = run_traced(rec.scenario, ContinueScheduler(rec.schedule),
+                             executor=rec.executor, max_steps=rec.max_steps)
+            self.result.fixed_executions += 1
+            c.out.append(f"{path}: {len(rec.schedule)} recorded decisions, then no preemption, "
+                         f"on the faithful model{self.fixes_note()}: {out.steps} steps, "
+                         f"{'clean' if out.finding is None else out.finding.signature}")
+            if out.finding is None:
+                return
             sig, saved = self.save(rec.scenario, out, bugs=[], executor=rec.executor,
                                    spec=StrategySpec("continue", 0, {"from": str(path)}),
                                    origin={"part": "known", "file": str(path)})
@@ -303,7 +320,7 @@ class _Gate:
     def known_injected(self, c: Check, path: Path, rec: FindingRecord,
                        kinds: Sequence[str]) -> None:
         """Detected with the bug: the exact replay shows the recorded signature."""
-        with injected(rec.bugs):
+        with injected(rec.bugs, self.cfg.fixes):
             rep = replay_schedule(rec.scenario, rec.schedule, executor=rec.executor,
                                   max_steps=rec.max_steps)
         self.result.fixed_executions += 1
@@ -315,7 +332,8 @@ class _Gate:
         if rep.divergence is not None:
             c.fail(FAILED, f"{rec.signature} no longer replays ({rep.divergence}): {cmd}",
                    "The model changed under the reproducer (drift): re-find and re-minimize "
-                   f"it (migfuzz stress --bug {rec.bugs[0]} -x, then migfuzz minimize).")
+                   f"it (migfuzz stress --bug {rec.bugs[0]}{fix_flags(self.cfg.fixes)} -x, "
+                   "then migfuzz minimize).")
         elif f is None:
             c.fail(FAILED, f"{rec.signature} not detected with {rec.bugs[0]} injected: {cmd}",
                    "The exact replay ends cleanly: the bug's override or an oracle changed.")
@@ -339,7 +357,7 @@ class _Gate:
             raise FindingFileError(str(path), f"records bugs {rec.bugs}: a regression entry is "
                                    "a finding of the faithful model (bug reproducers belong "
                                    "in corpus/known/)")
-        with injected(self.cfg.bugs):
+        with injected(self.cfg.bugs, self.cfg.fixes):
             v = check(rec)
             runs = [("exact replay", v.first.outcome), ("continued run", v.continued),
                     ("re-search", v.research)]
@@ -367,7 +385,7 @@ class _Gate:
         self.result.properties["dfs"] = {
             "preemption_bound": str(DFS_PREEMPTION_BOUND),
             "max_executions": str(DFS_MAX_EXECUTIONS), "executor": DFS_EXECUTOR,
-            "bugs": ",".join(self.cfg.bugs),
+            "bugs": ",".join(self.cfg.bugs), "fixes": ",".join(self.cfg.fixes),
         }
         for name in self.cfg.scenarios:
             with self.check("dfs", name) as c:
@@ -377,7 +395,7 @@ class _Gate:
         sched = DFSScheduler(DFS_PREEMPTION_BOUND, max_executions=DFS_MAX_EXECUTIONS)
         n = 0
         out: Outcome | None = None
-        with injected(self.cfg.bugs):
+        with injected(self.cfg.bugs, self.cfg.fixes):
             while sched.new_execution():
                 n += 1
                 out = run_scenario(canonical(name), sched, executor=DFS_EXECUTOR,
@@ -423,6 +441,7 @@ class _Gate:
             "seeds": ",".join(map(str, cfg.seeds)),
             "strategy": f"portfolio({','.join(members)})", "scenarios": "mixed",
             "executor": STRESS_EXECUTOR, "jobs": str(cfg.jobs), "bugs": ",".join(cfg.bugs),
+            "fixes": ",".join(cfg.fixes),
         }
         self.log(f"stress: {len(cfg.seeds)} seeds x {r.runs_per_seed:,} runs "
                  f"(fixed by the budget, not by the clock), {cfg.jobs} job(s)")
@@ -435,7 +454,8 @@ class _Gate:
         cfg, runs = self.cfg, self.result.runs_per_seed
         s = Campaign(CampaignConfig(
             seed=seed, runs=runs, strategy="portfolio", executor=STRESS_EXECUTOR,
-            jobs=cfg.jobs, scenario=None, bugs=cfg.bugs, out=cfg.out, max_steps=cfg.max_steps,
+            jobs=cfg.jobs, scenario=None, bugs=cfg.bugs, fixes=cfg.fixes, out=cfg.out,
+            max_steps=cfg.max_steps,
             exitfirst=True, members=members), progress=self.progress).run()
         if s.interrupted:
             raise KeyboardInterrupt
@@ -458,8 +478,93 @@ class _Gate:
                    *lines[1:], f"stopped at the first finding; rerun the seed: {rerun}",
                    *_reproduce(first.path))
 
+    # -- known flaws of V2 as posted -------------------------------------------------------
+
+    def flaws(self) -> None:
+        d = self.cfg.corpus / "flaws"
+        files = {p.stem: p for p in sorted(d.glob("*.json"))}
+        self.result.notes["flaws"] = [
+            f"{p}: not the reproducer of an upstream fix (known: {', '.join(FIXES)})"
+            for name, p in files.items() if name not in FIXES]
+        for name, fix in FIXES.items():
+            path = d / f"{name}.json"
+            record: FindingRecord | None = None
+            try:
+                if not path.exists():
+                    raise FindingFileError(
+                        str(path), f"no reproducer of the flaw {name}: make one with migfuzz "
+                        f"stress --scenario {fix.scenario}{fix_flags(without(name))} -x, then "
+                        "migfuzz minimize (corpus/README.md)")
+                record = load(path)
+                problem = ""
+            except FindingFileError as exc:
+                problem = str(exc)
+            for mode in ("without-fix", "fixed"):
+                with self.check("flaws", f"{name}[{mode}]") as c:
+                    if record is None:
+                        c.fail(INVALID, problem)
+                    elif mode == "without-fix":
+                        self.flaw_detected(c, path, record, fix)
+                    else:
+                        self.flaw_fixed(c, path, record, fix)
+
+    def flaw_detected(self, c: Check, path: Path, rec: FindingRecord, fix: UpstreamFix) -> None:
+        """Detected with every fix but F's: the exact replay shows one of F's kinds."""
+        others = without(fix.name)
+        with injected(rec.bugs, others):
+            rep = replay_schedule(rec.scenario, rec.schedule, executor=rec.executor,
+                                  max_steps=rec.max_steps)
+        self.result.fixed_executions += 1
+        f = None if rep.outcome is None else rep.outcome.finding
+        c.out.append(f"{path}: exact replay of {len(rec.schedule)} decisions with every fix "
+                     f"but {fix.name}: {rep.signature or rep.divergence or 'clean'}")
+        redo = (f"re-find and re-minimize it: migfuzz stress --scenario {fix.scenario}"
+                f"{fix_flags(others)} -x, then migfuzz minimize")
+        cmd = f"migfuzz repro {path}"
+        if rep.divergence is not None:
+            c.fail(FAILED, f"{fix.name}: the reproducer no longer replays ({rep.divergence}): "
+                   f"{cmd}", f"The model changed under the reproducer (drift): {redo}.")
+        elif f is None:
+            c.fail(FAILED, f"{fix.name}: the flaw is not detected without its fix: {cmd}",
+                   "The exact replay ends cleanly: the model no longer has the flaw of V2 as "
+                   "posted, or an oracle stopped seeing it.")
+        elif f.kind not in fix.finding_kinds:
+            c.fail(FAILED, f"{fix.name}: detected as {f.signature}, expected one of "
+                   f"{', '.join(fix.finding_kinds)}: {cmd}")
+
+    def flaw_fixed(self, c: Check, path: Path, rec: FindingRecord, fix: UpstreamFix) -> None:
+        """Clean with every fix: the recorded decisions while they apply, then no preemption
+        (the fix may change the number of decisions the run needs)."""
+        every = sorted(FIXES)
+        with injected(rec.bugs, every):
+            out = run_traced(rec.scenario, ContinueScheduler(rec.schedule),
+                             executor=rec.executor, max_steps=rec.max_steps)
+            self.result.fixed_executions += 1
+            c.out.append(f"{path}: {len(rec.schedule)} recorded decisions, then no preemption, "
+                         f"with every fix: {out.steps} steps, "
+                         f"{'clean' if out.finding is None else out.finding.signature}")
+            if out.finding is None:
+                return
+            sig, saved = self.save(rec.scenario, out, bugs=rec.bugs, executor=rec.executor,
+                                   spec=StrategySpec("continue", 0, {"from": str(path)}),
+                                   origin={"part": "flaws", "file": str(path)}, fixes=every)
+        c.fail(FAILED, f"{sig} with every fix applied: {repro_commands(str(saved))[0]}",
+               f"{path} must be clean with {fix.name}'s fix (and every other); the fixed "
+               f"model finds {sig}: the fix is broken, or another flaw shows.",
+               *_reproduce(saved))
+
     def bugs_note(self) -> str:
         return f", bugs injected: {', '.join(self.cfg.bugs)}" if self.cfg.bugs else ""
+
+    def fixes_note(self) -> str:
+        return f" (fixes: {fixes_text(self.cfg.fixes)})"
+
+
+def fix_flags(fixes: Sequence[str]) -> str:
+    """The command-line options that apply ``fixes``."""
+    if fixes and set(fixes) == set(FIXES):
+        return " --fixes all"
+    return "".join(f" --fix {x}" for x in fixes)
 
 
 def _reproduce(path: Path) -> list[str]:
@@ -473,13 +578,14 @@ def run_gate(cfg: GateConfig, progress: TextIO | None = None) -> GateResult:
         UsageError: an unknown bug, a corpus directory that does not exist, a bad budget.
     """
     bugs = tuple(check_bugs(cfg.bugs))
+    fixes = tuple(check_fixes(cfg.fixes))
     if not cfg.corpus.is_dir():
         raise UsageError(f"--corpus {cfg.corpus}: no such directory")
     try:
         stress_plan(cfg.budget, 0, len(cfg.seeds))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return _Gate(dataclasses.replace(cfg, bugs=bugs), progress).run()
+    return _Gate(dataclasses.replace(cfg, bugs=bugs, fixes=fixes), progress).run()
 
 
 # -- reports ------------------------------------------------------------------------------------
@@ -552,6 +658,7 @@ def format_summary(r: GateResult, junit: str | None = None) -> str:
     injected_into = " (into the regressions, dfs and stress parts)" if cfg.bugs else ""
     lines = ["", "migfuzz gate summary",
              f"  bugs injected  {', '.join(cfg.bugs) or 'none'}{injected_into}",
+             f"  fixes          {fixes_text(cfg.fixes)} (every part but flaws)",
              f"  known          {tally('known')} (each reproducer without and with its bug)"]
     lines += [f"                 {n}" for n in r.notes.get("known", [])]
     lines.append(f"  regressions    {tally('regressions')}")
@@ -568,6 +675,9 @@ def format_summary(r: GateResult, junit: str | None = None) -> str:
     lines.append(f"  stress         {tally('stress')}: {len(cfg.seeds)} seeds x "
                  f"{r.runs_per_seed:,} runs planned, {total:,} run ({cfg.jobs} job(s), "
                  f"executor {STRESS_EXECUTOR}, stop at a seed's first finding)")
+    lines.append(f"  flaws          {tally('flaws')} (each known flaw of V2 detected without "
+                 "its upstream fix, gone with every fix)")
+    lines += [f"                 {n}" for n in r.notes.get("flaws", [])]
     fixed = f"{r.reserved:.1f} s for the {r.fixed_executions:,} executions before it"
     lines.append(
         f"                 runs fixed by the budget, not the clock: ({cfg.budget:g} s - {fixed})"
@@ -601,6 +711,7 @@ def configure_parser(p: argparse.ArgumentParser, *, seconds: Callable[[str], flo
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug into the regression, dfs and stress parts "
                         "(repeatable): the gate must then fail")
+    add_fix_arguments(p, default="all")
     p.add_argument("--jobs", type=count, default=None, metavar="N",
                    help=f"stress worker processes (default: os.cpu_count() = {default_jobs()})")
     p.add_argument("--corpus", default=str(CORPUS), metavar="DIR",
@@ -611,7 +722,7 @@ def configure_parser(p: argparse.ArgumentParser, *, seconds: Callable[[str], flo
 
 
 def cmd_gate(a: argparse.Namespace) -> int:
-    cfg = GateConfig(budget=a.budget, bugs=tuple(check_bugs(a.bug)),
+    cfg = GateConfig(budget=a.budget, bugs=tuple(check_bugs(a.bug)), fixes=tuple(fixes_of(a)),
                      jobs=a.jobs or default_jobs(), corpus=Path(a.corpus), out=a.out)
     if not cfg.corpus.is_dir():
         raise UsageError(f"--corpus {cfg.corpus}: no such directory")
@@ -623,6 +734,7 @@ def cmd_gate(a: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"{what}: cannot create {d}: {exc.strerror or exc}") from None
     print(f"migfuzz gate: budget {cfg.budget:g} s, bugs {', '.join(cfg.bugs) or 'none'}, "
+          f"fixes {fixes_text(cfg.fixes)}, "
           f"{cfg.jobs} job(s), corpus {cfg.corpus} -> {cfg.out}/", file=sys.stderr)
     try:
         result = run_gate(cfg, progress=sys.stderr)

@@ -92,7 +92,8 @@ CREATE TABLE IF NOT EXISTS findings (
     hits INTEGER NOT NULL,
     file TEXT NOT NULL,
     corpus_match TEXT,
-    reported_night INTEGER
+    reported_night INTEGER,
+    known_flaw TEXT
 );
 CREATE TABLE IF NOT EXISTS sightings (
     run INTEGER NOT NULL REFERENCES runs(id),
@@ -172,6 +173,9 @@ class History:
                     db.execute(stmt)
             db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('schema', ?)",
                        (str(SCHEMA_VERSION),))
+            cols = {str(r[1]) for r in db.execute("PRAGMA table_info(findings)")}
+            if "known_flaw" not in cols:  # a database from before target/fixes: none known
+                db.execute("ALTER TABLE findings ADD COLUMN known_flaw TEXT")
         found = self.query("SELECT value FROM meta WHERE name = 'schema'")[0][0]
         if int(found) > SCHEMA_VERSION:
             raise UsageError(f"{self.path}: written by a newer migfuzz (history schema "
@@ -317,8 +321,16 @@ class History:
                 "hits = MAX(hits, excluded.hits), last_seen = MAX(last_seen, excluded.last_seen),"
                 " first_seen = MIN(first_seen, excluded.first_seen)",
                 (run, rec.key, p, max(1, h), first, last))
+            if rec.known_flaw is not None:
+                db.execute("UPDATE findings SET known_flaw = ? WHERE key = ? AND known_flaw "
+                           "IS NULL", (rec.known_flaw.label, rec.key))
             self._refresh(db, run, rec.key)
         return not existed
+
+    def set_known_flaw(self, key: str, label: str) -> None:
+        """The finding ``key`` is a known flaw of V2 as posted (``migfuzz.flaws``): not new."""
+        with self.tx() as db:
+            db.execute("UPDATE findings SET known_flaw = ? WHERE key = ?", (label, key))
 
     def count_artifact_hits(self, run: int, key: str) -> None:
         """A fuzz run's hits of ``key``: the number of its crash artifacts with that key."""
@@ -415,7 +427,8 @@ class History:
                 "SELECT COUNT(DISTINCT s.key) FROM sightings s JOIN runs r ON r.id = s.run "
                 "WHERE r.night = ?", (nid,))[0][0])
             row["new"] = int(self.query(
-                "SELECT COUNT(*) FROM findings WHERE first_night = ? AND corpus_match IS NULL",
+                "SELECT COUNT(*) FROM findings WHERE first_night = ? AND corpus_match IS NULL "
+                "AND known_flaw IS NULL",
                 (nid,))[0][0])
             out.append(row)
         return out

@@ -289,7 +289,7 @@ def minimize(record: FindingRecord, *, source: str, search_runs: int = 12, seed:
         NotReproducible: the finding does not reproduce, before or (a harness bug) after.
     """
     out_executor = executor or record.executor
-    with injected(record.bugs):
+    with injected(record.bugs, record.fixes):
         m = Minimizer(record, search_runs=search_runs, seed=seed, log=log)
         best, before, after = m.run()
         final = replay_schedule(best.scenario, best.schedule, executor=out_executor,

@@ -1,7 +1,7 @@
 """``migfuzz nightly``: a time-boxed night of stress and fuzzing, with history and a report.
 
-    migfuzz nightly [--hours H] [--minutes M] [--jobs N] [--bug NAME] [--out DIR]
-                    [--db PATH] [--report DIR]
+    migfuzz nightly [--hours H] [--minutes M] [--jobs N] [--bug NAME] [--fix NAME]
+                    [--fixes all|none] [--out DIR] [--db PATH] [--report DIR]
 
 The budget (default 8 hours; ``--hours`` and ``--minutes`` add up) is spread over ``--jobs``
 processes (default: the machine's cores) as *lanes*, each a queue of runs:
@@ -37,10 +37,15 @@ those findings as new ("recovered"), since no report showed them.
 
 A finding is *new* when no earlier report showed its deduplication key (signature + injected
 bugs, as in ``corpus/README.md``) and no entry of ``corpus/known`` or ``corpus/regressions``
-explains it (same key; or same signature with the corpus entry's bugs all injected).
+explains it (same key; or same signature with the corpus entry's bugs all injected), and no
+known flaw of V2 as posted explains it (``migfuzz.flaws``: with that flaw's upstream fix the
+finding is gone). The stress runs label their findings themselves; what is still unlabelled
+when the runs end (a fuzz crash, a killed run's file) is labelled by the parent before the
+report, which lists known flaws with their label, apart from new findings.
 
-Exit status: 0 no new findings, 1 new findings, 2 usage error (another nightly holds the
-database, a bad option), 3 a run hit a harness error or the report could not be written.
+Exit status: 0 no new findings (known flaws are not new), 1 new findings, 2 usage error
+(another nightly holds the database, a bad option), 3 a run hit a harness error or the report
+could not be written.
 """
 
 from __future__ import annotations
@@ -66,15 +71,16 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from . import __version__
-from ._args import non_negative_float, positive_int
+from ._args import add_fix_arguments, fixes_of, non_negative_float, positive_int
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
 from .campaign import Campaign, CampaignConfig, Message, default_jobs
 from .findings import FindingRecord, FindingStore, load, model_commit, write_atomic
+from .flaws import explain
 from .fuzz import TARGETS as FUZZ_TARGETS
 from .fuzz import artifact_record, run_fuzz
 from .history import History, RunRow
-from .report import format_summary
+from .report import fixes_text, format_summary
 from .report_html import write_report
 from .strategies import BASE_STRATEGIES
 
@@ -227,7 +233,8 @@ def _harvest_artifacts(hist: History, run: RunRow, corpus: CorpusIndex,
         if hist.file_seen(a, st.st_mtime_ns, st.st_size):
             continue
         try:
-            rec = artifact_record(a.read_bytes(), run.target, run.bugs, str(a))
+            rec = artifact_record(a.read_bytes(), run.target, run.bugs, str(a),
+                                  fixes=run_fixes(run))
         except Exception as exc:
             hist.note_file(a, run.id, st.st_mtime_ns, st.st_size, None,
                            f"error: {type(exc).__name__}: {exc}")
@@ -240,6 +247,8 @@ def _harvest_artifacts(hist: History, run: RunRow, corpus: CorpusIndex,
             continue
         path = store.path_for(rec)
         if not path.exists():
+            with contextlib.suppress(Exception):  # undecided stays new (label_known_flaws)
+                rec.known_flaw = explain(rec)
             store.save(rec)
         if hist.record_finding(run.id, path, rec, hits=1, corpus_match=corpus.match(rec)):
             got.new_keys.append(rec.key)
@@ -249,6 +258,37 @@ def _harvest_artifacts(hist: History, run: RunRow, corpus: CorpusIndex,
         hist.note_file(a, run.id, st.st_mtime_ns, st.st_size, rec.key, "artifact")
         hist.count_artifact_hits(run.id, rec.key)
     return got
+
+
+def run_fixes(run: RunRow) -> list[str]:
+    """The upstream fixes ``run`` ran with (its ``run.json``; none for a run from before)."""
+    fixes = _read_json(Path(run.out_dir) / "run.json").get("fixes", [])
+    return [str(f) for f in fixes] if isinstance(fixes, list) else []
+
+
+def label_known_flaws(hist: History, night: int,
+                      warn: Callable[[str], None] | None = None) -> list[str]:
+    """Label the findings of ``night`` that a known flaw of V2 explains and that nothing
+    labelled yet (a fuzz crash, the file of a run killed before it labelled); returns the
+    labels of every known flaw seen that night."""
+    labels: list[str] = []
+    keys = [str(r["key"]) for r in hist.night_keys(night)]
+    for row in hist.findings(keys):
+        if row["known_flaw"] is None and row["corpus_match"] is None:
+            try:
+                flaw = explain(load(row["file"]))
+            except Exception as exc:  # unlabelled is the safe side: it stays new
+                if warn:
+                    warn(f"{row['file']}: cannot decide whether a known flaw explains it: "
+                         f"{type(exc).__name__}: {exc}")
+                continue
+            if flaw is None:
+                continue
+            hist.set_known_flaw(str(row["key"]), flaw.label)
+            labels.append(f"{row['signature']}: {flaw.label}")
+        elif row["known_flaw"] is not None:
+            labels.append(f"{row['signature']}: {row['known_flaw']}")
+    return labels
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -334,6 +374,7 @@ class NightSummary:
     runs: list[RunRow] = field(default_factory=list)
     new: list[str] = field(default_factory=list)
     known: int = 0
+    flaws: list[str] = field(default_factory=list)  # "signature: label" per known flaw
     recovered: Harvest = field(default_factory=Harvest)
     interrupted: bool = False
     report_error: str | None = None
@@ -384,10 +425,12 @@ def _descendants(pid: int) -> list[int]:
 
 class Nightly:
     def __init__(self, *, seconds: float, jobs: int, bugs: Sequence[str], out: Path,
-                 db: Path, report: Path, log: TextIO | None = None) -> None:
+                 db: Path, report: Path, log: TextIO | None = None,
+                 fixes: Sequence[str] = ()) -> None:
         self.seconds = seconds
         self.jobs = jobs
         self.bugs = sorted(bugs)
+        self.fixes = sorted(fixes)
         self.out = out.resolve()
         self.db_path = db.resolve()
         self.report_dir = report.resolve()
@@ -416,7 +459,8 @@ class Nightly:
             self._seed_corpora()
             lanes = plan(self.jobs, self.seconds)
             self.log(f"night {night}: {self.seconds / 60:g} min on {self.jobs} job(s), bugs "
-                     f"{', '.join(self.bugs) or 'none'}; lanes: " + "; ".join(
+                     f"{', '.join(self.bugs) or 'none'}, fixes {fixes_text(self.fixes)}; "
+                     "lanes: " + "; ".join(
                          " -> ".join(f"{i.kind} {i.target} {i.seconds:.0f}s"
                                      + (f" x{i.jobs}" if i.jobs > 1 else "")
                                      for i in lane.queue) for lane in lanes)
@@ -430,6 +474,7 @@ class Nightly:
                     harvest(hist, run, self.corpus, self.log)
             summary = NightSummary(night, self.db_path, None, interrupted=self.signals > 0,
                                    recovered=recovered)
+            summary.flaws = label_known_flaws(hist, night, self.log)
             hist.end_night(night, "interrupted" if self.signals else "done")
             try:
                 index, new, shown = write_report(hist, night, self.report_dir)
@@ -538,7 +583,8 @@ class Nightly:
             self.hist.update_run(run, note=item.note)
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = {"run": run, "night": self.night, "kind": item.kind, "target": item.target,
-                "seconds": item.seconds, "jobs": item.jobs, "bugs": self.bugs, "seed": seed,
+                "seconds": item.seconds, "jobs": item.jobs, "bugs": self.bugs,
+                "fixes": self.fixes, "seed": seed,
                 "db": str(self.db_path), "out_dir": str(run_dir),
                 "corpus": str(self.out / "corpus" / item.target), "parent": os.getpid(),
                 "started": time.time()}
@@ -717,7 +763,8 @@ def _stress_child(spec: dict[str, Any]) -> int:
 
     cfg = CampaignConfig(seed=int(spec["seed"]), seconds=float(spec["seconds"]),
                          strategy="portfolio", executor="trio", jobs=int(spec["jobs"]),
-                         bugs=tuple(spec["bugs"]), out=str(run_dir),
+                         bugs=tuple(spec["bugs"]), fixes=tuple(spec.get("fixes", [])),
+                         out=str(run_dir),
                          members=BASE_STRATEGIES)
     summary = _NightlyCampaign(cfg, run_dir / "status.json", on_save).run()
     err = summary.error
@@ -799,7 +846,8 @@ def _fuzz_child(spec: dict[str, Any]) -> int:
                 break
             s = run_fuzz(target, max(1.0, remaining - FUZZ_OVERHEAD_S), 1, bugs,
                          Path(spec["corpus"]), run_dir, seed=int(spec["seed"]) * 1000
-                         + int(tot["restarts"]), progress=True)
+                         + int(tot["restarts"]), progress=True,
+                         fixes=list(spec.get("fixes", [])))
             tot["restarts"] += 1
             tot["execs"] += s.execs
             tot["fuzz_seconds"] += s.seconds
@@ -847,6 +895,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"processes to use (default: os.cpu_count() = {default_jobs()})")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug in every run (repeatable)")
+    add_fix_arguments(p)
     p.add_argument("--out", default="nightly", metavar="DIR",
                    help="run directories (finding files, artifacts, logs) and the fuzz "
                         "corpora (default ./nightly)")
@@ -858,8 +907,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 DESCRIPTION = ("Run the stress portfolio and the fuzz targets in parallel for a time budget; "
                "record every run and finding in a SQLite history; write a static HTML report "
-               "(trends, new findings with their interleaving and lock graph). Exit 0: no new "
-               "findings; 1: new findings; 2: usage error; 3: harness error.")
+               "(trends, new findings with their interleaving and lock graph; known flaws of V2 "
+               "as posted labelled apart). Exit 0: no new findings; 1: new findings; 2: usage "
+               "error; 3: harness error.")
 
 
 def format_night(s: NightSummary) -> str:
@@ -873,10 +923,12 @@ def format_night(s: NightSummary) -> str:
              + ", ".join(f"{v} {k}" for k, v in sorted(by.items())) + ")",
              f"  execs      {stress:,} stress schedules, {fuzz:,} fuzz executions",
              f"  findings   {len(s.new)} new, {s.known} known"
+             + (f" ({len(s.flaws)} known flaw(s) of V2 as posted)" if s.flaws else "")
              + (f" ({len(s.recovered.files)} file(s) of a killed night recorded at the "
                 "start)" if s.recovered.files else ""),
              f"  history    {s.db}",
              f"  report     {s.report or 'NOT WRITTEN: ' + str(s.report_error)}"]
+    lines += [f"  known flaw {f}" for f in s.flaws]
     if s.interrupted:
         lines.append("  interrupted: the runs were stopped early; everything found is saved")
     for r in s.runs:
@@ -887,6 +939,7 @@ def format_night(s: NightSummary) -> str:
 
 def cmd_nightly(a: argparse.Namespace) -> int:
     bugs = check_bugs(a.bug)
+    fixes = fixes_of(a)
     if a.hours is None and a.minutes is None:
         seconds = DEFAULT_HOURS * 3600
     else:
@@ -898,7 +951,7 @@ def cmd_nightly(a: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out {a.out}: cannot create: {exc.strerror or exc}") from None
-    n = Nightly(seconds=seconds, jobs=a.jobs or default_jobs(), bugs=bugs, out=out,
+    n = Nightly(seconds=seconds, jobs=a.jobs or default_jobs(), bugs=bugs, fixes=fixes, out=out,
                 db=Path(a.db) if a.db else out / "history.sqlite",
                 report=Path(a.report) if a.report else out / "report")
     summary = n.run()

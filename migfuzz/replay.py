@@ -156,7 +156,7 @@ def _ended(outcome: Outcome) -> str:
 def check(record: FindingRecord, executor: str | None = None) -> Verdict:
     """Replay ``record`` twice (with its bugs) and judge: reproduced, fixed, or drift."""
     ex = executor or record.executor
-    with injected(record.bugs):
+    with injected(record.bugs, record.fixes):
         first = replay_schedule(record.scenario, record.schedule, executor=ex,
                                 max_steps=record.max_steps)
         second = replay_schedule(record.scenario, record.schedule, executor=ex,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Sequence
 from typing import Any
 
-from .campaign import Summary
+from .campaign import Entry, Summary
 from .replay import Verdict
 from .timeline import render
 
@@ -37,7 +38,9 @@ def format_finding(v: Verdict) -> list[str]:
         f"{len(r.schedule)} decisions, found by {r.strategy.describe()}",
         f"variant:   executor {v.executor}"
         + (f" (recorded on {r.executor})" if v.executor != r.executor else "")
-        + f", bugs: {', '.join(r.bugs) or 'none'}, max_steps {r.max_steps}",
+        + f", bugs: {', '.join(r.bugs) or 'none'}, fixes: {fixes_text(r.fixes)}"
+        + f", max_steps {r.max_steps}",
+        *([f"known:     {r.known_flaw.label}"] if r.known_flaw is not None else []),
         f"recorded:  tool {r.tool_version}, model commit {r.model_commit}, hits {r.hits}, "
         f"first seen {r.first_seen or '?'}, last seen {r.last_seen or '?'}",
     ]
@@ -76,7 +79,8 @@ def format_verdict(v: Verdict, path: str, *, timeline: bool = True, tail: int | 
     artifact = v.record.origin.get("artifact") if isinstance(v.record.origin, dict) else None
     if artifact:  # a raw libFuzzer input: say how it was decoded and what was injected
         extra = f" --target {v.record.origin.get('fuzz_target')}" + "".join(
-            f" --bug {b}" for b in v.record.bugs)
+            f" --bug {b}" for b in v.record.bugs) + "".join(
+            f" --fix {x}" for x in v.record.fixes)
         lines.append(f"  migfuzz repro {path}{extra}")
     else:
         lines += [f"  {c}" for c in repro_commands(path, executor_arg)]
@@ -89,7 +93,8 @@ def verdict_json(v: Verdict, path: str) -> dict[str, Any]:
         "replay_signature": v.first.signature, "executor": v.executor,
         "recorded_trace_hash": v.record.trace_hash, "trace_hash": v.first.trace_hash,
         "second_trace_hash": v.second.trace_hash, "deterministic": v.deterministic,
-        "divergence": v.first.divergence, "notes": v.notes,
+        "divergence": v.first.divergence, "notes": v.notes, "fixes": v.record.fixes,
+        "known_flaw": None if v.record.known_flaw is None else v.record.known_flaw.to_json(),
         "commands": repro_commands(path),
     }
 
@@ -106,20 +111,27 @@ def format_summary(s: Summary) -> str:
         f"  decisions   {s.decisions:,}",
         f"  strategies  {strategies_line(c.strategy, c.members)}: {by}",
         f"  scenarios   {c.scenario or 'mixed (canonical + generated)'}; seed {c.seed}; "
-        f"bugs {', '.join(c.bugs) or 'none'}",
+        f"bugs {', '.join(c.bugs) or 'none'}; fixes {fixes_text(c.fixes)}",
         f"  findings    {len(s.findings)} signature{'s' if len(s.findings) != 1 else ''}, "
-        f"{total_hits:,} hit{'s' if total_hits != 1 else ''} -> {c.out}",
+        f"{total_hits:,} hit{'s' if total_hits != 1 else ''} -> {c.out}"
+        + (f" ({len(s.new_findings)} not explained by a known flaw)" if s.findings else ""),
     ]
     if s.interrupted:
         lines.append("  interrupted by Ctrl-C: the findings so far are saved")
     if s.findings:
         w = max(len("signature"), *(len(e.record.signature) for e in s.findings))
         w = min(w, 70)
-        lines += ["", f"  {'signature':<{w}}  {'hits':>6}  new  tasks  ops  decisions  file"]
-        for e in s.findings:
-            t, o, d = e.record.size()
-            lines.append(f"  {e.record.signature[:w]:<{w}}  {e.hits:>6}  "
-                         f"{'yes' if e.new else 'no ':<3}  {t:>5}  {o:>3}  {d:>9}  {e.path}")
+        head = f"  {'signature':<{w}}  {'hits':>6}  new  tasks  ops  decisions  file"
+        known = [e for e in s.findings if e.record.known_flaw is not None]
+        if s.new_findings:
+            lines += ["", "findings not explained by a known flaw:", head]
+            lines += [_row(e, w) for e in s.new_findings]
+        if known:
+            lines += ["", "known flaws of V2 as posted (each gone with its upstream fix; "
+                      "`migfuzz fixes`):", head]
+            for e in known:
+                assert e.record.known_flaw is not None
+                lines += [_row(e, w), f"    {e.record.known_flaw.label}"]
         lines += ["", "reproduce:"]
         lines += [f"  {repro_commands(str(e.path))[0]}" for e in s.findings]
     for w_ in s.warnings:
@@ -130,6 +142,21 @@ def format_summary(s: Summary) -> str:
                   f"({err.get('strategy')}, scenario {err.get('scenario')}): {err.get('error')}",
                   str(err.get("traceback", "")).rstrip()]
     return "\n".join(lines)
+
+
+def _row(e: Entry, w: int) -> str:
+    t, o, d = e.record.size()
+    return (f"  {e.record.signature[:w]:<{w}}  {e.hits:>6}  "
+            f"{'yes' if e.new else 'no ':<3}  {t:>5}  {o:>3}  {d:>9}  {e.path}")
+
+
+def fixes_text(fixes: Sequence[str]) -> str:
+    """``all`` when every upstream fix is applied, else the names (``none``: V2 as posted)."""
+    from target.fixes import FIXES
+
+    if fixes and set(fixes) == set(FIXES):
+        return "all"
+    return ", ".join(fixes) or "none (V2 as posted)"
 
 
 def strategies_line(strategy: str, members: tuple[str, ...]) -> str:

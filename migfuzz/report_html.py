@@ -622,6 +622,8 @@ def finding_views(hist: History, night: int) -> list[FindingView]:
         hits, file = tonight.get(key, (0, str(row["file"])))
         if row["corpus_match"]:
             new, why = False, f"reproducer in {row['corpus_match']}"
+        elif row["known_flaw"]:
+            new, why = False, str(row["known_flaw"])
         elif row["reported_night"] is not None and int(row["reported_night"]) != night:
             new, why = False, (f"reported on night {row['reported_night']}, first seen "
                                f"{row['first_seen']}")
