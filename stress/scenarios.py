@@ -242,11 +242,11 @@ def migrate_fork_swapoff() -> Scenario:
 
 
 def migrate_vs_mremap() -> Scenario:
-    """mremap of a page under another mm's migration: move_ptes moves migration entries
+    """mremap of pages under another mm's migration: move_ptes moves migration entries
     without the anon_vma lock while remove_migration_ptes walks.
 
-        A: fork B, read 0          B: mremap [0,2) -> [40,42), read 40, write 41
-        migrator: MOVE_ALL 0 -> 1 of A, three times
+        A: fork B, read 0          B: mremap [0,4) -> [40,44) and back, twice
+        migrator: MOVE_ALL of A 0 -> 1, 1 -> 0, 0 -> 1, 1 -> 0
 
     The new vma is at the tail, after its source, so the walk order is right; the unlocked
     peek in remove_migration_pte is not (fix remove-migration-pte-locked).
@@ -256,8 +256,8 @@ def migrate_vs_mremap() -> Scenario:
         _one_process(4),
         [
             TaskSpec("A", [("fork", 1, 2), ("read", 1, 0)]),
-            TaskSpec("B", [("mremap", 2, 0, 2, 2, 40), ("read", 2, 40), ("write", 2, 41, 71)]),
-            TaskSpec("migrator", [("migrate", 1, 0, 1, 1)] * 3),
+            TaskSpec("B", [("mremap", 2, 0, 4, 4, 40), ("mremap", 2, 40, 4, 4, 0)] * 2),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 1), ("migrate", 1, 1, 0, 1)] * 2),
         ],
         name="migrate-vs-mremap",
     )
@@ -267,18 +267,19 @@ def migrate_vs_mremap_back() -> Scenario:
     """mremap moving pages back where they came from while another mm migrates them: the
     destination merges into the vma before the source in the anon_vma list.
 
-        A: mremap [2,4) -> [40,42), fork B, mremap [40,42) -> [2,4), read 2
-        B: read 2, read 3          migrator: MOVE_ALL 0 -> 1 of B, three times
+        A: mremap [2,4) -> [40,42), fork B, then [40,42) -> [2,4) and out again, twice
+        B: read 2, read 3          migrator: MOVE_ALL of B 0 -> 1, 1 -> 0, twice
     (fix copy-vma-rmap-order)
     """
+    out_and_back: list[Op] = [("mremap", 1, 40, 2, 2, 2), ("mremap", 1, 2, 2, 2, 40)]
     return Scenario(
         WorldConfig(pages_per_node=10, swap_slots=0, config_swap=False),
         _one_process(4),
         [
-            TaskSpec("A", [("mremap", 1, 2, 2, 2, 40), ("fork", 1, 2),
-                           ("mremap", 1, 40, 2, 2, 2), ("read", 1, 2)]),
+            TaskSpec("A", [("mremap", 1, 2, 2, 2, 40), ("fork", 1, 2), *out_and_back,
+                           *out_and_back, ("read", 1, 40)]),
             TaskSpec("B", [("read", 2, 2), ("read", 2, 3)]),
-            TaskSpec("migrator", [("migrate", 2, 0, 1, 1)] * 3),
+            TaskSpec("migrator", [("migrate", 2, 0, 1, 1), ("migrate", 2, 1, 0, 1)] * 2),
         ],
         name="migrate-vs-mremap-back",
     )

@@ -255,21 +255,33 @@ async def drain_mmlist() -> None:
     w.mmlist_lock.unlock()
 
 
-def check_swapoff_done() -> None:
-    """After a successful try_to_unuse: no slot in use and no swap pte left in any live mm
-    (a pte naming a slot whose count reached 0 is a swap-count underflow)."""
+async def check_swapoff_done() -> None:
+    """After a successful try_to_unuse: no swap pte is left in any live mm (ours; a pte naming
+    a slot whose count reached 0 is a swap-count underflow).
+
+    Read the way a kernel checker would have to: each mm held by ``mm_users`` and its
+    mmap_sem (so its page tables stay), each table under its ptl. A zap that has already
+    dropped the slot's count clears the pte before it releases the ptl, so it is not seen
+    half-done.
+    """
     w = W()
-    for p in w.processes.values():
+    for p in list(w.processes.values()):
         mm = getattr(p, "mm", None)
-        if mm is None or mm.freed:
+        if mm is None or mm.freed or mm.mm_users == 0:
             continue
-        for table in mm.pgtables.values():
+        mm.mm_users += 1
+        await mm.mmap_sem.down_read()
+        for table in list(mm.pgtables.values()):
+            await table.ptl.lock()
             for i, pte in enumerate(table.ptes):
                 if type(pte) is SwapPte and pte.type == SWAP_TYPE_DEVICE:
                     BUG("refcount-underflow",
                         f"swapoff: {mm.name} still maps swap slot {pte.offset} at "
                         f"{table.base + i}, whose count is {w.swap_map[pte.offset]}",
                         mm=mm.name, addr=table.base + i, slot=pte.offset)
+            table.ptl.unlock()
+        mm.mmap_sem.up_read()
+        await mmput(mm)
 
 
 async def sys_swapoff() -> int:
@@ -289,7 +301,7 @@ async def sys_swapoff() -> int:
     err = await try_to_unuse()
     if err == 0:
         await drain_mmlist()
-        check_swapoff_done()
+        await check_swapoff_done()
     await w.swap_lock.lock()
     w.swap_writeok = True  # reinsert_swap_info on failure, swapon after success
     w.swap_lock.unlock()
