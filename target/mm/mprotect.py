@@ -50,7 +50,10 @@ async def change_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> N
 
 
 async def change_protection(vma: VmArea, start: int, end: int) -> None:
-    """``change_protection``: change_pte_range one page table at a time."""
+    """``change_protection``: change_pte_range one page table at a time.
+
+    Context: mmap_sem held for write; each table's ptl taken in turn.
+    """
     addr = start
     while addr < end:
         nxt = min((addr // PTRS_PER_PTE + 1) * PTRS_PER_PTE, end)

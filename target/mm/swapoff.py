@@ -62,7 +62,10 @@ ENOMEM = -12
 
 def find_next_to_unuse(prev: int) -> int:
     """``find_next_to_unuse``: the next slot after ``prev`` still in use, wrapping around;
-    0 when none is left."""
+    0 when none is left.
+
+    Context: no lock ("We don't take swap_lock, it's ok": a stale count only costs a visit).
+    """
     swap_map = W().swap_map
     n = len(swap_map)
     for k in range(1, n):
@@ -89,7 +92,10 @@ async def unuse_pte(vma: VmArea, addr: int, entry: SwapPte, page: Page) -> None:
 
 async def unuse_pte_range(vma: VmArea, start: int, end: int, entry: SwapPte,
                           page: Page) -> bool:
-    """``unuse_pte_range`` (one page table): the first pte equal to ``entry`` is unused."""
+    """``unuse_pte_range`` (one page table): the first pte equal to ``entry`` is unused.
+
+    Context: page locked, mmap_sem read; takes and releases the ptl.
+    """
     mm = vma.vm_mm
     table = mm.pte_table(start, alloc=False)
     if table is None:
@@ -109,7 +115,10 @@ async def unuse_pte_range(vma: VmArea, start: int, end: int, entry: SwapPte,
 
 async def unuse_vma(vma: VmArea, entry: SwapPte, page: Page) -> bool:
     """``unuse_vma``: where ``entry`` may be mapped in ``vma``: the page's one address if
-    it has a mapping (page_address_in_vma), else the whole vma."""
+    it has a mapping (page_address_in_vma), else the whole vma.
+
+    Context: page locked, mmap_sem read (unuse_mm).
+    """
     if page.mapping is not None:
         addr = page_address_in_vma(page, vma)
         if addr == EFAULT:
@@ -244,7 +253,10 @@ async def try_to_unuse() -> int:
 
 
 async def drain_mmlist() -> None:
-    """``drain_mmlist``: with no swap in use, take every mm off init_mm.mmlist."""
+    """``drain_mmlist``: with no swap in use, take every mm off init_mm.mmlist.
+
+    Context: takes and releases mmlist_lock.
+    """
     w = W()
     if any(w.swap_map):
         return
