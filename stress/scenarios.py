@@ -317,7 +317,7 @@ def canonical(name: str) -> Scenario:
 
 USER_OPS = ("write", "read", "fork", "exit", "munmap", "mlock", "munlock", "mprotect",
             "mremap", "pin")
-KERNEL_OPS = ("migrate", "swapout", "swapoff")
+KERNEL_OPS = ("migrate", "move_pages", "swapout", "swapoff")
 MREMAP_BASE = 40  # where generated mremaps with MREMAP_FIXED move to (8 pages per process)
 
 
@@ -391,11 +391,20 @@ def generate(seed: int) -> Scenario:
             ops.append(("exit", spec.pid))
         if ops:
             tasks.append(TaskSpec(f"p{spec.pid}", ops))
-    migr: list[Op] = []
-    for _ in range(rng.randint(1, 3)):
-        src = rng.randint(0, 1)
-        migr.append(("migrate", rng.choice(procs).pid, src, 1 - src, rng.randint(0, 1)))
-    tasks.append(TaskSpec("migrator", migr))
+    # One migrator, sometimes two (overlapping migrations of the same processes and pages),
+    # each mixing whole-process sys_migrate_pages with page-by-page move_pages.
+    every = [a for p in procs for v in p.vmas for a in range(v.start, v.end)]
+    for m in range(1 if rng.random() < 0.7 else 2):
+        migr: list[Op] = []
+        for _ in range(rng.randint(1, 3)):
+            src = rng.randint(0, 1)
+            pid = rng.choice(procs).pid
+            if rng.random() < 0.3:
+                addr = rng.choice([a for a in every if 8 * (pid - 1) <= a < 8 * pid] or every)
+                migr.append(("move_pages", pid, addr, rng.randint(0, 1), rng.randint(0, 1)))
+            else:
+                migr.append(("migrate", pid, src, 1 - src, rng.randint(0, 1)))
+        tasks.append(TaskSpec("migrator" if m == 0 else f"migrator{m + 1}", migr))
     if swap:
         kswapd: list[Op] = [("swapout", rng.randint(0, 1)) for _ in range(rng.randint(1, 4))]
         if rng.random() < 0.4:
