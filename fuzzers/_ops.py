@@ -10,18 +10,23 @@ interleavings of the same scenario.
 Layout (byte fields, each read as ``byte % n`` for a choice among n):
 
     0      flags: bit 0 CONFIG_SWAP, bit 1 second process, bit 2 kswapd task,
-           bits 3-4 extra free pages per node (x4)
+           bits 3-4 extra free pages per node (x4), bit 5 vma operations (mprotect, mremap
+           and page ranges for munmap/mlock/munlock), bit 6 CONFIG_HIGHPTE, bit 7 kswapd
+           ends with swapoff
     then per process (1 or 2):
            vma length (1-4 pages), second vma length (0-2), prefault mask (bit i: page i)
     then per process, the user thread: op count (0-6), then per op: kind, address, and for
-           fork the child takes the next pid (10, 11, 12)
+           fork the child takes the next pid (10, 11, 12); with bit 5 the kinds include
+           mprotect (length, writable), mremap (old length, new length, target) and ranged
+           munmap/mlock/munlock (length), each extra field one byte
     then migrator: op count (1-3), per op: pid choice, direction, MOVE_ALL bit
     then kswapd (if enabled): op count (1-3), per op: node
     rest   the schedule
 
 Forked children get a user thread of their own whose ops are drawn the same way, after their
-parent's. Stored values are drawn from a counter, not the input, so that a lost write is
-always a visible change of value.
+parent's. Inputs with bits 5-7 clear decode exactly as before those bits existed. Stored
+values are drawn from a counter, not the input, so that a lost write is always a visible
+change of value.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from target.mm.world import WorldConfig
 
 USER_KINDS = ("write", "read", "write", "read", "fork", "exit", "munmap", "mlock", "munlock",
               "pin")
+VMA_KINDS = ("mprotect", "mremap", "munmap-range", "mlock-range", "munlock-range")
+MREMAP_TARGETS = (-1, 40, 42, 0)  # MREMAP_MAYMOVE alone, or MREMAP_FIXED there (+ base)
 
 
 class _Reader:
@@ -71,15 +78,18 @@ def decode_scenario(r: _Reader) -> Scenario:
         procs.append(ProcessSpec(i + 1, vmas, prefault))
 
     value = 1000
+    kinds = USER_KINDS + VMA_KINDS if flags & 32 else USER_KINDS
     tasks: list[TaskSpec] = []
     next_pid = 10
     queue = [(p.pid, p.vmas) for p in procs]
     while queue and len(tasks) < 5:
         pid, vmas = queue.pop(0)
         addrs = [a for v in vmas for a in range(v.start, v.end)]
+        if flags & 32:  # where mremap may have moved pages to
+            addrs += [40 + vmas[0].start + k for k in range(3)]
         ops: list[Op] = []
         for _ in range(r.choice(7)):
-            kind = USER_KINDS[r.choice(len(USER_KINDS))]
+            kind = kinds[r.choice(len(kinds))]
             addr = addrs[r.choice(len(addrs))]
             value += 1
             if kind == "write":
@@ -95,6 +105,14 @@ def decode_scenario(r: _Reader) -> Scenario:
                 ops.append(("exit", pid))
             elif kind == "pin":
                 ops.append(("pin", pid, addr, value))
+            elif kind == "mprotect":
+                ops.append(("mprotect", pid, addr, 1 + r.choice(2), r.choice(2)))
+            elif kind == "mremap":
+                target = MREMAP_TARGETS[r.choice(len(MREMAP_TARGETS))]
+                new_addr = target + vmas[0].start if target >= 0 else -1
+                ops.append(("mremap", pid, addr, 1 + r.choice(2), 1 + r.choice(3), new_addr))
+            elif kind.endswith("-range"):
+                ops.append((kind.removesuffix("-range"), pid, addr, 1 + r.choice(2)))
             else:
                 ops.append((kind, pid, addr))
         if ops:
@@ -107,11 +125,14 @@ def decode_scenario(r: _Reader) -> Scenario:
         migr.append(("migrate", pid, src, 1 - src, r.choice(2)))
     tasks.append(TaskSpec("migrator", migr))
     if flags & 4 and config_swap:
-        tasks.append(TaskSpec("kswapd", [("swapout", r.choice(2))
-                                         for _ in range(1 + r.choice(3))]))
+        kswapd: list[Op] = [("swapout", r.choice(2)) for _ in range(1 + r.choice(3))]
+        if flags & 128:
+            kswapd.append(("swapoff",))
+        tasks.append(TaskSpec("kswapd", kswapd))
     mapped = sum(v.end - v.start for p in procs for v in p.vmas)
     world = WorldConfig(nodes=2, pages_per_node=2 * mapped + 2 + 4 * ((flags >> 3) & 3),
-                        swap_slots=4 if config_swap else 0, config_swap=config_swap)
+                        swap_slots=4 if config_swap else 0, config_swap=config_swap,
+                        config_highpte=bool(flags & 64))
     return Scenario(world, procs, tasks, name="fuzz")
 
 

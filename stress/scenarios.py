@@ -242,11 +242,11 @@ def migrate_fork_swapoff() -> Scenario:
 
 
 def migrate_vs_mremap() -> Scenario:
-    """mremap of a page under another mm's migration: move_ptes moves migration entries
+    """mremap of pages under another mm's migration: move_ptes moves migration entries
     without the anon_vma lock while remove_migration_ptes walks.
 
-        A: fork B, read 0          B: mremap [0,2) -> [40,42), read 40, write 41
-        migrator: MOVE_ALL 0 -> 1 of A, three times
+        A: fork B, read 0          B: mremap [0,4) -> [40,44) and back, twice
+        migrator: MOVE_ALL of A 0 -> 1, 1 -> 0, 0 -> 1, 1 -> 0
 
     The new vma is at the tail, after its source, so the walk order is right; the unlocked
     peek in remove_migration_pte is not (fix remove-migration-pte-locked).
@@ -256,8 +256,8 @@ def migrate_vs_mremap() -> Scenario:
         _one_process(4),
         [
             TaskSpec("A", [("fork", 1, 2), ("read", 1, 0)]),
-            TaskSpec("B", [("mremap", 2, 0, 2, 2, 40), ("read", 2, 40), ("write", 2, 41, 71)]),
-            TaskSpec("migrator", [("migrate", 1, 0, 1, 1)] * 3),
+            TaskSpec("B", [("mremap", 2, 0, 4, 4, 40), ("mremap", 2, 40, 4, 4, 0)] * 2),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 1), ("migrate", 1, 1, 0, 1)] * 2),
         ],
         name="migrate-vs-mremap",
     )
@@ -267,18 +267,19 @@ def migrate_vs_mremap_back() -> Scenario:
     """mremap moving pages back where they came from while another mm migrates them: the
     destination merges into the vma before the source in the anon_vma list.
 
-        A: mremap [2,4) -> [40,42), fork B, mremap [40,42) -> [2,4), read 2
-        B: read 2, read 3          migrator: MOVE_ALL 0 -> 1 of B, three times
+        A: mremap [2,4) -> [40,42), fork B, then [40,42) -> [2,4) and out again, twice
+        B: read 2, read 3          migrator: MOVE_ALL of B 0 -> 1, 1 -> 0, twice
     (fix copy-vma-rmap-order)
     """
+    out_and_back: list[Op] = [("mremap", 1, 40, 2, 2, 2), ("mremap", 1, 2, 2, 2, 40)]
     return Scenario(
         WorldConfig(pages_per_node=10, swap_slots=0, config_swap=False),
         _one_process(4),
         [
-            TaskSpec("A", [("mremap", 1, 2, 2, 2, 40), ("fork", 1, 2),
-                           ("mremap", 1, 40, 2, 2, 2), ("read", 1, 2)]),
+            TaskSpec("A", [("mremap", 1, 2, 2, 2, 40), ("fork", 1, 2), *out_and_back,
+                           *out_and_back, ("read", 1, 40)]),
             TaskSpec("B", [("read", 2, 2), ("read", 2, 3)]),
-            TaskSpec("migrator", [("migrate", 2, 0, 1, 1)] * 3),
+            TaskSpec("migrator", [("migrate", 2, 0, 1, 1), ("migrate", 2, 1, 0, 1)] * 2),
         ],
         name="migrate-vs-mremap-back",
     )
@@ -316,7 +317,7 @@ def canonical(name: str) -> Scenario:
 
 USER_OPS = ("write", "read", "fork", "exit", "munmap", "mlock", "munlock", "mprotect",
             "mremap", "pin")
-KERNEL_OPS = ("migrate", "swapout", "swapoff")
+KERNEL_OPS = ("migrate", "move_pages", "swapout", "swapoff")
 MREMAP_BASE = 40  # where generated mremaps with MREMAP_FIXED move to (8 pages per process)
 
 
@@ -390,11 +391,20 @@ def generate(seed: int) -> Scenario:
             ops.append(("exit", spec.pid))
         if ops:
             tasks.append(TaskSpec(f"p{spec.pid}", ops))
-    migr: list[Op] = []
-    for _ in range(rng.randint(1, 3)):
-        src = rng.randint(0, 1)
-        migr.append(("migrate", rng.choice(procs).pid, src, 1 - src, rng.randint(0, 1)))
-    tasks.append(TaskSpec("migrator", migr))
+    # One migrator, sometimes two (overlapping migrations of the same processes and pages),
+    # each mixing whole-process sys_migrate_pages with page-by-page move_pages.
+    every = [a for p in procs for v in p.vmas for a in range(v.start, v.end)]
+    for m in range(1 if rng.random() < 0.7 else 2):
+        migr: list[Op] = []
+        for _ in range(rng.randint(1, 3)):
+            src = rng.randint(0, 1)
+            pid = rng.choice(procs).pid
+            if rng.random() < 0.3:
+                addr = rng.choice([a for a in every if 8 * (pid - 1) <= a < 8 * pid] or every)
+                migr.append(("move_pages", pid, addr, rng.randint(0, 1), rng.randint(0, 1)))
+            else:
+                migr.append(("migrate", pid, src, 1 - src, rng.randint(0, 1)))
+        tasks.append(TaskSpec("migrator" if m == 0 else f"migrator{m + 1}", migr))
     if swap:
         kswapd: list[Op] = [("swapout", rng.randint(0, 1)) for _ in range(rng.randint(1, 4))]
         if rng.random() < 0.4:

@@ -7,8 +7,8 @@ scheduler interleaves them at the model's preemption points.
 Processes have one user thread each: operations that load, store, fork, exit, munmap, mlock,
 mprotect, mremap or pin for process *p* belong to one task (the generator enforces it,
 :func:`validate` checks it), so each process's expected memory contents are never ambiguous.
-Kernel-side actors (the migrator calling sys_migrate_pages on some pid, kswapd, swapoff) can
-run in any task.
+Kernel-side actors (a migrator calling sys_migrate_pages or move_pages on some pid, kswapd,
+swapoff) can run in any task; a scenario may have several migrators.
 
 A process that a fork creates does not exist before that fork, and neither does its thread:
 an operation on it sleeps until the fork happens, or until the forking thread has finished
@@ -48,6 +48,7 @@ OPS: dict[str, tuple[tuple[str, ...], bool]] = {
     "mremap": (("pid", "addr", "old_len", "new_len", "new_addr"), True),
     "pin": (("pid", "addr", "value"), True),  # get_user_pages, DMA write, put_page
     "migrate": (("pid", "source", "dest", "move_all"), False),
+    "move_pages": (("pid", "addr", "node", "move_all"), False),  # one page, by any task
     "swapout": (("nid",), False),
     "swapoff": ((), False),  # swapoff of the swap area, then swapon again
 }
@@ -159,11 +160,13 @@ def validate(sc: Scenario) -> None:
             if op[0] in ("migrate",) and not (0 <= op[2] < sc.world.nodes
                                               and 0 <= op[3] < sc.world.nodes):
                 raise ScenarioError(f"task {t.name}: no such node in {op!r}")
+            if op[0] == "move_pages" and not 0 <= op[3] < sc.world.nodes:
+                raise ScenarioError(f"task {t.name}: no such node in {op!r}")
             if op[0] == "swapout" and not 0 <= op[1] < sc.world.nodes:
                 raise ScenarioError(f"task {t.name}: no such node in {op!r}")
     for t in sc.tasks:
         for op in t.ops:
-            if OPS[op[0]][1] or op[0] == "migrate":
+            if OPS[op[0]][1] or op[0] in ("migrate", "move_pages"):
                 if op[1] not in pids:
                     raise ScenarioError(f"task {t.name}: no process {op[1]} in {op!r}")
 
@@ -256,6 +259,8 @@ async def run_op(op: Op, births: Births | None = None) -> None:
             await syscalls.unpin(p, op[2])
     elif name == "migrate":
         await syscalls.sys_migrate_pages(p, op[2], op[3], bool(op[4]))
+    elif name == "move_pages":
+        await syscalls.move_pages(p, op[2], op[3], bool(op[4]))
     else:  # validate() rejects unknown ops before a run
         raise ScenarioError(f"unknown operation {name!r}")
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from target.kernel import kasan_check
 from target.mm.mmap import find_vma_prev, vma_link, vma_merge
+from target.mm.rmap import anon_vma_list_del
 from target.mm.types import VmArea
 
 from ._fix import UpstreamFix
@@ -39,7 +40,7 @@ async def anon_vma_moveto_tail(dst: VmArea) -> None:
     if anon_vma is None:
         return
     await anon_vma.lock.lock()
-    anon_vma.head.remove(dst)
+    anon_vma_list_del(anon_vma, dst)
     anon_vma.head.append(dst)
     anon_vma.lock.unlock()
 

@@ -93,14 +93,21 @@ def assert_page_pinned_by_ptl(page: Page) -> None:
         classes=[PTL.name])
 
 
-async def isolate_lru_page(page: Page, pagelist: list[Page]) -> int:
+async def isolate_lru_page(page: Page, pagelist: list[Page], *, ref_held: bool = False) -> int:
     """``isolate_lru_page``: take ``page`` off the LRU onto ``pagelist`` with a reference.
 
     Context: takes zone->lru_lock. The first PageLRU test is an unlocked peek. Callers must
     make sure the page cannot be freed meanwhile: check_pte_range calls this under the ptl
-    of a pte mapping the page (the 2006-01 "migration page refcounting fix").
+    of a pte mapping the page (the 2006-01 "migration page refcounting fix"); 2.6.18's
+    do_move_pages holds a reference of its own from ``follow_page(FOLL_GET)`` instead
+    (``ref_held``: then the count must exceed what the ptes explain).
     """
-    assert_page_pinned_by_ptl(page)
+    if not ref_held:
+        assert_page_pinned_by_ptl(page)
+    elif page.count <= page.mapcount:
+        BUG("lock-not-held",
+            f"isolate_lru_page of pfn {page.pfn}: the caller claims a reference but count "
+            f"{page.count} <= mapcount {page.mapcount}", pfn=page.pfn)
     ret = EBUSY
     await preempt()
     if page.flags & PG_lru:

@@ -18,7 +18,10 @@ from .types import VM_LOCKED, VM_WRITE, MmStruct, VmArea
 async def make_pages_present(mm: MmStruct, vma: VmArea, start: int, end: int) -> None:
     """``make_pages_present``: fault every page of [start, end) in, writing if the vma is
     writable, without keeping references (``get_user_pages(..., NULL, NULL)``); which breaks
-    COW in a writable private vma."""
+    COW in a writable private vma.
+
+    Context: mmap_sem held (write from mlock and mremap); may sleep (faults).
+    """
     write = bool(vma.vm_flags & VM_WRITE)
     for addr in range(start, end):
         await get_user_pages(mm, vma, addr, write, get=False)

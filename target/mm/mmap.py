@@ -37,7 +37,10 @@ TASK_UNMAPPED_BASE = 32  # where get_unmapped_area starts looking (bottom-up lay
 
 
 def find_vma(mm: MmStruct, addr: int) -> VmArea | None:
-    """``find_vma``: the first vma with ``addr < vm_end`` (it need not contain ``addr``)."""
+    """``find_vma``: the first vma with ``addr < vm_end`` (it need not contain ``addr``).
+
+    Context: mmap_sem held (read or write) by the caller.
+    """
     for vma in mm.mmap:
         if addr < vma.vm_end:
             return vma
@@ -45,7 +48,7 @@ def find_vma(mm: MmStruct, addr: int) -> VmArea | None:
 
 
 def find_vma_prev(mm: MmStruct, addr: int) -> tuple[VmArea | None, VmArea | None]:
-    """``find_vma_prev``: (find_vma(addr), the vma before it)."""
+    """``find_vma_prev``: (find_vma(addr), the vma before it). Context: mmap_sem held."""
     prev = None
     for vma in mm.mmap:
         if addr < vma.vm_end:
@@ -55,7 +58,10 @@ def find_vma_prev(mm: MmStruct, addr: int) -> tuple[VmArea | None, VmArea | None
 
 
 def vma_next(mm: MmStruct, vma: VmArea | None) -> VmArea | None:
-    """``vma->vm_next`` (``mm->mmap`` for None): the vma after ``vma`` in address order."""
+    """``vma->vm_next`` (``mm->mmap`` for None): the vma after ``vma`` in address order.
+
+    Context: mmap_sem held.
+    """
     if vma is None:
         return mm.mmap[0] if mm.mmap else None
     i = mm.mmap.index(vma)
@@ -64,7 +70,10 @@ def vma_next(mm: MmStruct, vma: VmArea | None) -> VmArea | None:
 
 def vma_set_page_prot(vma: VmArea) -> None:
     """``vma->vm_page_prot = protection_map[flags]``: only shared writable mappings get
-    writable ptes; private ones get PAGE_COPY so that a write takes a COW fault."""
+    writable ptes; private ones get PAGE_COPY so that a write takes a COW fault.
+
+    Context: mmap_sem held for write (mprotect_fixup).
+    """
     vma.vm_page_prot_write = bool(vma.vm_flags & VM_SHARED) and bool(vma.vm_flags & VM_WRITE)
 
 
@@ -79,7 +88,10 @@ def __insert_vm_struct(mm: MmStruct, vma: VmArea) -> None:
 
 
 async def vma_link(mm: MmStruct, vma: VmArea) -> None:
-    """``vma_link``: insert a new vma, taking its anon_vma->lock around the list add."""
+    """``vma_link``: insert a new vma (mm/mmap.c).
+
+    Context: mmap_sem held for write; takes and releases anon_vma->lock around the list add.
+    """
     anon_vma = vma.anon_vma
     if anon_vma is not None:
         await anon_vma.lock.lock()
@@ -273,7 +285,10 @@ def remove_vma(mm: MmStruct, vma: VmArea) -> None:
 
 async def unmap_region(mm: MmStruct, vmas: list[VmArea]) -> None:
     """``unmap_region``: zap the detached vmas' ptes, then hide them from rmap and free the
-    page tables nothing else covers (``free_pgtables``)."""
+    page tables nothing else covers (``free_pgtables``).
+
+    Context: mmap_sem held for write; zap takes each ptl, free_pgtables each anon_vma->lock.
+    """
     await unmap_vmas(mm, vmas)
     await free_pgtables(mm, vmas)
 
@@ -339,7 +354,7 @@ async def copy_vma(vma: VmArea, addr: int, length: int, pgoff: int) -> tuple[VmA
 
 def get_unmapped_area(mm: MmStruct, length: int) -> int:
     """``arch_get_unmapped_area`` (legacy bottom-up layout): the first hole of ``length``
-    pages from TASK_UNMAPPED_BASE, or -ENOMEM."""
+    pages from TASK_UNMAPPED_BASE, or -ENOMEM. Context: mmap_sem held for write."""
     addr = TASK_UNMAPPED_BASE
     for vma in mm.mmap:
         if vma.vm_end <= addr:

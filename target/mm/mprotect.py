@@ -39,18 +39,24 @@ async def change_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> N
     ptep = pte_offset_map(table, start)
     await table.ptl.lock()
     for addr in range(start, end):
-        oldpte = pte_read(table, addr)
-        if type(oldpte) is PresentPte:
-            await ptep_clear_flush(mm, addr, table)  # ptep_get_and_clear
-            # pte_modify(ptent, newprot): pfn, dirty and young kept, protection replaced
-            ptent = PresentPte(oldpte.pfn, vma.vm_page_prot_write, oldpte.dirty, oldpte.young)
-            await set_pte_at(mm, addr, table, ptent)
+        if type(pte_read(table, addr)) is PresentPte:
+            # ptep_get_and_clear is atomic: the value it returns has every A/D bit the MMU
+            # set up to the clear, which a pte read before it might miss
+            oldpte = await ptep_clear_flush(mm, addr, table)
+            if type(oldpte) is PresentPte:
+                # pte_modify: pfn, dirty and young kept, protection replaced
+                ptent = PresentPte(oldpte.pfn, vma.vm_page_prot_write, oldpte.dirty,
+                                   oldpte.young)
+                await set_pte_at(mm, addr, table, ptent)
     pte_unmap(ptep)
     table.ptl.unlock()
 
 
 async def change_protection(vma: VmArea, start: int, end: int) -> None:
-    """``change_protection``: change_pte_range one page table at a time."""
+    """``change_protection``: change_pte_range one page table at a time.
+
+    Context: mmap_sem held for write; each table's ptl taken in turn.
+    """
     addr = start
     while addr < end:
         nxt = min((addr // PTRS_PER_PTE + 1) * PTRS_PER_PTE, end)

@@ -86,7 +86,10 @@ async def move_ptes(vma: VmArea, old_addr: int, old_end: int, new_vma: VmArea,
 async def move_page_tables(vma: VmArea, old_addr: int, new_vma: VmArea, new_addr: int,
                            length: int) -> int:
     """``move_page_tables``: move_ptes in extents that stay within one old and one new page
-    table. Returns how much was moved (always ``length`` here)."""
+    table. Returns how much was moved (always ``length`` here).
+
+    Context: mmap_sem held for write; cond_resched between extents.
+    """
     old_end = old_addr + length
     while old_addr < old_end:
         await cond_resched()

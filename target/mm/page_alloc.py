@@ -8,7 +8,7 @@ Allocation takes the lowest free pfn of the node, so runs are deterministic.
 
 from __future__ import annotations
 
-from target.kernel import BUG, preempt, trace
+from target.kernel import BUG, might_sleep, preempt, trace
 
 from .types import AnonVma, Page, PG_active, PG_lru, PG_private, PG_reserved, PG_swapcache
 from .world import W
@@ -17,8 +17,10 @@ from .world import W
 async def alloc_pages_node(nid: int) -> Page | None:
     """``alloc_pages_node(nid, GFP_HIGHUSER, 0)``: a page with count 1, or None (OOM).
 
-    Context: may sleep in the kernel (direct reclaim); here a scheduling point. No locks.
+    Context: may sleep in the kernel (direct reclaim); here a scheduling point. No locks:
+    ``might_sleep_if(gfp_mask & __GFP_WAIT)`` in __alloc_pages checks it.
     """
+    might_sleep("alloc_pages_node(GFP_HIGHUSER)")
     await preempt()
     free = W().zones[nid].free_list
     if not free:

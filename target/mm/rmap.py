@@ -118,6 +118,15 @@ async def anon_vma_link(vma: VmArea) -> None:
         anon_vma.lock.unlock()
 
 
+def anon_vma_list_del(anon_vma: AnonVma, vma: VmArea) -> None:
+    """``list_del(&vma->anon_vma_node)`` with CONFIG_DEBUG_LIST's check: deleting a vma that
+    is not on the list corrupts it (the kernel's list_del would follow stale pointers)."""
+    if vma not in anon_vma.head:
+        BUG("bug", f"list_del corruption: {vma!r} is not on {anon_vma!r}'s list",
+            vma=repr(vma), anon_vma=repr(anon_vma))
+    anon_vma.head.remove(vma)
+
+
 def __anon_vma_link(vma: VmArea) -> None:
     """``__anon_vma_link`` (vma_link, vma_adjust's insert): ``list_add_tail``.
 
@@ -138,7 +147,7 @@ def __anon_vma_merge(vma: VmArea, next_: VmArea) -> None:
     anon_vma = next_.anon_vma
     if anon_vma is not None:
         lockdep_assert_held(anon_vma.lock)
-        anon_vma.head.remove(next_)
+        anon_vma_list_del(anon_vma, next_)
 
 
 async def anon_vma_unlink(vma: VmArea) -> None:
@@ -151,7 +160,7 @@ async def anon_vma_unlink(vma: VmArea) -> None:
     if anon_vma is None:
         return
     await anon_vma.lock.lock()
-    anon_vma.head.remove(vma)
+    anon_vma_list_del(anon_vma, vma)
     empty = not anon_vma.head
     anon_vma.lock.unlock()
     if empty:

@@ -16,12 +16,16 @@ from .world import W
 
 
 async def get_swap_page() -> SwapPte | None:
-    """``get_swap_page``: allocate a slot with count 1 (the swap cache's), or None."""
+    """``get_swap_page``: allocate a slot with count 1 (the swap cache's), or None. Nothing
+    is allocated from an area without SWP_WRITEOK (swapoff is emptying it)."""
     w = W()
     if not w.swap_map:
         return None
     await w.swap_lock.lock()
     entry = None
+    if not w.swap_writeok:
+        w.swap_lock.unlock()
+        return None
     for offset in range(1, len(w.swap_map)):
         if w.swap_map[offset] == 0:
             w.swap_map[offset] = 1

@@ -62,7 +62,10 @@ ENOMEM = -12
 
 def find_next_to_unuse(prev: int) -> int:
     """``find_next_to_unuse``: the next slot after ``prev`` still in use, wrapping around;
-    0 when none is left."""
+    0 when none is left.
+
+    Context: no lock ("We don't take swap_lock, it's ok": a stale count only costs a visit).
+    """
     swap_map = W().swap_map
     n = len(swap_map)
     for k in range(1, n):
@@ -89,7 +92,10 @@ async def unuse_pte(vma: VmArea, addr: int, entry: SwapPte, page: Page) -> None:
 
 async def unuse_pte_range(vma: VmArea, start: int, end: int, entry: SwapPte,
                           page: Page) -> bool:
-    """``unuse_pte_range`` (one page table): the first pte equal to ``entry`` is unused."""
+    """``unuse_pte_range`` (one page table): the first pte equal to ``entry`` is unused.
+
+    Context: page locked, mmap_sem read; takes and releases the ptl.
+    """
     mm = vma.vm_mm
     table = mm.pte_table(start, alloc=False)
     if table is None:
@@ -109,7 +115,10 @@ async def unuse_pte_range(vma: VmArea, start: int, end: int, entry: SwapPte,
 
 async def unuse_vma(vma: VmArea, entry: SwapPte, page: Page) -> bool:
     """``unuse_vma``: where ``entry`` may be mapped in ``vma``: the page's one address if
-    it has a mapping (page_address_in_vma), else the whole vma."""
+    it has a mapping (page_address_in_vma), else the whole vma.
+
+    Context: page locked, mmap_sem read (unuse_mm).
+    """
     if page.mapping is not None:
         addr = page_address_in_vma(page, vma)
         if addr == EFAULT:
@@ -244,7 +253,10 @@ async def try_to_unuse() -> int:
 
 
 async def drain_mmlist() -> None:
-    """``drain_mmlist``: with no swap in use, take every mm off init_mm.mmlist."""
+    """``drain_mmlist``: with no swap in use, take every mm off init_mm.mmlist.
+
+    Context: takes and releases mmlist_lock.
+    """
     w = W()
     if any(w.swap_map):
         return
@@ -255,21 +267,33 @@ async def drain_mmlist() -> None:
     w.mmlist_lock.unlock()
 
 
-def check_swapoff_done() -> None:
-    """After a successful try_to_unuse: no slot in use and no swap pte left in any live mm
-    (a pte naming a slot whose count reached 0 is a swap-count underflow)."""
+async def check_swapoff_done() -> None:
+    """After a successful try_to_unuse: no swap pte is left in any live mm (ours; a pte naming
+    a slot whose count reached 0 is a swap-count underflow).
+
+    Read the way a kernel checker would have to: each mm held by ``mm_users`` and its
+    mmap_sem (so its page tables stay), each table under its ptl. A zap that has already
+    dropped the slot's count clears the pte before it releases the ptl, so it is not seen
+    half-done.
+    """
     w = W()
-    for p in w.processes.values():
+    for p in list(w.processes.values()):
         mm = getattr(p, "mm", None)
-        if mm is None or mm.freed:
+        if mm is None or mm.freed or mm.mm_users == 0:
             continue
-        for table in mm.pgtables.values():
+        mm.mm_users += 1
+        await mm.mmap_sem.down_read()
+        for table in list(mm.pgtables.values()):
+            await table.ptl.lock()
             for i, pte in enumerate(table.ptes):
                 if type(pte) is SwapPte and pte.type == SWAP_TYPE_DEVICE:
                     BUG("refcount-underflow",
                         f"swapoff: {mm.name} still maps swap slot {pte.offset} at "
                         f"{table.base + i}, whose count is {w.swap_map[pte.offset]}",
                         mm=mm.name, addr=table.base + i, slot=pte.offset)
+            table.ptl.unlock()
+        mm.mmap_sem.up_read()
+        await mmput(mm)
 
 
 async def sys_swapoff() -> int:
@@ -289,7 +313,7 @@ async def sys_swapoff() -> int:
     err = await try_to_unuse()
     if err == 0:
         await drain_mmlist()
-        check_swapoff_done()
+        await check_swapoff_done()
     await w.swap_lock.lock()
     w.swap_writeok = True  # reinsert_swap_info on failure, swapon after success
     w.swap_lock.unlock()

@@ -28,6 +28,7 @@ from .memory import VM_FAULT_OOM, get_user_pages, handle_mm_fault
 from .mempolicy import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, do_migrate_pages
 from .mlock import do_mlock
 from .mmap import EINVAL, ENOMEM, do_munmap, mmput
+from .move_pages import PageToNode, sys_move_pages
 from .mprotect import do_mprotect
 from .mremap import MREMAP_FIXED, MREMAP_MAYMOVE, do_mremap
 from .pgtable import _write
@@ -278,6 +279,18 @@ async def sys_migrate_pages(p: UserProcess, source: int, dest: int, move_all: bo
     err = await do_migrate_pages(mm, source, dest, MPOL_MF_MOVE_ALL if move_all else MPOL_MF_MOVE)
     await mmput(mm)
     return err
+
+
+async def move_pages(p: UserProcess, addr: int, node: int, move_all: bool) -> int | None:
+    """``move_pages(pid, 1, {addr}, {node}, status, MPOL_MF_MOVE[_ALL])``: the status of
+    the one page (its node, or -errno), None if the process is gone."""
+    mm = get_task_mm(p)
+    if mm is None:
+        return None
+    pm = [PageToNode(addr, node)]
+    await sys_move_pages(mm, pm, move_all)
+    await mmput(mm)
+    return pm[0].status
 
 
 async def swapoff() -> int:
