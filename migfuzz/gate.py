@@ -110,7 +110,7 @@ then not exhaustive), never silently."""
 DFS_EXECUTOR = "direct"  # same decisions and trace as trio (tests/test_executors.py), 2x faster
 STRESS_EXECUTOR = "trio"  # the campaign default; the gate exercises both executors
 
-SUITES = ("known", "regressions", "dfs", "stress", "flaws")
+SUITES = ("known", "regressions", "dfs", "flaws", "stress")
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
@@ -233,8 +233,8 @@ class _Gate:
         self.known()
         self.regressions()
         self.dfs()
-        self.stress()
         self.flaws()
+        self.stress()
         self.result.seconds = time.monotonic() - t
         return self.result
 
@@ -671,13 +671,13 @@ def format_summary(r: GateResult, junit: str | None = None) -> str:
                  f"executor {DFS_EXECUTOR}")
     for c in by["dfs"]:
         lines.append(f"                 {c.name}: {c.out[0] if c.out else c.message}")
+    lines.append(f"  flaws          {tally('flaws')} (each known flaw of V2 detected without "
+                 "its upstream fix, gone with every fix)")
+    lines += [f"                 {n}" for n in r.notes.get("flaws", [])]
     total = sum(int(c.properties.get("runs", "0")) for c in by["stress"])
     lines.append(f"  stress         {tally('stress')}: {len(cfg.seeds)} seeds x "
                  f"{r.runs_per_seed:,} runs planned, {total:,} run ({cfg.jobs} job(s), "
                  f"executor {STRESS_EXECUTOR}, stop at a seed's first finding)")
-    lines.append(f"  flaws          {tally('flaws')} (each known flaw of V2 detected without "
-                 "its upstream fix, gone with every fix)")
-    lines += [f"                 {n}" for n in r.notes.get("flaws", [])]
     fixed = f"{r.reserved:.1f} s for the {r.fixed_executions:,} executions before it"
     lines.append(
         f"                 runs fixed by the budget, not the clock: ({cfg.budget:g} s - {fixed})"

@@ -15,9 +15,10 @@ import pytest
 import migfuzz.campaign as campaign_mod
 from migfuzz.campaign import Campaign, CampaignConfig
 from migfuzz.cli import main
-from migfuzz.findings import FindingRecord
+from migfuzz.findings import FindingRecord, KnownFlaw, load
 from migfuzz.strategies import StrategySpec
 from stress.scenarios import CANONICAL, canonical
+from target.fixes import FIXES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,16 +133,35 @@ def test_repro_directory_argument_is_an_input_error(
 def test_faithful_model_short_campaign_is_clean(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """With every upstream fix the model is clean; on V2 as posted (the default) the same
+    campaign finds V2's real flaws, every one labelled as a known flaw, and exits 0."""
     out = tmp_path / "findings"
-    rc = run_main(["stress", "--runs", "30", "--jobs", "1", "--executor", "direct",
-                   "--out", str(out), "--json"])
+    rc = run_main(["stress", "--runs", "40", "--jobs", "1", "--executor", "direct",
+                   "--fixes", "all", "--out", str(out), "--json"])
     captured = capsys.readouterr()
     summary = json.loads(captured.out)
     assert rc == 0, captured.err
-    assert summary["runs"] == 30 and summary["findings"] == [] and summary["error"] is None
+    assert summary["runs"] == 40 and summary["findings"] == [] and summary["error"] is None
     assert summary["exit_code"] == 0 and summary["schedules_per_second"] > 0
+    assert summary["fixes"] == sorted(FIXES)
     assert "migfuzz stress summary" in captured.err
     assert out.is_dir() and not list(out.iterdir())
+
+    v2 = tmp_path / "v2"
+    rc = run_main(["stress", "--runs", "40", "--jobs", "1", "--executor", "direct",
+                   "--out", str(v2), "--json"])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert rc == 0, captured.err
+    assert summary["fixes"] == [] and summary["findings"], "V2 as posted has real flaws"
+    for f in summary["findings"]:
+        flaw = f["known_flaw"]
+        assert flaw is not None and flaw["fix"] in FIXES, f
+        assert FIXES[flaw["fix"]].label() == flaw["label"]
+        assert f["kind"] in FIXES[flaw["fix"]].finding_kinds
+        assert load(f["file"]).known_flaw == KnownFlaw(flaw["fix"], flaw["label"], flaw["how"])
+    assert "known flaws of V2 as posted" in captured.err
+    assert "findings not explained by a known flaw" not in captured.err
 
 
 def test_faithful_canonical_scenarios_on_trio_are_clean(
@@ -149,8 +169,9 @@ def test_faithful_canonical_scenarios_on_trio_are_clean(
 ) -> None:
     for name in CANONICAL:
         rc = run_main(["stress", "--runs", "4", "--jobs", "1", "--scenario", name,
-                       "--out", str(tmp_path)])
+                       "--fixes", "all", "--out", str(tmp_path)])
         assert rc == 0, (name, capsys.readouterr())
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("strategy", ["random", "pct", "portfolio"])

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from fuzzers import _coverage, _ops
 from fuzzers._targets import DECODERS
+from migfuzz.bugs import injected
 from migfuzz.cli import main
+from migfuzz.findings import load
 from migfuzz.fuzz import artifact_record
 from stress.run import run_scenario
 from stress.workload import validate
@@ -31,18 +33,20 @@ def test_every_input_decodes_to_a_valid_scenario(data: bytes) -> None:
 
 
 def test_decoder_survives_many_random_inputs_and_runs_them() -> None:
-    """20,000 random inputs decode; 300 of them run on the faithful model with no finding
-    and no harness error (bench/decoder.md runs a million through the decoder)."""
+    """20,000 random inputs decode; 300 of them run on the model with every upstream fix
+    with no finding and no harness error (bench/decoder.md runs a million through the
+    decoder; V2 as posted has real flaws that random inputs reach, below)."""
     rng = random.Random(5)
-    for i in range(20_000):
-        data = rng.randbytes(rng.randrange(0, 80))
-        for name, decode in DECODERS.items():
-            scenario, scheduler = decode(data)
-            validate(scenario)
-            if i < 100:
-                scheduler.new_execution()
-                out = run_scenario(scenario, scheduler, max_steps=20_000)
-                assert out.finding is None, (name, data.hex(), out.finding)
+    with injected([], ["all"]):
+        for i in range(20_000):
+            data = rng.randbytes(rng.randrange(0, 80))
+            for name, decode in DECODERS.items():
+                scenario, scheduler = decode(data)
+                validate(scenario)
+                if i < 100:
+                    scheduler.new_execution()
+                    out = run_scenario(scenario, scheduler, max_steps=20_000)
+                    assert out.finding is None, (name, data.hex(), out.finding)
 
 
 def test_same_bytes_same_run() -> None:
@@ -87,17 +91,19 @@ def test_artifact_becomes_a_finding_record() -> None:
     assert artifact_record(data, "fuzz_schedule", [], "<test>") is None
 
 
-def _libfuzzer(target: str, *args: str, bug: str = "") -> subprocess.CompletedProcess[str]:
+def _libfuzzer(target: str, *args: str, bug: str = "",
+              fixes: str = "all") -> subprocess.CompletedProcess[str]:
     import os
 
-    env = dict(os.environ, MIGFUZZ_BUGS=bug)
+    env = dict(os.environ, MIGFUZZ_BUGS=bug, MIGFUZZ_FIXES=fixes)
     return subprocess.run([sys.executable, "-m", f"fuzzers.{target}", *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("target", sorted(DECODERS))
 def test_fuzzer_runs_seed_corpus_clean(target: str) -> None:
-    """Each target runs its committed seeds on the faithful model without a crash."""
+    """Each target runs its committed seeds on the model with every upstream fix without a
+    crash."""
     proc = _libfuzzer(target, str(ROOT / "corpus" / target), "-runs=0")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "FuzzFinding" not in proc.stdout + proc.stderr
@@ -158,8 +164,50 @@ def test_migfuzz_fuzz_jobs_uses_libfuzzer_fork_mode(
     corpus.mkdir()
     for f in (ROOT / "corpus" / "fuzz_sequential").iterdir():
         (corpus / f.name).write_bytes(f.read_bytes())
-    assert main(["fuzz", "fuzz_sequential", "--seconds", "5", "--jobs", "2",
+    assert main(["fuzz", "fuzz_sequential", "--seconds", "5", "--jobs", "2", "--fixes", "all",
                  "--corpus", str(corpus), "--out", str(tmp_path / "out")]) == 0
     summary = capsys.readouterr().out
     execs = int(summary.split(" executions")[0].split()[-1].replace(",", ""))
     assert execs > 0, summary
+
+
+FLAW_INPUT = bytes.fromhex("f610fb1c7fd92d5fa2e81478007152dea8651f3f")
+"""A random fuzz_scenario input that reaches the pte_unmap_unlock(pte) slip of V2 as posted
+(kmap-misuse in remove_migration_pte) and runs clean with every upstream fix."""
+
+
+def test_fuzz_process_applies_the_fixes_of_its_environment(tmp_path: Path) -> None:
+    """MIGFUZZ_FIXES reaches the libFuzzer process: the flaw's input crashes without the
+    fixes and runs clean with them."""
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "flaw").write_bytes(FLAW_INPUT)
+    v2 = _libfuzzer("fuzz_scenario", str(tmp_path / "seeds"), "-runs=0", fixes="")
+    assert "FuzzFinding" in v2.stdout + v2.stderr and "kmap-misuse" in v2.stdout + v2.stderr
+    fixed = _libfuzzer("fuzz_scenario", str(tmp_path / "seeds"), "-runs=0",
+                       fixes="remove-migration-pte-ptep")
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    assert "FuzzFinding" not in fixed.stdout + fixed.stderr
+
+
+def test_migfuzz_fuzz_and_repro_pass_the_fixes(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`migfuzz fuzz --fixes all` runs the fuzzer with the fixes (no finding from the flaw's
+    input);
+    without it the finding file records no fixes, and `repro --fix` of the raw artifact
+    applies the fix (no finding: exit 2)."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "flaw").write_bytes(FLAW_INPUT)
+    assert main(["fuzz", "fuzz_scenario", "--seconds", "3", "--fixes", "all",
+                 "--corpus", str(corpus),
+                 "--out", str(tmp_path / "fixed")]) == 0
+    assert main(["fuzz", "fuzz_scenario", "--seconds", "3", "--corpus", str(corpus),
+                 "--out", str(tmp_path / "v2")]) == 1
+    (found,) = (tmp_path / "v2").glob("*.json")
+    assert load(found).kind == "kmap-misuse" and load(found).fixes == []
+    artifact = next((tmp_path / "v2" / "fuzz-fuzz_scenario" / "artifacts").glob("crash-*"))
+    assert main(["repro", str(artifact), "--target", "fuzz_scenario", "--no-timeline"]) == 1
+    capsys.readouterr()
+    assert main(["repro", str(artifact), "--target", "fuzz_scenario", "--no-timeline",
+                 "--fix", "remove-migration-pte-ptep"]) == 2
+    assert "produces no finding" in capsys.readouterr().err

@@ -1,10 +1,14 @@
-"""``migfuzz gate``: passes on the faithful model, fails (naming the signature and the command
-that reproduces it) with a catalog bug injected, gives the same verdicts twice, and reports
-unusable corpus files (exit 2) and harness errors (exit 3) as what they are."""
+"""``migfuzz gate``: passes on the V2 model (every known flaw detected without its upstream fix
+and gone with it, every other part with all fixes), fails (naming the signature and the
+command that reproduces it) with a catalog bug injected or an upstream fix broken, gives the
+same verdicts twice, and reports unusable corpus files (exit 2) and harness errors (exit 3) as
+what they are."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -28,9 +32,11 @@ from migfuzz.gate import (
 )
 from stress.scenarios import TINY
 from target.bugs import CATALOG
+from target.fixes import FIXES
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = ROOT / "corpus" / "known"
+FLAWS = ROOT / "corpus" / "flaws"
 
 
 def run_main(argv: list[str]) -> int:
@@ -53,12 +59,16 @@ def prop(tc: ET.Element, name: str) -> str | None:
 
 
 def corpus_with(tmp_path: Path, regressions: dict[str, str] = {},  # noqa: B006 (read only)
-                known: dict[str, str] = {}) -> Path:  # noqa: B006
+                known: dict[str, str] = {}, flaws: bool = True) -> Path:  # noqa: B006
+    """A corpus with these regressions and known reproducers, and (unless ``flaws`` is
+    false) the project's reproducers of the known flaws of V2."""
     c = tmp_path / "corpus"
     for sub, files in (("regressions", regressions), ("known", known)):
         (c / sub).mkdir(parents=True)
         for name, text in files.items():
             (c / sub / name).write_text(text)
+    if flaws:
+        shutil.copytree(FLAWS, c / "flaws")
     return c
 
 
@@ -117,6 +127,8 @@ def test_gate_passes_on_the_faithful_model_and_twice_gives_the_same_verdicts(
         [f"migfuzz.gate.known::{bug}[{mode}]" for bug in CATALOG
          for mode in ("faithful", "injected")]
         + [f"migfuzz.gate.dfs::{name}" for name in TINY]
+        + [f"migfuzz.gate.flaws::{fix}[{mode}]" for fix in FIXES
+           for mode in ("without-fix", "fixed")]
         + [f"migfuzz.gate.stress::seed-{s}" for s in GATE_SEEDS])
     assert all(status == "passed" for _, _, status in verdicts(first))
     for name in TINY:
@@ -148,7 +160,7 @@ def test_an_injected_bug_fails_the_gate_naming_its_signature(
     assert verdicts(results[0].read_text()) == verdicts(results[1].read_text())
     for key, tc in cases(results[0]).items():
         failure = tc.find("failure")
-        if ".known::" in key:  # the known reproducers inject their own bugs, not --bug
+        if ".known::" in key or ".flaws::" in key:  # they inject their own bugs, not --bug
             assert failure is None, key
             continue
         assert failure is not None, key
@@ -304,3 +316,65 @@ def test_ci_workflows_run_the_gate_and_the_nightly() -> None:
                    "google/clusterfuzzlite/actions/run_fuzzers@v1", "language: python",
                    "code-change", "batch"):
         assert needle in cf, needle
+
+
+# -- the known flaws of V2 as posted ------------------------------------------------------------
+
+
+def test_a_broken_upstream_fix_fails_the_gate(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fix of the -EFAULT walk overridden by V2's own function: its flaw is found with
+    every fix applied, so its [fixed] case fails, naming the signature."""
+    from target.mm import migrate
+
+    name = "remove-migration-ptes-efault"
+    monkeypatch.setitem(FIXES, name, dataclasses.replace(FIXES[name], overrides={
+        "target.mm.migrate:remove_migration_ptes": migrate.remove_migration_ptes}))
+    r = run_gate(small(tmp_path, corpus_with(tmp_path)))
+    assert r.exit_code == 1
+    status = {c.name: (c.status, c.message) for c in r.checks if c.suite == "flaws"}
+    failed, message = status["remove-migration-ptes-efault[fixed]"]
+    assert failed == "failed", message
+    assert message.startswith("wild-access in remove_migration_pte with every fix applied: "
+                              "migfuzz repro "), message
+    assert status["remove-migration-ptes-efault[without-fix]"][0] == "passed"
+    assert status["remove-migration-pte-ptep[fixed]"][0] == "passed"
+
+
+def test_a_flaw_reproducer_that_no_longer_shows_its_flaw_fails(tmp_path: Path) -> None:
+    """A reproducer of one flaw put in place of another's: without that other fix the exact
+    replay no longer shows the flaw's kind (or diverges)."""
+    corpus = corpus_with(tmp_path)
+    shutil.copy(FLAWS / "remove-migration-pte-ptep.json",
+                corpus / "flaws" / "remove-migration-ptes-efault.json")
+    r = run_gate(small(tmp_path, corpus))
+    assert r.exit_code == 1
+    status = {c.name: (c.status, c.message) for c in r.checks if c.suite == "flaws"}
+    failed, message = status["remove-migration-ptes-efault[without-fix]"]
+    assert failed == "failed" and "remove-migration-ptes-efault" in message, message
+
+
+def test_a_missing_flaw_reproducer_is_invalid_naming_how_to_make_it(tmp_path: Path) -> None:
+    corpus = corpus_with(tmp_path)
+    (corpus / "flaws" / "copy-one-pte-mmlist.json").unlink()
+    r = run_gate(small(tmp_path, corpus))
+    assert r.exit_code == 2
+    status = {c.name: (c.status, c.message) for c in r.checks if c.suite == "flaws"}
+    invalid, message = status["copy-one-pte-mmlist[without-fix]"]
+    assert invalid == "invalid" and "no reproducer of the flaw copy-one-pte-mmlist" in message
+    assert "--scenario migrate-fork-swapoff" in message
+
+
+def test_gate_other_parts_run_with_the_fixes(tmp_path: Path) -> None:
+    """--fixes none runs the other parts on V2 as posted: the stress part then finds V2's
+    flaws (the default, every fix, passes: test above); a flaw reproducer as a regression
+    entry is clean with every fix and reproduces without."""
+    rec = json.loads((FLAWS / "remove-migration-pte-ptep.json").read_text())
+    rec["fixes"] = []
+    corpus = corpus_with(tmp_path, regressions={"flaw.json": json.dumps(rec)})
+    assert run_gate(small(tmp_path, corpus)).exit_code == 0
+    r = run_gate(dataclasses.replace(small(tmp_path, corpus), fixes=()))
+    assert r.exit_code == 1
+    [reg] = [c for c in r.checks if c.suite == "regressions"]
+    assert reg.status == "failed" and reg.message.startswith(
+        "kmap-misuse in remove_migration_pte: still reproduces"), reg.message
