@@ -224,6 +224,7 @@ def cmd_stress(a: argparse.Namespace) -> int:
 
 
 def cmd_repro(a: argparse.Namespace) -> int:
+    check_fixes(a.fix)  # a bad name is a usage error even where no raw artifact uses it
     status = 0
     results = []
     for path in a.files:

@@ -379,7 +379,8 @@ def _found_on_disk(out: Path) -> dict[str, str]:
             found[rec.key] = rec.signature
     for a in out.glob("runs/*/fuzz-*/artifacts/*"):
         spec = json.loads((a.parents[2] / "run.json").read_text())
-        rec = artifact_record(a.read_bytes(), spec["target"], spec["bugs"], str(a))
+        rec = artifact_record(a.read_bytes(), spec["target"], spec["bugs"], str(a),
+                              fixes=spec.get("fixes", []))
         if rec is not None:
             found[rec.key] = rec.signature
     return found
@@ -429,9 +430,10 @@ def test_kill_9_midway_then_rerun_loses_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_short_nightly_on_the_faithful_model_is_clean(tmp_path: Path) -> None:
-    """One job, 30 s: the stress portfolio, then each fuzz target; no findings, exit 0."""
+    """One job, 30 s with every upstream fix: the stress portfolio, then each fuzz target;
+    no findings, exit 0."""
     out = tmp_path / "n"
-    cmd = _nightly_cmd(out, 0.5)
+    cmd = [*_nightly_cmd(out, 0.5), "--fixes", "all"]
     cmd[cmd.index("--jobs") + 1] = "1"
     res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
