@@ -484,11 +484,12 @@ class Campaign:
         finally:
             self._maybe_flush(force=True)
             self._maybe_show(final=True)
+        seconds = time.monotonic() - self._start  # the campaign's, not the labelling's
         if self.error is None:
             self.label_known_flaws()
         runs, decisions, by = self.totals()
         return Summary(
-            self.cfg, runs, decisions, time.monotonic() - self._start, by,
+            self.cfg, runs, decisions, seconds, by,
             sorted(self.entries.values(), key=lambda e: (-e.hits, e.record.signature)),
             self.interrupted, self.error, list(self.store.warnings),
         )
