@@ -238,3 +238,15 @@ def test_nightly_on_v2_reports_known_flaws_and_with_every_fix_nothing(tmp_path: 
         assert json.loads(spec.read_text())["fixes"] == sorted(FIXES)
     with History(tmp_path / "fixed" / "history.sqlite") as h:
         assert h.findings() == []
+
+
+def test_a_history_from_before_the_fixes_gets_the_known_flaw_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.sqlite"
+    with History(db) as h:
+        h.db.execute("ALTER TABLE findings DROP COLUMN known_flaw")
+    with sqlite3.connect(db) as con:
+        assert "known_flaw" not in {r[1] for r in con.execute("PRAGMA table_info(findings)")}
+    with History(db) as h:
+        assert "known_flaw" in {r[1] for r in h.query("PRAGMA table_info(findings)")}
