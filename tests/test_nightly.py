@@ -430,10 +430,11 @@ def test_kill_9_midway_then_rerun_loses_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_short_nightly_on_the_faithful_model_is_clean(tmp_path: Path) -> None:
-    """One job, 30 s with every upstream fix: the stress portfolio, then each fuzz target;
-    no findings, exit 0."""
+    """One job, 45 s with every upstream fix: the stress portfolio, then each fuzz target;
+    no findings, exit 0. (At 30 s, a fuzz run's start-up on a busy 2-core machine ate the
+    last target's share: the lane stops starting runs below MIN_RUN_S.)"""
     out = tmp_path / "n"
-    cmd = [*_nightly_cmd(out, 0.5), "--fixes", "all"]
+    cmd = [*_nightly_cmd(out, 0.75), "--fixes", "all"]
     cmd[cmd.index("--jobs") + 1] = "1"
     res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
