@@ -172,9 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("gate", help="pre-merge gate: a bounded, deterministic verdict",
                        description="Replay the known-bug reproducers and regressions, explore "
-                       "the tiny scenarios exhaustively (DFS, preemption bound 2), then stress "
-                       "a fixed number of runs from fixed seeds. Exit 0: pass; 1: findings; "
-                       "2: usage error or unusable corpus file; 3: harness error.")
+                       "the tiny scenarios exhaustively (DFS, preemption bound 2), check that "
+                       "each known flaw of V2 is found without its upstream fix and gone with "
+                       "every fix (corpus/flaws), then stress a fixed number of runs from fixed "
+                       "seeds; every part but the flaws runs with every fix by default. Exit "
+                       "0: pass; 1: findings; 2: usage error or unusable corpus file; 3: "
+                       "harness error.")
     configure_gate_parser(g, seconds=positive_float, count=positive_int)
 
     n = sub.add_parser("nightly", help="time-boxed stress and fuzzing with history and an "

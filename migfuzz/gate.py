@@ -715,7 +715,8 @@ def configure_parser(p: argparse.ArgumentParser, *, seconds: Callable[[str], flo
     p.add_argument("--jobs", type=count, default=None, metavar="N",
                    help=f"stress worker processes (default: os.cpu_count() = {default_jobs()})")
     p.add_argument("--corpus", default=str(CORPUS), metavar="DIR",
-                   help="corpus with known/ and regressions/ (default: the project's corpus/)")
+                   help="corpus with known/, regressions/ and flaws/ (default: the project's "
+                        "corpus/)")
     p.add_argument("--out", default="findings", metavar="DIR",
                    help="directory for finding files of what the gate finds (default "
                         "./findings)")
