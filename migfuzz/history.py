@@ -1,11 +1,13 @@
 """The nightly history: every run and every finding of every night, in one SQLite file.
 
-    nights     one row per ``migfuzz nightly``: budget, jobs, bugs, status, report
+    nights     one row per ``migfuzz nightly``: budget, jobs, bugs, upstream fixes, status,
+               report
     runs       one row per run (a stress campaign or a fuzz target's slot): start, end, kind,
                target / strategy, seed, execs, exec/s, coverage, status, its output directory
-    findings   one row per deduplication key (signature + injected bugs): first and last seen,
-               total hits, the first finding file, the night it was first reported as new,
-               and the corpus entry (corpus/known, corpus/regressions) that already explains it
+    findings   one row per deduplication key (signature + injected bugs + applied fixes):
+               first and last seen, total hits, the first finding file, the night it was
+               first reported as new, the corpus entry (corpus/known, corpus/regressions) that
+               already explains it, and the label of the known flaw of V2 that explains it
     sightings  (run, key): hits of that key in that run, the run's finding file
     files      every finding file and libFuzzer artifact already read (path, size, mtime), so
                a rescan after a crash only reads what is new
@@ -54,7 +56,8 @@ CREATE TABLE IF NOT EXISTS nights (
     report TEXT,
     model_commit TEXT NOT NULL,
     tool_version TEXT NOT NULL,
-    pid INTEGER
+    pid INTEGER,
+    fixes TEXT
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -173,9 +176,12 @@ class History:
                     db.execute(stmt)
             db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('schema', ?)",
                        (str(SCHEMA_VERSION),))
+            # A database from before target/fixes: no flaw known, the nights ran V2 as posted.
             cols = {str(r[1]) for r in db.execute("PRAGMA table_info(findings)")}
-            if "known_flaw" not in cols:  # a database from before target/fixes: none known
+            if "known_flaw" not in cols:
                 db.execute("ALTER TABLE findings ADD COLUMN known_flaw TEXT")
+            if "fixes" not in {str(r[1]) for r in db.execute("PRAGMA table_info(nights)")}:
+                db.execute("ALTER TABLE nights ADD COLUMN fixes TEXT")
         found = self.query("SELECT value FROM meta WHERE name = 'schema'")[0][0]
         if int(found) > SCHEMA_VERSION:
             raise UsageError(f"{self.path}: written by a newer migfuzz (history schema "
@@ -212,13 +218,14 @@ class History:
     # -- nights ----------------------------------------------------------------------------
 
     def start_night(self, *, budget_s: float, jobs: int, bugs: Sequence[str], out_dir: str,
-                    model_commit: str, tool_version: str) -> int:
+                    model_commit: str, tool_version: str, fixes: Sequence[str] = ()) -> int:
         with self.tx() as db:
             cur = db.execute(
                 "INSERT INTO nights(started, budget_s, jobs, bugs, status, out_dir, "
-                "model_commit, tool_version, pid) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                "model_commit, tool_version, pid, fixes) "
+                "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
                 (now(), budget_s, jobs, json.dumps(sorted(bugs)), out_dir, model_commit,
-                 tool_version, os.getpid()))
+                 tool_version, os.getpid(), json.dumps(sorted(fixes))))
             return int(cur.lastrowid or 0)
 
     def end_night(self, night: int, status: str, report: str | None = None) -> None:

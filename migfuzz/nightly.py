@@ -453,7 +453,7 @@ class Nightly:
             self.corpus = CorpusIndex()
             night = hist.start_night(budget_s=self.seconds, jobs=self.jobs, bugs=self.bugs,
                                      out_dir=str(self.out), model_commit=model_commit(),
-                                     tool_version=__version__)
+                                     tool_version=__version__, fixes=self.fixes)
             self.night = night
             recovered = recover(hist, night, self.corpus, self.log)
             self._seed_corpora()

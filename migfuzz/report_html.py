@@ -766,6 +766,8 @@ def render(hist: History, night: int, *, archive: Sequence[tuple[int, str]] = ()
     for r in runs:
         by_status[r.status] = by_status.get(r.status, 0) + 1
     bugs = ", ".join(json.loads(n["bugs"])) or "none (the faithful model)"
+    fixes = ", ".join(json.loads(n["fixes"] or "[]")) or (
+        "none (V2 as posted: its known flaws are found, and labelled)")
     recovered = sorted({v.recovered_from for v in views if v.recovered_from is not None})
     title = f"migfuzz nightly \u2014 night {night}"
     p = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -782,6 +784,7 @@ def render(hist: History, night: int, *, archive: Sequence[tuple[int, str]] = ()
          f"<tr><th>budget</th><td>{float(n['budget_s']) / 60:,.1f} min on {n['jobs']} "
          f"job{'s' if n['jobs'] != 1 else ''}</td></tr>",
          f"<tr><th>bugs injected</th><td>{esc(bugs)}</td></tr>",
+         f"<tr><th>upstream fixes</th><td>{esc(fixes)}</td></tr>",
          f"<tr><th>runs</th><td>{len(runs)} ("
          + ", ".join(f"{v} {esc(k)}" for k, v in sorted(by_status.items())) + ")</td></tr>",
          f"<tr><th>stress schedules</th><td class=\"num\">"

@@ -214,7 +214,13 @@ def test_nightly_labels_a_flaw_found_tonight_and_reports_it_as_known(tmp_path: P
         page, new, shown = render(h, night)
         assert new == [] and shown == [rec.key]
         assert "known: known flaw of V2 as posted: copy-one-pte-mmlist" in page
+        assert "<th>upstream fixes</th><td>none (V2 as posted" in page
         assert h.trend_rows()[-1]["new"] == 0
+        fixed = h.start_night(budget_s=60, jobs=1, bugs=[], out_dir=str(tmp_path),
+                              model_commit="test", tool_version="test",
+                              fixes=["remove-migration-pte-ptep"])
+        page, _, _ = render(h, fixed)
+        assert "<th>upstream fixes</th><td>remove-migration-pte-ptep</td>" in page
 
 
 @pytest.mark.slow
@@ -240,13 +246,15 @@ def test_nightly_on_v2_reports_known_flaws_and_with_every_fix_nothing(tmp_path: 
         assert h.findings() == []
 
 
-def test_a_history_from_before_the_fixes_gets_the_known_flaw_column(tmp_path: Path) -> None:
+def test_a_history_from_before_the_fixes_gets_their_columns(tmp_path: Path) -> None:
     import sqlite3
 
     db = tmp_path / "old.sqlite"
     with History(db) as h:
         h.db.execute("ALTER TABLE findings DROP COLUMN known_flaw")
+        h.db.execute("ALTER TABLE nights DROP COLUMN fixes")
     with sqlite3.connect(db) as con:
         assert "known_flaw" not in {r[1] for r in con.execute("PRAGMA table_info(findings)")}
     with History(db) as h:
         assert "known_flaw" in {r[1] for r in h.query("PRAGMA table_info(findings)")}
+        assert "fixes" in {r[1] for r in h.query("PRAGMA table_info(nights)")}
