@@ -69,7 +69,7 @@ def _check_swapoff_reach(world: World) -> None:
             _fail("swapoff-hang",
                   f"{mm.name} is on an mmlist that is not init_mm.mmlist (with "
                   f"{', '.join(others)}): swapoff would never find its swap entries",
-                  function="swapoff", mm=mm.name, circle=others,
+                  function="try_to_unuse", mm=mm.name, circle=others,
                   check="migfuzz (the kernel finds out when swapoff hangs)")
         for table in mm.pgtables.values():
             for i, pte in enumerate(table.ptes):
@@ -78,7 +78,7 @@ def _check_swapoff_reach(world: World) -> None:
                           f"{mm.name} holds swap entry S({pte.type}:{pte.offset}) at "
                           f"{table.base + i} but is not on init_mm.mmlist: swapoff would "
                           "never find it",
-                          function="swapoff", mm=mm.name, addr=table.base + i,
+                          function="try_to_unuse", mm=mm.name, addr=table.base + i,
                           slot=pte.offset, mmlist_empty=list_empty(mm.mmlist),
                           check="migfuzz (the kernel finds out when swapoff hangs)")
 
