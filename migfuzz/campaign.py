@@ -162,12 +162,13 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
     """Worker ``wid``'s share of the campaign; reports through ``sink``."""
     runs = decisions = 0
     by_strategy: dict[str, int] = {}
+    ops: dict[str, int] = {}  # operations by kind in the scenarios run: what was exercised
     best: dict[str, tuple[tuple[int, int, int], int]] = {}
     last = time.monotonic()
 
     def progress(kind: str) -> Message:
         return {"t": kind, "w": wid, "runs": runs, "decisions": decisions,
-                "by_strategy": dict(by_strategy)}
+                "by_strategy": dict(by_strategy), "ops": dict(ops)}
 
     k = wid
     final: str | None = "done"
@@ -205,6 +206,9 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
                 runs += 1
                 decisions += len(outcome.schedule)
                 by_strategy[spec.name] = by_strategy.get(spec.name, 0) + 1
+                for task in scenario.tasks:
+                    for op in task.ops:
+                        ops[str(op[0])] = ops.get(str(op[0]), 0) + 1
                 k += jobs
                 t = time.monotonic()
                 if t - last >= PROGRESS_EVERY:
@@ -270,6 +274,7 @@ class Summary:
     interrupted: bool = False
     error: Message | None = None
     warnings: list[str] = field(default_factory=list)
+    op_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -300,6 +305,7 @@ class Summary:
             "max_steps": c.max_steps,
             "runs": self.runs, "decisions": self.decisions, "seconds": round(self.seconds, 3),
             "schedules_per_second": round(self.rate, 1), "by_strategy": self.by_strategy,
+            "op_counts": self.op_counts,
             "interrupted": self.interrupted,
             "error": None if self.error is None else {
                 k: self.error[k] for k in ("run", "strategy", "scenario", "error", "traceback")},
@@ -440,6 +446,14 @@ class Campaign:
                 by[k] = by.get(k, 0) + v
         return runs, decisions, by
 
+    def op_counts(self) -> dict[str, int]:
+        """Operations by kind over every run so far (sorted by kind)."""
+        ops: dict[str, int] = {}
+        for m in self.workers.values():
+            for k, v in m.get("ops", {}).items():
+                ops[k] = ops.get(k, 0) + v
+        return dict(sorted(ops.items()))
+
     def _maybe_show(self, final: bool = False) -> None:
         if self.progress is None:
             return
@@ -491,7 +505,7 @@ class Campaign:
         return Summary(
             self.cfg, runs, decisions, seconds, by,
             sorted(self.entries.values(), key=lambda e: (-e.hits, e.record.signature)),
-            self.interrupted, self.error, list(self.store.warnings),
+            self.interrupted, self.error, list(self.store.warnings), self.op_counts(),
         )
 
     @contextlib.contextmanager

@@ -109,6 +109,7 @@ def format_summary(s: Summary) -> str:
         f"  schedules   {s.runs:,} in {s.seconds:.1f} s: {s.rate:,.1f} schedules/s "
         f"({c.jobs} job{'s' if c.jobs != 1 else ''}, executor {c.executor})",
         f"  decisions   {s.decisions:,}",
+        "  operations  " + (", ".join(f"{k} {v:,}" for k, v in s.op_counts.items()) or "-"),
         f"  strategies  {strategies_line(c.strategy, c.members)}: {by}",
         f"  scenarios   {c.scenario or 'mixed (canonical + generated)'}; seed {c.seed}; "
         f"bugs {', '.join(c.bugs) or 'none'}; fixes {fixes_text(c.fixes)}",

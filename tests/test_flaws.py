@@ -258,3 +258,19 @@ def test_a_history_from_before_the_fixes_gets_their_columns(tmp_path: Path) -> N
     with History(db) as h:
         assert "known_flaw" in {r[1] for r in h.query("PRAGMA table_info(findings)")}
         assert "fixes" in {r[1] for r in h.query("PRAGMA table_info(nights)")}
+
+
+def test_a_fixed_campaign_counts_the_new_operations_it_ran(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The summary's operation counts (the Done-when of issue 10: with every fix, generated
+    scenarios exercise mprotect, ranged munmap/mlock, mremap and swapoff, and find nothing);
+    the same for any --jobs."""
+    counts = []
+    for jobs in ("1", "2"):
+        rc, s = stress_json(["--runs", "120", "--jobs", jobs, "--scenario", "generated",
+                             "--fixes", "all", "--out", str(tmp_path)], capsys)
+        assert rc == 0 and s["findings"] == []
+        counts.append(s["op_counts"])
+    assert counts[0] == counts[1]
+    for kind in ("mprotect", "munmap", "mlock", "mremap", "swapoff", "migrate"):
+        assert counts[0].get(kind, 0) > 0, (kind, counts[0])
