@@ -27,13 +27,23 @@ def catalog() -> dict[str, Any]:
 
 
 def check_bugs(names: Sequence[str]) -> list[str]:
-    """Validate bug names against the catalog; returns them sorted and deduplicated."""
+    """Validate bug names against the catalog; returns them sorted and deduplicated.
+
+    Raises:
+        UsageError: an unknown name, or two bugs that replace the same model function (only
+            one of them could be in effect).
+    """
     cat = catalog()
     for name in names:
         if name not in cat:
             known = ", ".join(sorted(cat)) or "(none yet)"
             raise UsageError(f"unknown bug {name}; known: {known}")
-    return sorted(set(names))
+    chosen = sorted(set(names))
+    try:
+        importlib.import_module("target.bugs").check_conflicts([cat[n] for n in chosen])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return chosen
 
 
 @contextmanager

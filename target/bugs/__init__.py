@@ -20,7 +20,9 @@ from . import (
     wait_without_ref,
     yield_busy_wait,
 )
+from ._catalog import ConflictingOverridesError as ConflictingOverridesError
 from ._catalog import HistoricalBug as HistoricalBug
+from ._catalog import check_conflicts as check_conflicts
 from ._catalog import inject as inject
 
 CATALOG: dict[str, HistoricalBug] = {

@@ -57,9 +57,32 @@ def _resolve(target: str) -> tuple[Any, str, Any]:
     return module, attr, getattr(module, attr)
 
 
+class ConflictingOverridesError(ValueError):
+    """Two bugs replace the same function: only one of the two could be applied."""
+
+
+def check_conflicts(bugs: Iterable[Any]) -> None:
+    """Raise :class:`ConflictingOverridesError` if two of ``bugs`` replace one function
+    (objects without ``overrides``, such as tests' planted bugs, replace nothing here)."""
+    owner: dict[str, str] = {}
+    for bug in bugs:
+        for target in getattr(bug, "overrides", {}):
+            other = owner.setdefault(target, bug.name)
+            if other != bug.name:
+                raise ConflictingOverridesError(
+                    f"bugs {other} and {bug.name} both replace {target}; inject one at a time")
+
+
 @contextlib.contextmanager
 def inject(bugs: Iterable[HistoricalBug]) -> Iterator[None]:
-    """Apply every override of ``bugs`` for the duration of the block."""
+    """Apply every override of ``bugs`` for the duration of the block.
+
+    Raises:
+        ConflictingOverridesError: two bugs replace the same function (checked before
+            anything is applied: the second override would silently win).
+    """
+    bugs = list(bugs)
+    check_conflicts(bugs)
     saved: list[tuple[Any, str, Any]] = []
     try:
         for bug in bugs:

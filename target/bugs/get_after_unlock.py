@@ -31,8 +31,9 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
         table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
-    table.ptl.unlock()  # BUG: the reference is taken after the entry stopped protecting it
-    await get_page(page)
+    # BUG: the reference is taken after the entry stopped protecting it
+    table.ptl.unlock()
+    await get_page(page)  # BUG: (was get_page_locked before the unlock)
     await wait_on_page_locked(page)
     await put_page(page)
 

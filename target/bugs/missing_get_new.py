@@ -21,6 +21,7 @@ from ._catalog import HistoricalBug
 async def remove_migration_pte(vma: VmArea, addr: int | None, old: Page, new: Page) -> None:
     kasan_check(vma, "remove_migration_pte")
     mm = vma.vm_mm
+    kasan_check(mm, "remove_migration_pte")
     if addr is None:
         return
     table = mm.pte_table(addr, alloc=False)
@@ -34,7 +35,7 @@ async def remove_migration_pte(vma: VmArea, addr: int | None, old: Page, new: Pa
         mm.anon_rss += 1
         # BUG: no get_page(new)
         await set_pte_at(mm, addr, table, PresentPte(new.pfn, vma.vm_page_prot_write, False,
-                                                     False))
+                                                     False))  # pte_mkold(mk_pte(new, prot))
         await page_add_anon_rmap(new, vma, addr)
     table.ptl.unlock()
 
