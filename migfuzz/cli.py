@@ -45,6 +45,7 @@ from .minimize import NotReproducible, minimize
 from .nightly import DESCRIPTION as NIGHTLY_DESCRIPTION
 from .nightly import add_arguments as configure_nightly_parser
 from .nightly import cmd_nightly
+from .refresh import refresh_file
 from .replay import check
 from .report import format_summary, format_verdict, strategies_line, verdict_json
 from .strategies import BASE_STRATEGIES, STRATEGIES, check_strategy
@@ -112,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: from its path, else every target is tried)")
     r.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="for a raw artifact: the bug(s) the fuzzer ran with (repeatable)")
+    r.add_argument("--refresh", action="store_true",
+                   help="known reproducers (corpus/known/): rewrite each file whose exact "
+                        "replay drifted with a deterministic re-search of its bug (exit 0 all "
+                        "replay or were re-found, 1 one could not be re-found)")
 
     m = sub.add_parser("minimize", help="shrink a finding file",
                        description="Shrink tasks, operations and preemptions while the same "
@@ -206,6 +211,8 @@ def cmd_stress(a: argparse.Namespace) -> int:
 
 
 def cmd_repro(a: argparse.Namespace) -> int:
+    if a.refresh:
+        return _refresh(a.files)
     status = 0
     results = []
     for path in a.files:
@@ -228,6 +235,20 @@ def cmd_repro(a: argparse.Namespace) -> int:
             status = 1
     if a.json:
         print(json.dumps(results, indent=2))
+    return status
+
+
+def _refresh(files: list[str]) -> int:
+    status = 0
+    for path in files:
+        try:
+            code, line = refresh_file(path)
+        except UsageError as exc:  # FindingFileError names the file
+            _err(str(exc))
+            status = 2
+            continue
+        print(line)
+        status = status if status == 2 else max(status, code)
     return status
 
 
