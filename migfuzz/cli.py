@@ -33,7 +33,7 @@ from stress.workload import ScenarioError
 from . import __version__
 from ._args import non_negative_int, positive_float, positive_int
 from ._errors import FindingFileError, UsageError
-from .bugs import check_bugs
+from .bugs import check_bugs, check_depths
 from .campaign import SCENARIO_MODES, Campaign, CampaignConfig, default_jobs
 from .findings import FindingRecord, load, write_atomic
 from .fuzz import TARGETS as FUZZ_TARGETS
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bugs", help="list the catalog of injectable historical bugs")
     b.add_argument("--json", action="store_true")
+    b.add_argument("--measure", action="store_true",
+                   help="re-measure each bug's depth (exhaustive preemption-bounded DFS of its "
+                        "scenario) and compare with the catalog; exit 1 on a mismatch")
 
     f = sub.add_parser("fuzz", help="run an atheris fuzz target under libFuzzer",
                        description="Run TARGET (see fuzzers/) with libFuzzer; convert crash "
@@ -266,10 +269,14 @@ def _load_any(path: str, target: str | None, bugs: list[str]) -> FindingRecord:
 def cmd_bugs(a: argparse.Namespace) -> int:
     from target.bugs import CATALOG
 
+    if a.measure:
+        return 1 if check_depths() else 0
     rows: list[dict[str, Any]] = [
         {"name": b.name, "year": b.year, "breaks": b.breaks, "summary": b.summary,
          "reference": b.reference, "expected_kinds": list(b.expected_kinds),
-         "scenario": b.scenario, "strategy": b.strategy}
+         "scenario": b.scenario, "strategy": b.strategy, "depth": b.depth, "kind": b.kind,
+         "history": b.history, "model_check": b.model_check,
+         "depth_without_check": b.depth_without_check}
         for b in CATALOG.values()
     ]
     if a.json:
@@ -277,7 +284,12 @@ def cmd_bugs(a: argparse.Namespace) -> int:
         return 0
     w = max(len(str(r["name"])) for r in rows)
     for r in rows:
-        print(f"{r['name']:<{w}}  {r['year']}  {r['summary']}")
+        print(f"{r['name']:<{w}}  {r['year']}  {r['kind']}, depth {r['depth']}"
+              f"{'' if r['history'] == 'upstream' else ' (mutation of the history)'}: "
+              f"{r['summary']}")
+        if r["model_check"]:
+            print(f"{'':<{w}}        depth {r['depth_without_check']} without the model-side "
+                  f"check {r['model_check']} (the kernel of the time had none)")
         print(f"{'':<{w}}        breaks {r['breaks']}; shows as {', '.join(r['expected_kinds'])}"
               f" (scenario {r['scenario']}, {r['strategy']})")
         print(f"{'':<{w}}        {r['reference']}")

@@ -4,7 +4,7 @@ A known reproducer (``corpus/known/<bug>.json``) is an exact schedule, and a har
 to the model (one more scheduling point in ``isolate_lru_page``) shifts every later decision:
 the replay diverges or runs to a clean end. That is drift, not a regression. :func:`refind`
 searches for the bug again, deterministically, with the bug injected: first the reproducer's
-own (minimized) scenario by exhaustive DFS at preemption bounds 0..``DFS_MAX_BOUND``, then the
+own (minimized) scenario by exhaustive DFS at preemption bounds 0..``REFIND_MAX_BOUND``, then the
 catalog entry's canonical scenario under the entry's strategy from the fixed seeds
 ``REFIND_SEEDS``; the first run with the recorded signature is the new reproducer
 (minimized, seed 0, when it came from the canonical scenario). Same commit, same result: no
@@ -17,27 +17,25 @@ refreshed file) and by ``migfuzz repro --refresh`` (which rewrites the drifted f
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-from stress import Finding, Outcome
-from stress._execution import DEFAULT_MAX_STEPS
+from stress import Finding
 from stress.run import run_scenario
 from stress.scenarios import canonical
-from stress.schedulers import DFSScheduler, RandomScheduler
+from stress.schedulers import RandomScheduler
 from stress.workload import Scenario
 
 from . import __version__
 from ._errors import FindingFileError
-from .bugs import catalog, injected
+from .bugs import catalog, injected, least_bound
 from .findings import FindingRecord, load, model_commit, now, write_atomic
 from .minimize import NotReproducible, minimize
 from .replay import replay_schedule, trace_hash
 from .strategies import StrategySpec, make_scheduler, spec_for_run
 
-DFS_MAX_BOUND = 2
-DFS_MAX_EXECUTIONS = 5_000
+REFIND_MAX_BOUND = 2
+REFIND_MAX_EXECUTIONS = 5_000
 """Per bound, on the reproducer's own (minimized) scenario. Measured with one extra scheduling
 point in isolate_lru_page: the five drifted reproducers are re-found at bound 1 or 2 within
 166 executions."""
@@ -63,38 +61,6 @@ def replay_drift(rec: FindingRecord, kinds: Sequence[str]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class DfsResult:
-    """The least preemption bound at which exhaustive DFS of a scenario shows a finding."""
-
-    bound: int | None  # None: not found within the bounds tried
-    executions: int  # at that bound (or in all bounds tried, if not found)
-    outcome: Outcome | None  # the first run that showed it
-    exhaustive: bool  # every bound below ``bound`` (all tried, if not found) was exhausted
-
-
-def least_bound(scenario: Scenario, want: Callable[[Finding], bool], *,
-                max_bound: int = DFS_MAX_BOUND, max_executions: int = DFS_MAX_EXECUTIONS,
-                executor: str = "direct",
-                max_steps: int = DEFAULT_MAX_STEPS) -> DfsResult:
-    """Exhaustive preemption-bounded DFS of ``scenario`` at bounds 0, 1, ... ``max_bound``
-    until a run shows a finding ``want`` accepts (the caller injects the bugs). Bound 0 is every
-    run-to-completion order (a task switch only where a task blocks or ends)."""
-    total = 0
-    exhaustive = True
-    for bound in range(max_bound + 1):
-        sched = DFSScheduler(bound, max_executions=max_executions)
-        n = 0
-        while sched.new_execution():
-            n += 1
-            out = run_scenario(scenario, sched, executor=executor, max_steps=max_steps)
-            if out.finding is not None and want(out.finding):
-                return DfsResult(bound, n, out, exhaustive)
-        total += n
-        exhaustive = exhaustive and sched.exhausted
-    return DfsResult(None, total, None, exhaustive)
-
-
 def _search(scenario: Scenario, rec: FindingRecord,
             strategy: str) -> tuple[list[int], StrategySpec] | None:
     """The first run of the fixed search on ``scenario`` that shows ``rec``'s signature."""
@@ -103,7 +69,9 @@ def _search(scenario: Scenario, rec: FindingRecord,
         return f.signature == rec.signature
 
     if scenario is rec.scenario:
-        dfs = least_bound(scenario, want, executor=rec.executor, max_steps=rec.max_steps)
+        dfs = least_bound(scenario, want, max_bound=REFIND_MAX_BOUND,
+                          max_executions=REFIND_MAX_EXECUTIONS, executor=rec.executor,
+                          max_steps=rec.max_steps)
         if dfs.outcome is None:
             return None
         return list(dfs.outcome.schedule), StrategySpec(

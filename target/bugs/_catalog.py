@@ -35,6 +35,15 @@ class HistoricalBug:
         scenario: the canonical scenario that shows it.
         strategy: the scheduling strategy that shows it best ("random", "pct").
         overrides: ``"module:function"`` -> buggy replacement.
+        depth: the least preemption bound at which exhaustive DFS of ``scenario`` shows it
+            (0: some run-to-completion order shows it, no race needed). Measured, never
+            guessed: ``migfuzz bugs --measure`` re-measures and compares; a slow test asserts it.
+        model_check: ``"module:function"`` of a model-side check the kernel of the time did
+            not have that shows this bug earlier ("" if none).
+        depth_without_check: ``depth`` with ``model_check`` made a no-op (None: not found
+            by DFS up to bound 3, 50,000 executions per bound).
+        history: "upstream" (the bug was in a posted or merged kernel) or "mutation" (a
+            faithful mutation of the code's history: a check or step the code has, removed).
     """
 
     name: str
@@ -46,6 +55,15 @@ class HistoricalBug:
     scenario: str
     strategy: str
     overrides: dict[str, Callable[..., Any]]
+    depth: int
+    model_check: str = ""
+    depth_without_check: int | None = None
+    history: str = "upstream"
+
+    @property
+    def kind(self) -> str:
+        """"sequential" (depth 0), "race" (1 preemption) or "deep race" (2 or more)."""
+        return "sequential" if self.depth == 0 else "race" if self.depth == 1 else "deep race"
 
     def inject(self) -> contextlib.AbstractContextManager[None]:
         return inject([self])

@@ -65,4 +65,7 @@ BUG = HistoricalBug(
     scenario="migrate-vs-cow-exit",
     strategy="random",
     overrides={"target.mm.mempolicy:check_pte_range": check_pte_range},
+    depth=0,
+    model_check="target.mm.migrate:assert_page_pinned_by_ptl",
+    depth_without_check=None,  # not found by DFS up to bound 3 (capped: 50,000 per bound)
 )

@@ -53,4 +53,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="random",
     overrides={"target.mm.migrate:migration_entry_wait": migration_entry_wait},
+    depth=1,
 )

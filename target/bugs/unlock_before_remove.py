@@ -56,4 +56,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="random",
     overrides={"target.mm.migrate:migrate_page": migrate_page},
+    depth=0,
 )

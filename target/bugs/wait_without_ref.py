@@ -48,4 +48,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="pct",  # bench/time_to_bug.md: PCT finds it in < 0.3 s (median)
     overrides={"target.mm.migrate:migration_entry_wait": migration_entry_wait},
+    depth=1,
 )
