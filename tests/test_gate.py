@@ -327,7 +327,7 @@ def extra_scheduling_point() -> Iterator[None]:
         return await original(page, pagelist)
 
     refactor = HistoricalBug("harmless-refactor", 0, "", "", "", (), "", "",
-                             {"target.mm.migrate:isolate_lru_page": isolate_lru_page})
+                             {"target.mm.migrate:isolate_lru_page": isolate_lru_page}, 0)
     with inject([refactor]):
         yield
 
