@@ -71,3 +71,18 @@ def test_migfuzz_bugs_lists_depth_and_kind(capsys: pytest.CaptureFixture[str]) -
     assert set(rows) == set(CATALOG)
     for name, r in rows.items():
         assert (r["depth"], r["kind"]) == (CATALOG[name].depth, CATALOG[name].kind)
+
+
+def test_migfuzz_bugs_measure_compares_with_the_catalog(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    from migfuzz.cli import main
+
+    assert main(["bugs", "--measure", "missing-get-new"]) == 0
+    assert "missing-get-new: measured depth 0" in capsys.readouterr().out
+    wrong = dataclasses.replace(CATALOG["missing-get-new"], depth=2)
+    monkeypatch.setitem(CATALOG, "missing-get-new", wrong)
+    assert main(["bugs", "--measure", "missing-get-new"]) == 1
+    assert "catalog says 2  MISMATCH" in capsys.readouterr().out
+    assert main(["bugs", "--measure", "no-such-bug"]) == 2
