@@ -21,6 +21,7 @@ from . import (
     unlock_before_remove,
     wait_unlocked_entry,
     wait_without_ref,
+    walk_without_anon_vma_lock,
     yield_busy_wait,
 )
 from ._catalog import ConflictingOverridesError as ConflictingOverridesError
@@ -43,6 +44,7 @@ CATALOG: dict[str, HistoricalBug] = {
         wait_unlocked_entry,
         remove_pte_unlocked,
         fork_no_wrprotect,
+        walk_without_anon_vma_lock,
     )
 }
 
