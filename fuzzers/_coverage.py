@@ -14,6 +14,11 @@ Each feature is hashed onto one of ``NUM_COUNTERS`` counters reserved from ather
 the counter is bumped when the feature is seen. atheris exposes this only through private
 functions (``_reserve_counter``, ``_trace_branch``, 3.0.0); they are wrapped here and nowhere
 else, and without atheris (or with feedback disabled) :func:`report` does nothing.
+
+``atheris._trace_branch`` is looked up on every :func:`report`, never kept: ``atheris.Fuzz()``
+rebinds it when fuzzing starts, and a reference taken before that bumps counters libFuzzer
+never reads (libFuzzer's ``cov``/``ft`` were identical with and without the feedback).
+``tests/test_fuzzers.py::test_feedback_reaches_libfuzzer`` holds this to libFuzzer's own figures.
 """
 
 from __future__ import annotations
@@ -25,22 +30,27 @@ from typing import Any
 NUM_COUNTERS = 4096
 
 _base: int | None = None
-_trace_branch: Any = None
+_atheris: Any = None
 enabled = True
+"""Trace each execution and compute its features (off: ``--no-interleaving-feedback``)."""
+reporting = True
+"""Hand the features to libFuzzer (off with tracing still on: ``--feedback-trace-only``, so
+that a with/without comparison differs only in what libFuzzer is told)."""
 
 
 def setup() -> bool:
     """Reserve the counters; False (feedback off) if atheris or its private API is missing."""
-    global _base, _trace_branch
+    global _base, _atheris
     if _base is not None:
         return True
     try:
         import atheris
 
         reserve = atheris._reserve_counter
-        _trace_branch = atheris._trace_branch
+        atheris._trace_branch  # noqa: B018  (present in this atheris, checked once)
     except (ImportError, AttributeError):
         return False
+    _atheris = atheris
     _base = reserve()
     for _ in range(NUM_COUNTERS - 1):
         reserve()
@@ -99,11 +109,16 @@ def features(events: Iterable[tuple[int, int, str, dict[str, Any]]]) -> set[str]
     return out
 
 
+def counter(feat: str) -> int:
+    """The counter (offset from the reserved base) that ``feat`` bumps."""
+    return zlib.crc32(feat.encode()) % NUM_COUNTERS
+
+
 def report(feats: Iterable[str]) -> None:
     """Bump one counter per feature."""
-    if not enabled or _base is None:
+    if not (enabled and reporting) or _base is None:
         return
     base = _base
-    tb = _trace_branch
+    tb = _atheris._trace_branch  # at call time: atheris.Fuzz() rebinds it (module docstring)
     for feat in feats:
-        tb(base + zlib.crc32(feat.encode()) % NUM_COUNTERS)
+        tb(base + counter(feat))

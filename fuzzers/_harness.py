@@ -79,8 +79,13 @@ def execute(
 
 
 def fuzz_main(test_one_input: Callable[[bytes], None]) -> None:
-    """The common ``main`` of the targets: bugs from the environment, the feedback switch
-    (``--no-interleaving-feedback``, for the with/without benchmark), then libFuzzer."""
+    """The common ``main`` of the targets: bugs from the environment, the feedback switches,
+    then libFuzzer.
+
+    ``--no-interleaving-feedback`` turns tracing and feedback off (plain code coverage, at
+    plain speed); ``--feedback-trace-only`` traces and computes the features but does not
+    report them (the control of ``test_feedback_reaches_libfuzzer``: same code runs, only
+    libFuzzer's view differs)."""
     import atheris
 
     # libFuzzer's -fork mode starts its workers by executing argv[0]. Under `python -m`
@@ -94,6 +99,9 @@ def fuzz_main(test_one_input: Callable[[bytes], None]) -> None:
         sys.argv.remove("--no-interleaving-feedback")
         _coverage.enabled = False
     else:
+        if "--feedback-trace-only" in sys.argv:
+            sys.argv.remove("--feedback-trace-only")
+            _coverage.reporting = False
         _coverage.setup()
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()

@@ -35,7 +35,7 @@ from stress.workload import ScenarioError
 from . import __version__
 from ._args import add_fix_arguments, fixes_of, non_negative_int, positive_float, positive_int
 from ._errors import FindingFileError, UsageError
-from .bugs import check_bugs, check_fixes
+from .bugs import check_bugs, check_depths, check_fixes
 from .campaign import SCENARIO_MODES, Campaign, CampaignConfig, default_jobs
 from .findings import FindingRecord, load, write_atomic
 from .fuzz import TARGETS as FUZZ_TARGETS
@@ -47,6 +47,7 @@ from .minimize import NotReproducible, minimize
 from .nightly import DESCRIPTION as NIGHTLY_DESCRIPTION
 from .nightly import add_arguments as configure_nightly_parser
 from .nightly import cmd_nightly
+from .refresh import refresh_file
 from .replay import check
 from .report import fixes_text, format_summary, format_verdict, strategies_line, verdict_json
 from .strategies import BASE_STRATEGIES, STRATEGIES, check_strategy
@@ -120,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fix", action="append", default=[], metavar="NAME",
                    help="for a raw artifact: the fix(es) the fuzzer ran with (repeatable, "
                         "`all`); a finding file replays with the fixes it records")
+    r.add_argument("--refresh", action="store_true",
+                   help="known reproducers (corpus/known/): rewrite each file whose exact "
+                        "replay drifted with a deterministic re-search of its bug (exit 0 all "
+                        "replay or were re-found, 1 one could not be re-found)")
 
     m = sub.add_parser("minimize", help="shrink a finding file",
                        description="Shrink tasks, operations and preemptions while the same "
@@ -141,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bugs", help="list the catalog of injectable historical bugs")
     b.add_argument("--json", action="store_true")
+    b.add_argument("--measure", nargs="*", metavar="NAME", default=None,
+                   help="re-measure the depth of the named bugs (default: all; exhaustive "
+                        "preemption-bounded DFS of each one's scenario, minutes for all) and "
+                        "compare with the catalog; exit 1 on a mismatch")
 
     fx = sub.add_parser("fixes", help="list the upstream fixes of V2's real flaws",
                         description="The real flaws of Swapless V2 as posted that the model "
@@ -228,6 +237,8 @@ def cmd_stress(a: argparse.Namespace) -> int:
 
 def cmd_repro(a: argparse.Namespace) -> int:
     check_fixes(a.fix)  # a bad name is a usage error even where no raw artifact uses it
+    if a.refresh:
+        return _refresh(a.files)
     status = 0
     results = []
     for path in a.files:
@@ -253,6 +264,20 @@ def cmd_repro(a: argparse.Namespace) -> int:
     return status
 
 
+def _refresh(files: list[str]) -> int:
+    status = 0
+    for path in files:
+        try:
+            code, line = refresh_file(path)
+        except UsageError as exc:  # FindingFileError names the file
+            _err(str(exc))
+            status = 2
+            continue
+        print(line)
+        status = status if status == 2 else max(status, code)
+    return status
+
+
 def _load_any(path: str, target: str | None, bugs: list[str],
               fixes: list[str]) -> FindingRecord:
     """A finding file, or a raw libFuzzer artifact (anything that is not JSON)."""
@@ -268,10 +293,14 @@ def _load_any(path: str, target: str | None, bugs: list[str],
 def cmd_bugs(a: argparse.Namespace) -> int:
     from target.bugs import CATALOG
 
+    if a.measure is not None:
+        return 1 if check_depths(check_bugs(a.measure) or None) else 0
     rows: list[dict[str, Any]] = [
         {"name": b.name, "year": b.year, "breaks": b.breaks, "summary": b.summary,
          "reference": b.reference, "expected_kinds": list(b.expected_kinds),
-         "scenario": b.scenario, "strategy": b.strategy}
+         "scenario": b.scenario, "strategy": b.strategy, "depth": b.depth, "kind": b.kind,
+         "history": b.history, "model_check": b.model_check,
+         "depth_without_check": b.depth_without_check}
         for b in CATALOG.values()
     ]
     if a.json:
@@ -279,7 +308,12 @@ def cmd_bugs(a: argparse.Namespace) -> int:
         return 0
     w = max(len(str(r["name"])) for r in rows)
     for r in rows:
-        print(f"{r['name']:<{w}}  {r['year']}  {r['summary']}")
+        print(f"{r['name']:<{w}}  {r['year']}  {r['kind']}, depth {r['depth']}"
+              f"{'' if r['history'] == 'upstream' else ' (mutation of the history)'}: "
+              f"{r['summary']}")
+        if r["model_check"]:
+            print(f"{'':<{w}}        depth {r['depth_without_check']} without the model-side "
+                  f"check {r['model_check']} (the kernel of the time had none)")
         print(f"{'':<{w}}        breaks {r['breaks']}; shows as {', '.join(r['expected_kinds'])}"
               f" (scenario {r['scenario']}, {r['strategy']})")
         print(f"{'':<{w}}        {r['reference']}")

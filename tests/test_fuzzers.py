@@ -5,6 +5,7 @@ committed seed corpus in the first executions)."""
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzzers import _coverage, _ops
+from fuzzers import _coverage, _harness, _ops
 from fuzzers._targets import DECODERS
 from migfuzz.bugs import injected
 from migfuzz.cli import main
@@ -21,6 +22,8 @@ from migfuzz.findings import load
 from migfuzz.fuzz import artifact_record
 from stress.run import run_scenario
 from stress.workload import validate
+from target.bugs import inject
+from target.fixes import lookup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,6 +81,40 @@ def test_report_without_setup_is_a_no_op() -> None:
         _coverage.report({"anything"})  # no atheris counters reserved: must not raise
     finally:
         _coverage._base = base
+
+
+def _libfuzzer_cov_ft(stderr: str) -> tuple[int, int]:
+    line = next(x for x in stderr.splitlines() if "INITED" in x)
+    m = re.search(r"cov: (\d+) ft: (\d+)", line)
+    assert m, line
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize("target", sorted(DECODERS))
+def test_feedback_reaches_libfuzzer(target: str) -> None:
+    """libFuzzer's own cov/ft grow by exactly the counters the seeds' features hit.
+
+    Both runs trace and compute the features (``--feedback-trace-only`` is the control), so
+    the same instrumented code runs and the difference is only what libFuzzer is told. A
+    feedback that no longer reaches libFuzzer (a stale ``_trace_branch``, an emptied
+    ``report()``) gives a difference of zero."""
+    seeds = sorted((ROOT / "corpus" / target).iterdir())
+    hit: set[int] = set()
+    decode = DECODERS[target]
+    with inject(lookup(["all"])):  # as the libFuzzer runs below (MIGFUZZ_FIXES=all)
+        for f in seeds:
+            scenario, scheduler = decode(f.read_bytes())
+            scheduler.new_execution()
+            outcome = run_scenario(scenario, scheduler, trace=True,
+                                   max_steps=_harness.MAX_STEPS)
+            assert outcome.events is not None
+            hit |= {_coverage.counter(x) for x in _coverage.features(outcome.events)}
+    assert len(hit) > 20  # the seeds are varied enough for the comparison to mean something
+    on = _libfuzzer_cov_ft(_libfuzzer(target, str(ROOT / "corpus" / target), "-runs=0").stderr)
+    off = _libfuzzer_cov_ft(_libfuzzer(target, str(ROOT / "corpus" / target), "-runs=0",
+                                       "--feedback-trace-only").stderr)
+    assert on[0] - off[0] == len(hit), (on, off, len(hit))
+    assert on[1] - off[1] >= len(hit), (on, off, len(hit))
 
 
 def test_artifact_becomes_a_finding_record() -> None:

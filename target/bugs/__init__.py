@@ -10,17 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import (
+    fork_no_wrprotect,
     get_after_unlock,
     isolate_outside_ptl,
     missing_get_new,
     no_restore_on_failure,
     nr_refs_constant,
     page_lock_under_anon_vma,
+    remove_pte_unlocked,
     unlock_before_remove,
+    wait_unlocked_entry,
     wait_without_ref,
+    walk_without_anon_vma_lock,
     yield_busy_wait,
 )
+from ._catalog import ConflictingOverridesError as ConflictingOverridesError
 from ._catalog import HistoricalBug as HistoricalBug
+from ._catalog import check_conflicts as check_conflicts
 from ._catalog import inject as inject
 
 CATALOG: dict[str, HistoricalBug] = {
@@ -35,6 +41,10 @@ CATALOG: dict[str, HistoricalBug] = {
         missing_get_new,
         page_lock_under_anon_vma,
         yield_busy_wait,
+        wait_unlocked_entry,
+        remove_pte_unlocked,
+        fork_no_wrprotect,
+        walk_without_anon_vma_lock,
     )
 }
 

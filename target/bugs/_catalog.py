@@ -35,6 +35,15 @@ class HistoricalBug:
         scenario: the canonical scenario that shows it.
         strategy: the scheduling strategy that shows it best ("random", "pct").
         overrides: ``"module:function"`` -> buggy replacement.
+        depth: the least preemption bound at which exhaustive DFS of ``scenario`` shows it
+            (0: some run-to-completion order shows it, no race needed). Measured, never
+            guessed: ``migfuzz bugs --measure`` re-measures and compares; a slow test asserts it.
+        model_check: ``"module:function"`` of a model-side check the kernel of the time did
+            not have that shows this bug earlier ("" if none).
+        depth_without_check: ``depth`` with ``model_check`` made a no-op (None: not found
+            by DFS up to bound 3, 50,000 executions per bound).
+        history: "upstream" (the bug was in a posted or merged kernel) or "mutation" (a
+            faithful mutation of the code's history: a check or step the code has, removed).
     """
 
     name: str
@@ -46,6 +55,15 @@ class HistoricalBug:
     scenario: str
     strategy: str
     overrides: dict[str, Callable[..., Any]]
+    depth: int
+    model_check: str = ""
+    depth_without_check: int | None = None
+    history: str = "upstream"
+
+    @property
+    def kind(self) -> str:
+        """"sequential" (depth 0), "race" (1 preemption) or "deep race" (2 or more)."""
+        return "sequential" if self.depth == 0 else "race" if self.depth == 1 else "deep race"
 
     def inject(self) -> contextlib.AbstractContextManager[None]:
         return inject([self])
@@ -67,10 +85,35 @@ def _resolve(target: str) -> tuple[Any, str, Any]:
     return module, attr, getattr(module, attr)
 
 
+class ConflictingOverridesError(ValueError):
+    """Two bugs replace the same function: only one of the two could be applied."""
+
+
+def check_conflicts(bugs: Iterable[Any]) -> None:
+    """Raise :class:`ConflictingOverridesError` if two of ``bugs`` replace one function
+    (objects without ``overrides``, such as tests' planted bugs, replace nothing here)."""
+    owner: dict[str, str] = {}
+    for bug in bugs:
+        for target in getattr(bug, "overrides", {}):
+            other = owner.setdefault(target, bug.name)
+            if other != bug.name:
+                raise ConflictingOverridesError(
+                    f"bugs {other} and {bug.name} both replace {target}; inject one at a time")
+
+
 @contextlib.contextmanager
 def inject(bugs: Iterable[Overriding]) -> Iterator[None]:
     """Apply every override of ``bugs`` (catalog bugs or upstream fixes) for the duration of
-    the block; a later one replacing a function an earlier one replaced wins."""
+    the block; a later one replacing a function an earlier one replaced wins.
+
+    Raises:
+        ConflictingOverridesError: two *catalog bugs* replace the same function (checked
+            before anything is applied: the second override would silently win). Fixes may
+            share a function: a later fix's override is written on top of the earlier one
+            (``target.fixes``), and a bug applied after the fixes wins by design.
+    """
+    bugs = list(bugs)
+    check_conflicts([b for b in bugs if isinstance(b, HistoricalBug)])
     saved: list[tuple[Any, str, Any]] = []
     try:
         for bug in bugs:

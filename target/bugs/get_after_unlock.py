@@ -31,8 +31,9 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
         table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
-    table.ptl.unlock()  # BUG: the reference is taken after the entry stopped protecting it
-    await get_page(page)
+    # BUG: the reference is taken after the entry stopped protecting it
+    table.ptl.unlock()
+    await get_page(page)  # BUG: (was get_page_locked before the unlock)
     await wait_on_page_locked(page)
     await put_page(page)
 
@@ -48,4 +49,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="pct",  # bench/time_to_bug.md: PCT finds it in < 0.3 s (median)
     overrides={"target.mm.migrate:migration_entry_wait": migration_entry_wait},
+    depth=2,
 )

@@ -30,23 +30,29 @@ from ._catalog import HistoricalBug
 async def check_pte_range(
     vma: VmArea, start: int, end: int, nodes: set[int], flags: int, pagelist: list[Page]
 ) -> None:
-    table = vma.vm_mm.pte_table(start, alloc=False)
+    mm = vma.vm_mm
+    table = mm.pte_table(start, alloc=False)
     if table is None:
         return
-    found: list[Page] = []
+    found: list[Page] = []  # BUG: the scan collects the pages under the ptl ...
     await table.ptl.lock()
     for addr in range(start, end):
         pte = pte_read(table, addr)
         if type(pte) is not PresentPte:
             continue
         page = W().mem_map[pte.pfn]
-        if page.flags & PG_reserved or (page.nid in nodes) == bool(flags & MPOL_MF_INVERT):
+        if page.flags & PG_reserved:
             continue
-        found.append(page)
-    table.ptl.unlock()
+        if (page.nid in nodes) == bool(flags & MPOL_MF_INVERT):
+            continue
+        found.append(page)  # BUG: ...
+    table.ptl.unlock()  # BUG: ... and isolates them after dropping it:
     for page in found:  # BUG: nothing keeps these pages alive any more
         if flags & (MPOL_MF_MOVE | MPOL_MF_MOVE_ALL):
             await migrate_page_add(page, pagelist, flags)
+        else:
+            break
+    # BUG: (the ptl was dropped above, before the isolation)
 
 
 BUG = HistoricalBug(
@@ -59,4 +65,7 @@ BUG = HistoricalBug(
     scenario="migrate-vs-cow-exit",
     strategy="random",
     overrides={"target.mm.mempolicy:check_pte_range": check_pte_range},
+    depth=0,
+    model_check="target.mm.migrate:assert_page_pinned_by_ptl",
+    depth_without_check=None,  # not found by DFS up to bound 3 (capped: 50,000 per bound)
 )

@@ -59,4 +59,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="random",
     overrides={"target.mm.migrate:remove_migration_pte": remove_migration_pte},
+    depth=0,
 )

@@ -35,7 +35,9 @@ async def migrate_page(newpage: Page, page: Page) -> int:
         newpage, page, 2 if page_mapping(page) is not None else 1
     )
     if rc:
-        return rc  # BUG: the entries installed by try_to_unmap are left behind
+        # BUG: no remove_migration_ptes(page, page): the entries installed by try_to_unmap
+        # are left behind
+        return rc
     migrate_page_copy(newpage, page)
     await remove_migration_ptes(page, newpage)
     return 0
@@ -51,4 +53,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="random",
     overrides={"target.mm.migrate:migrate_page": migrate_page},
+    depth=1,
 )

@@ -52,4 +52,5 @@ BUG = HistoricalBug(
     scenario="tiny-migrate-pin",
     strategy="pct",  # bench/time_to_bug.md: PCT finds it in < 0.3 s (median)
     overrides={"target.mm.migrate:migrate_page": migrate_page},
+    depth=1,
 )

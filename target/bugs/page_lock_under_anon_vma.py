@@ -31,14 +31,15 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
         table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
-    anon_vma = page.mapping
+    # The whole tail is the review's variant, not the faithful get_page_locked/wait form.
+    anon_vma = page.mapping  # BUG: wait by way of the anon_vma ...
     table.ptl.unlock()
-    if not isinstance(anon_vma, AnonVma):
-        return
-    await anon_vma.lock.lock()
+    if not isinstance(anon_vma, AnonVma):  # BUG
+        return  # BUG
+    await anon_vma.lock.lock()  # BUG
     await lock_page(page)  # BUG: page lock under anon_vma->lock
-    unlock_page(page)
-    anon_vma.lock.unlock()
+    unlock_page(page)  # BUG
+    anon_vma.lock.unlock()  # BUG
 
 
 BUG = HistoricalBug(
@@ -52,4 +53,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="random",
     overrides={"target.mm.migrate:migration_entry_wait": migration_entry_wait},
+    depth=1,
 )

@@ -41,7 +41,7 @@ async def migrate_page(newpage: Page, page: Page) -> int:
     migrate_page_copy(newpage, page)
     unlock_page(page)  # BUG: as ->writepage does, with the entries still pointing here
     await remove_migration_ptes(page, newpage)
-    await lock_page(page)  # migrate_pages unlocks it again
+    await lock_page(page)  # BUG: (taken again: migrate_pages unlocks it)
     return 0
 
 
@@ -56,4 +56,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="random",
     overrides={"target.mm.migrate:migrate_page": migrate_page},
+    depth=0,
 )

@@ -32,8 +32,10 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
         table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
-    table.ptl.unlock()  # BUG: no get_page(page) before dropping the ptl ...
+    # BUG: no get_page_locked(page) before dropping the ptl ...
+    table.ptl.unlock()
     await wait_on_page_locked(page)  # ... so this sleeps on a page we do not hold
+    # BUG: (and no put_page(page): there is no reference to drop)
 
 
 BUG = HistoricalBug(
@@ -46,4 +48,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="pct",  # bench/time_to_bug.md: PCT finds it in < 0.3 s (median)
     overrides={"target.mm.migrate:migration_entry_wait": migration_entry_wait},
+    depth=1,
 )

@@ -50,4 +50,5 @@ BUG = HistoricalBug(
     scenario="migrate-vs-fault",
     strategy="pct",
     overrides={"target.mm.memory:do_swap_page": do_swap_page},
+    depth=1,
 )
