@@ -50,7 +50,7 @@ class spinlock_t:
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
-        assert task is not None
+        assert task is not None  # harness: a point runs only inside an executor
         if self.obj is not None:
             kasan_check(self.obj, f"spin_lock({self.name})")
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
@@ -68,7 +68,7 @@ class spinlock_t:
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
-        assert task is not None
+        assert task is not None  # harness: a point runs only inside an executor
         if self.obj is not None:
             kasan_check(self.obj, f"spin_trylock({self.name})")
         if self.owner is not None:
@@ -132,7 +132,7 @@ class rw_semaphore:
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
-        assert task is not None
+        assert task is not None  # harness: a point runs only inside an executor
         if self.obj is not None:
             kasan_check(self.obj, f"down({self.name})")
         # lockdep before might_sleep: an acquisition that is both against the lock order and
@@ -238,7 +238,7 @@ class WaitBit:
         if self.lock_class is not None:
             rq = HOOKS.rq
             task = rq.current
-            assert task is not None
+            assert task is not None  # harness: a point runs only inside an executor
             if trylock:
                 _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, True, False)
             self.owner = task
@@ -273,7 +273,7 @@ class WaitBit:
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
-        assert task is not None
+        assert task is not None  # harness: a point runs only inside an executor
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
         might_sleep(f"lock({self.name})")
         while self.is_set:

@@ -181,7 +181,7 @@ async def sleep_on(what: object) -> None:
     """Sleep until another task wakes us with ``HOOKS.rq.wake``; the caller queued us first."""
     rq = HOOKS.rq
     task = rq.current
-    assert task is not None
+    assert task is not None  # harness: a point runs only inside an executor
     rq.block(task, what)
     await HOOKS.point()
 

@@ -11,7 +11,7 @@ fault broke COW, which get_user_pages uses to stop asking for a writable pte.
 
 from __future__ import annotations
 
-from target.kernel import BUG_ON, cond_resched, kasan_check, lockdep_assert_held, preempt
+from target.kernel import BUG, BUG_ON, cond_resched, kasan_check, lockdep_assert_held, preempt
 
 from .filemap import TestSetPageLocked, lock_page, unlock_page
 from .locking import SINGLE_DEPTH_NESTING
@@ -100,7 +100,7 @@ async def handle_mm_fault(mm: MmStruct, vma: VmArea, address: int, write_access:
     lockdep_assert_held(mm.mmap_sem)
     kasan_check(vma, "handle_mm_fault")
     table = mm.pte_table(address)
-    assert table is not None
+    assert table is not None  # harness: pte_table(alloc=True) never fails in the model
     return await handle_pte_fault(mm, vma, address, table, write_access)
 
 
@@ -153,7 +153,7 @@ async def do_anonymous_page(
         page_add_new_anon_rmap(page, vma, address)
     else:
         page = w.zero_page
-        assert page is not None
+        assert page is not None  # harness: World.create always makes the ZERO_PAGE
         await get_page(page)  # page_cache_get(ZERO_PAGE)
         entry = PresentPte(page.pfn, False, False, True)
         await table.ptl.lock()
@@ -316,7 +316,8 @@ async def copy_one_pte(
             w.mmlist_lock.unlock()
         await set_pte_at(dst_mm, addr, dst, pte)
         return
-    assert type(pte) is PresentPte
+    if type(pte) is not PresentPte:  # copy_pte_range skips pte_none; the rest are present
+        BUG("bug", f"copy_one_pte: pte at {addr} is {pte!r}", mm=src_mm.name, addr=addr)
     if is_cow_mapping(vma.vm_flags) and pte.write:
         await set_pte_at(src_mm, addr, src, PresentPte(pte.pfn, False, pte.dirty, pte.young))
         pte = PresentPte(pte.pfn, False, pte.dirty, pte.young)
@@ -339,7 +340,7 @@ async def copy_pte_range(
     """
     dst = dst_mm.pte_table(start)
     src = src_mm.pte_table(start, alloc=False)
-    assert dst is not None
+    assert dst is not None  # harness: pte_table(alloc=True) never fails in the model
     if src is None:
         return
     rss = [0, 0]

@@ -110,7 +110,9 @@ async def isolate_lru_page(page: Page, pagelist: list[Page]) -> int:
             ret = 0
             get_page_locked(page)
             page.flags &= ~PG_lru
-            assert page.lru is not None
+            if page.lru is None:  # PG_lru means list_del has a list to take it off
+                BUG("bad-page-state", f"pfn {page.pfn} has PG_lru but is on no list",
+                    pfn=page.pfn)
             page.lru.remove(page)
             page.lru = pagelist
             pagelist.append(page)

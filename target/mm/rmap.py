@@ -84,7 +84,7 @@ async def anon_vma_prepare(vma: VmArea) -> None:
     mm = vma.vm_mm
     await mm.page_table_lock.lock()
     if vma.anon_vma is None:
-        assert allocated is not None
+        assert allocated is not None  # harness: mypy narrowing, set two lines above
         vma.anon_vma = allocated
         allocated.head.append(vma)
         allocated = None
@@ -304,7 +304,9 @@ async def try_to_unmap_one(page: Page, vma: VmArea, migration: bool) -> int:
         ret = SWAP_FAIL
     else:
         pteval = await ptep_clear_flush(mm, address, table)
-        assert type(pteval) is PresentPte
+        if type(pteval) is not PresentPte:  # page_check_address found it present under the ptl
+            BUG("bug", f"try_to_unmap_one: pte at {address} of {mm.name} is {pteval!r}, not "
+                f"present, under the ptl", pfn=page.pfn, mm=mm.name, addr=address)
         if pteval.dirty:
             page.flags |= PG_dirty  # set_page_dirty
         if PageAnon(page):

@@ -70,7 +70,9 @@ async def __page_cache_release(page: Page) -> None:
         await zone.lru_lock.lock()
         if page.flags & PG_lru:
             page.flags &= ~(PG_lru | PG_active)  # del_page_from_lru clears PG_active too
-            assert page.lru is not None
+            if page.lru is None:  # PG_lru means list_del has a list to take it off
+                BUG("bad-page-state", f"pfn {page.pfn} has PG_lru but is on no list",
+                    pfn=page.pfn)
             page.lru.remove(page)
             page.lru = None
         zone.lru_lock.unlock()

@@ -71,7 +71,7 @@ async def do_page_fault(mm: MmStruct, addr: int, write: bool) -> bool:
     vma = mm.find_vma(addr)
     ok = vma is not None and (not write or bool(vma.vm_flags & VM_WRITE))
     if ok:
-        assert vma is not None
+        assert vma is not None  # harness: mypy narrowing, ok implies a vma
         ok = await handle_mm_fault(mm, vma, addr, write) != VM_FAULT_OOM
     mm.mmap_sem.up_read()
     return ok
