@@ -31,6 +31,7 @@ FINDING_KINDS: frozenset[str] = frozenset(
         "lock-misuse",  # recursive acquisition, lock held at task exit
         "deadlock",  # no task can run, some have not finished
         "livelock",  # step bound exceeded
+        "no-progress",  # at quiescence: a migration or reclaim that should succeed did not
         "data-race",  # reserved for an unlocked write/write race detector
         "bug",  # any other BUG_ON / VM_BUG_ON in the model
     }

@@ -116,7 +116,7 @@ async def isolate_lru_page(page: Page, pagelist: list[Page]) -> int:
             page.lru.remove(page)
             page.lru = pagelist
             pagelist.append(page)
-        zone.lru_lock.unlock()
+        await zone.lru_lock.unlock()
     return ret
 
 
@@ -178,7 +178,7 @@ async def remove_migration_pte(vma: VmArea, addr: int | None, old: Page, new: Pa
         await set_pte_at(mm, addr, table, PresentPte(new.pfn, vma.vm_page_prot_write, False,
                                                      False))  # pte_mkold(mk_pte(new, prot))
         await page_add_anon_rmap(new, vma, addr)
-    table.ptl.unlock()
+    await table.ptl.unlock()
 
 
 async def remove_migration_ptes(old: Page, new: Page) -> None:
@@ -194,7 +194,7 @@ async def remove_migration_ptes(old: Page, new: Page) -> None:
     await anon_vma.lock.lock()
     for vma in list(anon_vma.head):
         await remove_migration_pte(vma, page_address_in_vma(new, vma), old, new)
-    anon_vma.lock.unlock()
+    await anon_vma.lock.unlock()
 
 
 async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int) -> None:
@@ -216,11 +216,11 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
     await table.ptl.lock()
     pte = pte_read(table, address)
     if type(pte) is not SwapPte or not is_migration_entry(pte):
-        table.ptl.unlock()
+        await table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
     get_page_locked(page)
-    table.ptl.unlock()
+    await table.ptl.unlock()
     await wait_on_page_locked(page)
     await put_page(page)
 
@@ -259,7 +259,7 @@ async def migrate_page_remove_references(newpage: Page, page: Page, nr_refs: int
     await space.tree_lock.lock()
     slot = space.page_tree.get(page.private)
     if page_mapping(page) is None or page.count != nr_refs or slot is not page:
-        space.tree_lock.unlock()
+        await space.tree_lock.unlock()
         return EAGAIN
     get_page_locked(newpage)  # the radix tree's reference
     newpage.index = page.index
@@ -269,7 +269,7 @@ async def migrate_page_remove_references(newpage: Page, page: Page, nr_refs: int
         newpage.private = page.private
     space.page_tree[page.private] = newpage
     __put_page(page)
-    space.tree_lock.unlock()
+    await space.tree_lock.unlock()
     return 0
 
 
@@ -355,8 +355,8 @@ async def migrate_pages(
                         # Both branches call migrate_page: swapper_space's a_ops->migratepage
                         # is migrate_page, and the model has no other mapping.
                         rc = await migrate_page(newpage, page)
-                        unlock_page(newpage)
-                    unlock_page(page)
+                        await unlock_page(newpage)
+                    await unlock_page(page)
             if rc == EAGAIN:
                 retry += 1
             elif rc:

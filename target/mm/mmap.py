@@ -79,5 +79,5 @@ async def mmput(mm: MmStruct) -> None:
         await w.mmlist_lock.lock()
         w.mmlist.remove(mm)
         mm.on_mmlist = False
-        w.mmlist_lock.unlock()
+        await w.mmlist_lock.unlock()
     kfree(mm)  # mmdrop

@@ -88,7 +88,7 @@ async def anon_vma_prepare(vma: VmArea) -> None:
         vma.anon_vma = allocated
         allocated.head.append(vma)
         allocated = None
-    mm.page_table_lock.unlock()
+    await mm.page_table_lock.unlock()
     # mypy narrows vma.anon_vma across the awaits above, but another thread of the mm may
     # have set it meanwhile: that is the race this recheck is for.
     if allocated is not None:
@@ -106,7 +106,7 @@ async def anon_vma_link(vma: VmArea) -> None:
     if anon_vma is not None:
         await anon_vma.lock.lock()
         anon_vma.head.append(vma)
-        anon_vma.lock.unlock()
+        await anon_vma.lock.unlock()
 
 
 async def anon_vma_unlink(vma: VmArea) -> None:
@@ -121,7 +121,7 @@ async def anon_vma_unlink(vma: VmArea) -> None:
     await anon_vma.lock.lock()
     anon_vma.head.remove(vma)
     empty = not anon_vma.head
-    anon_vma.lock.unlock()
+    await anon_vma.lock.unlock()
     if empty:
         kfree(anon_vma)
 
@@ -217,7 +217,7 @@ async def page_lock_anon_vma(page: Page) -> AnonVma | None:
     if isinstance(anon_mapping, AnonVma) and page_mapped(page):
         anon_vma = anon_mapping
         await anon_vma.lock.lock()
-    rcu_read_unlock()
+    await rcu_read_unlock()
     return anon_vma
 
 
@@ -241,7 +241,7 @@ async def page_check_address(
     pte = pte_read(table, address)
     if type(pte) is PresentPte and pte.pfn == page.pfn:
         return table
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return None
 
 
@@ -253,7 +253,7 @@ async def page_referenced_one(page: Page, vma: VmArea) -> int:
     if table is None:
         return 0
     referenced = int(await ptep_clear_flush_young(vma.vm_mm, address, table))
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return referenced
 
 
@@ -274,7 +274,7 @@ async def page_referenced(page: Page) -> int:
             referenced += await page_referenced_one(page, vma)
             if not page_mapped(page):
                 break
-        anon_vma.lock.unlock()
+        await anon_vma.lock.unlock()
     return referenced
 
 
@@ -319,7 +319,7 @@ async def try_to_unmap_one(page: Page, vma: VmArea, migration: bool) -> int:
                     if not mm.on_mmlist:
                         mm.on_mmlist = True
                         w.mmlist.append(mm)
-                    w.mmlist_lock.unlock()
+                    await w.mmlist_lock.unlock()
             else:
                 BUG_ON(not migration, "bug",
                        f"try_to_unmap_one: anon page pfn {page.pfn} not in swap cache")
@@ -330,7 +330,7 @@ async def try_to_unmap_one(page: Page, vma: VmArea, migration: bool) -> int:
             mm.file_rss -= 1
         await page_remove_rmap(page)
         await put_page(page)  # page_cache_release: the pte's reference
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return ret
 
 
@@ -348,7 +348,7 @@ async def try_to_unmap_anon(page: Page, migration: bool) -> int:
         ret = await try_to_unmap_one(page, vma, migration)
         if ret == SWAP_FAIL or not page_mapped(page):
             break
-    anon_vma.lock.unlock()
+    await anon_vma.lock.unlock()
     return ret
 
 

@@ -75,7 +75,7 @@ async def __page_cache_release(page: Page) -> None:
                     pfn=page.pfn)
             page.lru.remove(page)
             page.lru = None
-        zone.lru_lock.unlock()
+        await zone.lru_lock.unlock()
     free_hot_cold_page(page)
 
 
@@ -95,7 +95,7 @@ async def lru_cache_add(page: Page, active: bool = False) -> None:
     else:
         page.lru = zone.inactive_list
     page.lru.append(page)
-    zone.lru_lock.unlock()
+    await zone.lru_lock.unlock()
 
 
 async def lru_cache_add_active(page: Page) -> None:

@@ -73,7 +73,7 @@ async def do_page_fault(mm: MmStruct, addr: int, write: bool) -> bool:
     if ok:
         assert vma is not None  # harness: mypy narrowing, ok implies a vma
         ok = await handle_mm_fault(mm, vma, addr, write) != VM_FAULT_OOM
-    mm.mmap_sem.up_read()
+    await mm.mmap_sem.up_read()
     return ok
 
 
@@ -133,7 +133,7 @@ async def sys_munmap(p: UserProcess, addr: int) -> bool:
         for a in range(vma.vm_start, vma.vm_end):
             p.expected.pop(a, None)
         await do_munmap(mm, vma)
-    mm.mmap_sem.up_write()
+    await mm.mmap_sem.up_write()
     await mmput(mm)
     return vma is not None
 
@@ -147,7 +147,7 @@ async def sys_mlock(p: UserProcess, addr: int, lock: bool) -> bool:
     vma = mm.find_vma(addr)
     if vma is not None:
         await mlock_fixup(mm, vma, lock)
-    mm.mmap_sem.up_write()
+    await mm.mmap_sem.up_write()
     await mmput(mm)
     return vma is not None
 
@@ -164,7 +164,7 @@ async def pin(p: UserProcess, addr: int) -> bool:
     page = None
     if vma is not None and vma.vm_flags & VM_WRITE:
         page = await get_user_pages(mm, vma, addr, True)
-    mm.mmap_sem.up_read()
+    await mm.mmap_sem.up_read()
     await mmput(mm)
     if page is None:
         return False
@@ -197,7 +197,7 @@ async def set_page_dirty_lock(page: Page) -> None:
     """
     await lock_page(page)
     page.flags |= PG_dirty
-    unlock_page(page)
+    await unlock_page(page)
 
 
 async def unpin(p: UserProcess, addr: int) -> bool:
