@@ -78,11 +78,32 @@ def live_mms(world: World) -> list[MmStruct]:
     return mms
 
 
+def check_mmlist(world: World) -> None:
+    """Every live mm with swap entries is on init_mm.mmlist, and only live mms are.
+
+    try_to_unmap_one and copy_one_pte put an mm with swap entries on the list: it is how
+    swapoff (try_to_unuse) finds them; an mm it cannot find keeps its slots forever. Run
+    right after the concurrent phase too, since the quiescent reclaim would add the mm.
+    """
+    mms = live_mms(world)
+    for mm in world.mmlist:
+        if mm not in mms:
+            _fail("use-after-free", f"{mm.name} is on init_mm.mmlist but has been freed",
+                  mm=mm.name)
+    for mm in mms:
+        swapped = sum(1 for table in mm.pgtables.values() for pte in table.ptes
+                      if type(pte) is SwapPte and pte.type != SWP_TYPE_MIGRATION)
+        if swapped and not (mm.on_mmlist and mm in world.mmlist):
+            _fail("bug", f"{mm.name} has {swapped} swap entries but is not on init_mm.mmlist",
+                  mm=mm.name, swap_ptes=swapped, on_mmlist=mm.on_mmlist)
+
+
 def check_quiescent(world: World) -> None:
     """Raise a :class:`KernelFinding` for the first violated invariant, if any."""
     present: dict[int, list[tuple[str, int, bool]]] = defaultdict(list)
     migration: dict[int, int] = defaultdict(int)
     swap_users: dict[int, int] = defaultdict(int)
+    check_mmlist(world)
     for mm in live_mms(world):
         anon = file = 0
         for table in mm.pgtables.values():
@@ -283,7 +304,8 @@ async def _reclaim_progress(world: World) -> None:
         # A page leaves memory in three calls (young bits, unmap + write, free); a page that
         # cannot go is rotated, so four calls per LRU page are enough to reach every one.
         for _ in range(4 * lru + 4):
-            if sum(1 for pg in cands if _count(pg) == 0) >= need:
+            if sum(1 for pg in cands if _count(pg) == 0) >= need and not any(
+                    _count(pg) for pg in cached):
                 break
             await syscalls.kswapd_reclaim(nid)
         freed = [pg for pg in cands if _count(pg) == 0]
@@ -302,10 +324,35 @@ def progress_program(world: World) -> Callable[[], Coroutine[Any, Any, None]]:
     """The quiescent migration and reclaim, run alone after the concurrent phase."""
 
     async def body() -> None:
+        check_mmlist(world)  # before the oracle's own reclaim puts every swapped mm on it
         await _migration_progress(world)
         await _reclaim_progress(world)
+        await _swap_cycle(world)
 
     return body
+
+
+SWAP_CYCLE_DELTA = 1_000_000
+"""Added to every expected value by the swap cycle's stores: distinct from any workload value."""
+
+
+async def _swap_cycle(world: World) -> None:
+    """Store a new value at every address each live process expects, then reclaim again.
+
+    A page swapped out by the quiescent reclaim comes back through the swap cache with a
+    clean PG_dirty; the store dirties only its pte. Reclaiming it again must carry that
+    dirty bit to the page (try_to_unmap_one) and write it, or the read-back that follows
+    sees the old value: a path the first swap-out (add_to_swap dirties the page) never takes.
+    """
+    if not world.config.config_swap:
+        return
+    for pid in sorted(world.processes):
+        p = world.processes[pid]
+        if not isinstance(p, syscalls.UserProcess) or p.mm is None or p.mm.freed:
+            continue
+        for addr in sorted(p.expected):
+            await syscalls.user_access(p, addr, True, p.expected[addr] + SWAP_CYCLE_DELTA)
+    await _reclaim_progress(world)
 
 
 def retry_limit_program(world: World) -> tuple[Callable[[], Coroutine[Any, Any, None]],

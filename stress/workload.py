@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from target.kernel import HOOKS, WaitBit, preempt, trace
+from target.kernel import HOOKS, KernelFinding, WaitBit, preempt, trace
 from target.mm import syscalls
 from target.mm.syscalls import UserProcess
 from target.mm.types import (
@@ -329,6 +329,14 @@ def readback_program() -> Callable[[], Coroutine[Any, Any, None]]:
             if p is None or p.mm is None:
                 continue
             for addr in sorted(p.expected):
-                await syscalls.user_access(p, addr, False)
+                got = await syscalls.user_access(p, addr, False)
+                # A read of mapped memory only fails for OOM; with a free page on every node
+                # there is none, and a read that silently fails would skip the I10 check.
+                w = W()
+                if got is None and p.mm is not None and all(z.free_list for z in w.zones):
+                    raise KernelFinding(
+                        "no-progress",
+                        f"process {pid} cannot read back address {addr} with free memory "
+                        "on every node", {"pid": pid, "addr": addr}, function="readback")
 
     return body

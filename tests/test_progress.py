@@ -282,3 +282,66 @@ def test_get_after_unlock_swap_in_migration_entry_wait_is_found(
     out = stress_json(tmp_path, capsys, "--runs", "4000", "-x", "--executor", "direct")
     [f] = out["findings"]
     assert f["signature"] == "use-after-free in get_page_locked"
+
+
+# -- mmlist and read-back --------------------------------------------------------------------------
+
+
+def test_mm_with_swap_entries_off_the_mmlist_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """try_to_unmap_one forgetting to put the mm on init_mm.mmlist (swapoff could never find
+    its swap entries) leaves every other invariant intact; quiescence reports it."""
+    import inspect
+
+    from target.mm import rmap
+
+    src = inspect.getsource(rmap.try_to_unmap_one)
+    assert "mm.on_mmlist = True" in src
+    namespace = dict(vars(rmap))
+    exec(src.replace("mm.on_mmlist = True", "pass").replace(
+        "w.mmlist.append(mm)", "pass"), namespace)
+    monkeypatch.setattr(rmap, "try_to_unmap_one", namespace["try_to_unmap_one"])
+    out = stress_json(tmp_path, capsys, "--runs", "200", "-x", "--executor", "direct",
+                      "--scenario", "migrate-vs-swap-pin")
+    [f] = out["findings"]
+    assert f["signature"] == "bug in quiescence"
+    assert "init_mm.mmlist" in Path(f["file"]).read_text()
+
+
+def test_a_read_back_that_fails_with_free_memory_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """do_swap_page that never reads the page in (the access gives up as if OOM) used to
+    skip the read-back's lost-write check silently."""
+
+    async def read_swap_cache_async(entry: Any, nid: int) -> None:
+        return None
+
+    monkeypatch.setattr(memory, "read_swap_cache_async", read_swap_cache_async)
+    out = stress_json(tmp_path, capsys, "--runs", "200", "-x", "--executor", "direct",
+                      "--scenario", "migrate-vs-swap-pin")
+    [f] = out["findings"]
+    assert f["signature"] in ("no-progress in readback", "no-progress in progress")
+
+
+def test_dirty_bit_lost_in_try_to_unmap_one_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """try_to_unmap_one without ``set_page_dirty`` for a dirty pte: a swap cache page stored
+    to after swap-in is freed unwritten. The first swap-out never needs the transfer
+    (add_to_swap dirties the page); the quiescent swap cycle (reclaim, store, reclaim) does,
+    and the read-back finds the old value."""
+    import inspect
+
+    from target.mm import rmap
+
+    src = inspect.getsource(rmap.try_to_unmap_one)
+    assert "page.flags |= PG_dirty" in src
+    namespace = dict(vars(rmap))
+    exec(src.replace("page.flags |= PG_dirty", "pass"), namespace)
+    monkeypatch.setattr(rmap, "try_to_unmap_one", namespace["try_to_unmap_one"])
+    out = stress_json(tmp_path, capsys, "--runs", "200", "-x", "--executor", "direct",
+                      "--scenario", "migrate-vs-swap-pin")
+    [f] = out["findings"]
+    assert f["signature"] == "lost-write in user_access"
