@@ -294,7 +294,7 @@ def report(files: list[Path], total: int, results: list[tuple[Mutant, str, float
         f"(timeout {a.timeout:.0f} s).",
         "",
         f"**Score: {tot['killed']} killed of {tot['killed'] + tot['survived']} non-equivalent "
-        f"= {score:.0%}** ({tot['equivalent']} equivalent; of the killed, {crash} by a harness "
+        f"= {score:.1%}** ({tot['equivalent']} equivalent; of the killed, {crash} by a harness "
         f"error, exit 3, and {hang} by a timeout).",
         "",
         "| file / operator | killed | survived | equivalent |",
