@@ -157,18 +157,35 @@ def make_record(cfg: CampaignConfig, run: int, scenario: Scenario, spec: Strateg
     )
 
 
+Migrations = dict[str, list[int]]
+"""``strategy:<name>`` / ``scenario:<name>`` -> [pages attempted, pages moved] by the runs'
+``migrate`` operations (stress.workload.MigrationStats); generated scenarios count as one."""
+
+
+def migration_rates(migrations: Migrations) -> dict[str, dict[str, dict[str, float]]]:
+    """The --json form: per strategy and per scenario, attempted, moved and the rate."""
+    out: dict[str, dict[str, dict[str, float]]] = {"by_strategy": {}, "by_scenario": {}}
+    for key, (attempted, moved) in sorted(migrations.items()):
+        kind, name = key.split(":", 1)
+        out[f"by_{kind}"][name] = {"attempted": attempted, "moved": moved,
+                                   "rate": round(moved / attempted, 4) if attempted else 0.0}
+    return out
+
+
 def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Message], None],
                 should_stop: Callable[[], bool]) -> None:
     """Worker ``wid``'s share of the campaign; reports through ``sink``."""
     runs = decisions = 0
     by_strategy: dict[str, int] = {}
     ops: dict[str, int] = {}  # operations by kind in the scenarios run: what was exercised
+    migrations: Migrations = {}
     best: dict[str, tuple[tuple[int, int, int], int]] = {}
     last = time.monotonic()
 
     def progress(kind: str) -> Message:
         return {"t": kind, "w": wid, "runs": runs, "decisions": decisions,
-                "by_strategy": dict(by_strategy), "ops": dict(ops)}
+                "by_strategy": dict(by_strategy), "ops": dict(ops),
+                "migrations": {k: list(v) for k, v in migrations.items()}}
 
     k = wid
     final: str | None = "done"
@@ -209,6 +226,13 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
                 for task in scenario.tasks:
                     for op in task.ops:
                         ops[str(op[0])] = ops.get(str(op[0]), 0) + 1
+                attempted, moved = outcome.migrations
+                if attempted:
+                    for key in (f"strategy:{spec.name}",
+                                f"scenario:{scenario.name.split(':')[0]}"):
+                        tally = migrations.setdefault(key, [0, 0])
+                        tally[0] += attempted
+                        tally[1] += moved
                 k += jobs
                 t = time.monotonic()
                 if t - last >= PROGRESS_EVERY:
@@ -275,6 +299,7 @@ class Summary:
     error: Message | None = None
     warnings: list[str] = field(default_factory=list)
     op_counts: dict[str, int] = field(default_factory=dict)
+    migrations: Migrations = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -300,12 +325,13 @@ class Summary:
             "model_commit": model_commit(),
             "seed": c.seed, "runs_requested": c.runs, "seconds_requested": c.seconds,
             "strategy": c.strategy, "executor": c.executor, "jobs": c.jobs,
-            "scenario": c.scenario or "generated", "bugs": list(c.bugs), "fixes": list(c.fixes),
+            "scenario": c.scenario or "mixed", "bugs": list(c.bugs), "fixes": list(c.fixes),
             "out": c.out,
             "max_steps": c.max_steps,
             "runs": self.runs, "decisions": self.decisions, "seconds": round(self.seconds, 3),
             "schedules_per_second": round(self.rate, 1), "by_strategy": self.by_strategy,
             "op_counts": self.op_counts,
+            "migration": migration_rates(self.migrations),
             "interrupted": self.interrupted,
             "error": None if self.error is None else {
                 k: self.error[k] for k in ("run", "strategy", "scenario", "error", "traceback")},
@@ -453,6 +479,14 @@ class Campaign:
             for k, v in m.get("ops", {}).items():
                 ops[k] = ops.get(k, 0) + v
         return dict(sorted(ops.items()))
+    def migrations(self) -> Migrations:
+        out: Migrations = {}
+        for m in self.workers.values():
+            for k, (attempted, moved) in m.get("migrations", {}).items():
+                tally = out.setdefault(k, [0, 0])
+                tally[0] += attempted
+                tally[1] += moved
+        return out
 
     def _maybe_show(self, final: bool = False) -> None:
         if self.progress is None:
@@ -506,6 +540,7 @@ class Campaign:
             self.cfg, runs, decisions, seconds, by,
             sorted(self.entries.values(), key=lambda e: (-e.hits, e.record.signature)),
             self.interrupted, self.error, list(self.store.warnings), self.op_counts(),
+            self.migrations(),
         )
 
     @contextlib.contextmanager

@@ -61,6 +61,8 @@ class Outcome:
     schedule: list[int]
     steps: int
     events: list[tuple[int, int, str, dict[str, Any]]] | None = None
+    # (pages a migrate operation found on its source node, pages it moved): stress/workload.py
+    migrations: tuple[int, int] = (0, 0)
 
     @property
     def trace_key(self) -> tuple[Any, ...]:

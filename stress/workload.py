@@ -23,11 +23,19 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from target.kernel import HOOKS, WaitBit, preempt, trace
+from target.kernel import HOOKS, KernelFinding, WaitBit, preempt, trace
 from target.mm import syscalls
 from target.mm.mprotect import PROT_READ, PROT_WRITE
 from target.mm.syscalls import UserProcess
-from target.mm.types import VM_MAYWRITE, VM_READ, VM_WRITE, MmStruct, VmArea
+from target.mm.types import (
+    VM_LOCKED,
+    VM_MAYWRITE,
+    VM_READ,
+    VM_WRITE,
+    MmStruct,
+    PresentPte,
+    VmArea,
+)
 from target.mm.world import W, World, WorldConfig
 
 Op = tuple[Any, ...]
@@ -198,6 +206,37 @@ def _process(pid: int) -> UserProcess | None:
 Births = dict[int, WaitBit]
 
 
+class MigrationStats:
+    """Pages the run's ``migrate`` operations found on their source node, and moved.
+
+    Counted from the page tables around each operation (not inside the model), so the rate
+    is the user's view: an address mapped on the source before sys_migrate_pages and on the
+    destination after it. A concurrent fault, munmap or exit of the same process can blur
+    one operation's count; the progress oracle is the exact check, this is the trend.
+    """
+
+    __slots__ = ("attempted", "moved")
+
+    def __init__(self) -> None:
+        self.attempted = 0
+        self.moved = 0
+
+
+def _on_node(mm: MmStruct, nid: int) -> set[int]:
+    """Addresses of ``mm`` outside mlocked vmas whose present pte maps a page of node ``nid``
+    (raw page tables): what the user asks sys_migrate_pages to move."""
+    w = W()
+    out = set()
+    for table in mm.pgtables.values():
+        for i, pte in enumerate(table.ptes):
+            if type(pte) is PresentPte and w.mem_map[pte.pfn].nid == nid and (
+                    w.mem_map[pte.pfn] is not w.zero_page):
+                vma = mm.find_vma(table.base + i)
+                if vma is not None and not vma.vm_flags & VM_LOCKED:
+                    out.add(table.base + i)
+    return out
+
+
 def births_of(sc: Scenario) -> Births:
     """One "not born yet" bit per forked pid, set until the fork (or its thread's end)."""
     births: Births = {}
@@ -210,7 +249,8 @@ def births_of(sc: Scenario) -> Births:
     return births
 
 
-async def run_op(op: Op, births: Births | None = None) -> None:
+async def run_op(op: Op, births: Births | None = None,
+                 stats: MigrationStats | None = None) -> None:
     """Execute one operation; a process that is gone makes it a no-op.
 
     Entering a system call is a scheduling point, so that even an operation that turns out
@@ -258,7 +298,12 @@ async def run_op(op: Op, births: Births | None = None) -> None:
             await syscalls.dma_write(p, op[2], op[3])
             await syscalls.unpin(p, op[2])
     elif name == "migrate":
+        mm = p.mm
+        before = _on_node(mm, op[2]) if stats is not None and mm is not None else set()
         await syscalls.sys_migrate_pages(p, op[2], op[3], bool(op[4]))
+        if stats is not None and mm is not None and before and op[2] != op[3]:
+            stats.attempted += len(before)
+            stats.moved += len(before & _on_node(mm, op[3]))
     elif name == "move_pages":
         await syscalls.move_pages(p, op[2], op[3], bool(op[4]))
     else:  # validate() rejects unknown ops before a run
@@ -271,10 +316,11 @@ def _born(births: Births, pid: int) -> None:
         bit.clear()
 
 
-def program(ops: Sequence[Op], births: Births) -> Callable[[], Coroutine[Any, Any, None]]:
+def program(ops: Sequence[Op], births: Births, stats: MigrationStats | None = None
+            ) -> Callable[[], Coroutine[Any, Any, None]]:
     async def body() -> None:
         for op in ops:
-            await run_op(op, births)
+            await run_op(op, births, stats)
         # A fork this thread did not get to (its process exited first) never happens.
         for op in ops:
             if op[0] == "fork":
@@ -305,6 +351,14 @@ def readback_program() -> Callable[[], Coroutine[Any, Any, None]]:
             if p is None or p.mm is None:
                 continue
             for addr in sorted(p.expected):
-                await syscalls.user_access(p, addr, False)
+                got = await syscalls.user_access(p, addr, False)
+                # A read of mapped memory only fails for OOM; with a free page on every node
+                # there is none, and a read that silently fails would skip the I10 check.
+                w = W()
+                if got is None and p.mm is not None and all(z.free_list for z in w.zones):
+                    raise KernelFinding(
+                        "no-progress",
+                        f"process {pid} cannot read back address {addr} with free memory "
+                        "on every node", {"pid": pid, "addr": addr}, function="readback")
 
     return body

@@ -28,11 +28,11 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
     await table.ptl.lock()
     pte = pte_read(table, address)
     if type(pte) is not SwapPte or not is_migration_entry(pte):
-        table.ptl.unlock()
+        await table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
     # BUG: the reference is taken after the entry stopped protecting it
-    table.ptl.unlock()
+    await table.ptl.unlock()
     await get_page(page)  # BUG: (was get_page_locked before the unlock)
     await wait_on_page_locked(page)
     await put_page(page)

@@ -46,7 +46,7 @@ async def check_pte_range(
         if (page.nid in nodes) == bool(flags & MPOL_MF_INVERT):
             continue
         found.append(page)  # BUG: ...
-    table.ptl.unlock()  # BUG: ... and isolates them after dropping it:
+    await table.ptl.unlock()  # BUG: ... and isolates them after dropping it:
     for page in found:  # BUG: nothing keeps these pages alive any more
         if flags & (MPOL_MF_MOVE | MPOL_MF_MOVE_ALL):
             await migrate_page_add(page, pagelist, flags)

@@ -46,7 +46,7 @@ async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> 
                                                      False))  # pte_mkold(mk_pte(new, prot))
         await page_add_anon_rmap(new, vma, addr)
     pte_unmap(pte)  # pte_unmap_unlock(pte, ptl): the value, not ptep (V2's slip)
-    ptl.unlock()
+    await ptl.unlock()
 
 
 BUG = HistoricalBug(

@@ -28,18 +28,18 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
     await table.ptl.lock()
     pte = pte_read(table, address)
     if type(pte) is not SwapPte or not is_migration_entry(pte):
-        table.ptl.unlock()
+        await table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
     # The whole tail is the review's variant, not the faithful get_page_locked/wait form.
     anon_vma = page.mapping  # BUG: wait by way of the anon_vma ...
-    table.ptl.unlock()
+    await table.ptl.unlock()
     if not isinstance(anon_vma, AnonVma):  # BUG
         return  # BUG
     await anon_vma.lock.lock()  # BUG
     await lock_page(page)  # BUG: page lock under anon_vma->lock
-    unlock_page(page)  # BUG
-    anon_vma.lock.unlock()  # BUG
+    await unlock_page(page)  # BUG
+    await anon_vma.lock.unlock()  # BUG
 
 
 BUG = HistoricalBug(

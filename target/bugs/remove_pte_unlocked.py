@@ -48,7 +48,7 @@ async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> 
                                                      False))  # pte_mkold(mk_pte(new, prot))
         await page_add_anon_rmap(new, vma, addr)
     pte_unmap(ptep)  # BUG: (no pte value was read under the ptl to pass, as V2 does)
-    ptl.unlock()
+    await ptl.unlock()
 
 
 BUG = HistoricalBug(

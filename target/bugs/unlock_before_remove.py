@@ -39,7 +39,7 @@ async def migrate_page(newpage: Page, page: Page) -> int:
         await remove_migration_ptes(page, page)
         return rc
     migrate_page_copy(newpage, page)
-    unlock_page(page)  # BUG: as ->writepage does, with the entries still pointing here
+    await unlock_page(page)  # BUG: as ->writepage does, with the entries still pointing here
     await remove_migration_ptes(page, newpage)
     await lock_page(page)  # BUG: (taken again: migrate_pages unlocks it)
     return 0

@@ -35,11 +35,11 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
     await table.ptl.lock()
     # BUG: ... and not read again under it
     if type(pte) is not SwapPte or not is_migration_entry(pte):
-        table.ptl.unlock()
+        await table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
     get_page_locked(page)
-    table.ptl.unlock()
+    await table.ptl.unlock()
     await wait_on_page_locked(page)
     await put_page(page)
 

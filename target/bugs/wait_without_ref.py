@@ -29,11 +29,11 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
     await table.ptl.lock()
     pte = pte_read(table, address)
     if type(pte) is not SwapPte or not is_migration_entry(pte):
-        table.ptl.unlock()
+        await table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
     # BUG: no get_page_locked(page) before dropping the ptl ...
-    table.ptl.unlock()
+    await table.ptl.unlock()
     await wait_on_page_locked(page)  # ... so this sleeps on a page we do not hold
     # BUG: (and no put_page(page): there is no reference to drop)
 

@@ -65,7 +65,7 @@ async def copy_one_pte(
                 await w.mmlist_lock.lock()
                 if list_empty(dst_mm.mmlist):
                     list_add(dst_mm.mmlist, src_mm.mmlist)
-                w.mmlist_lock.unlock()
+                await w.mmlist_lock.unlock()
         await set_pte_at(dst_mm, addr, dst, pte)
         return
     if type(pte) is not PresentPte:

@@ -42,7 +42,7 @@ async def anon_vma_moveto_tail(dst: VmArea) -> None:
     await anon_vma.lock.lock()
     anon_vma_list_del(anon_vma, dst)
     anon_vma.head.append(dst)
-    anon_vma.lock.unlock()
+    await anon_vma.lock.unlock()
 
 
 async def copy_vma(vma: VmArea, addr: int, length: int, pgoff: int) -> tuple[VmArea, VmArea]:

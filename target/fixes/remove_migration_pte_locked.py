@@ -51,7 +51,7 @@ async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> 
                                                      False))
         await page_add_anon_rmap(new, vma, addr)
     pte_unmap(ptep)  # remove-migration-pte-ptep
-    ptl.unlock()
+    await ptl.unlock()
 
 
 FIX = UpstreamFix(

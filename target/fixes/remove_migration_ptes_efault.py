@@ -39,7 +39,7 @@ async def remove_migration_ptes(old: Page, new: Page) -> None:
         if addr == EFAULT:  # FIX: "if (addr == -EFAULT) return;"
             continue
         await migrate.remove_migration_pte(vma, addr, old, new)
-    anon_vma.lock.unlock()
+    await anon_vma.lock.unlock()
 
 
 FIX = UpstreamFix(

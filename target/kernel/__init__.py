@@ -22,7 +22,9 @@ from ._locking import rcu_read_unlock as rcu_read_unlock
 from ._locking import rw_semaphore as rw_semaphore
 from ._locking import spinlock_t as spinlock_t
 from ._sched import HOOKS as HOOKS
+from ._sched import RELEASED as RELEASED
 from ._sched import KTask as KTask
+from ._sched import Released as Released
 from ._sched import Runqueue as Runqueue
 from ._sched import cond_resched as cond_resched
 from ._sched import current as current

@@ -31,6 +31,7 @@ FINDING_KINDS: frozenset[str] = frozenset(
         "lock-misuse",  # recursive acquisition, lock held at task exit
         "deadlock",  # no task can run, some have not finished
         "livelock",  # step bound exceeded
+        "no-progress",  # at quiescence: a migration or reclaim that should succeed did not
         "data-race",  # reserved for an unlocked write/write race detector
         "wild-access",  # a user page-table walk outside the user address space (ours)
         "kmap-misuse",  # CONFIG_DEBUG_HIGHMEM: kmap_atomic slot busy / wrong kunmap_atomic

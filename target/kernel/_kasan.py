@@ -74,7 +74,7 @@ def kasan_check(obj: KObject, access: str) -> None:
 
 def _report(obj: KObject, access: str) -> None:
     task, step = _where()
-    assert obj._freed is not None
+    assert obj._freed is not None  # harness: only freed objects are reported
     raise KernelFinding(
         "use-after-free",
         f"KASAN: use-after-free in {access} on {obj.kind} {obj!r}",

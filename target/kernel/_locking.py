@@ -2,8 +2,10 @@
 
 Every acquire is a scheduling point (taken *before* the attempt, so another CPU can get there
 first) and goes through lockdep *before* waiting, so an order that could deadlock is reported
-even in the schedule where it does not. Releases are not points: the next shared access of the
-releasing task is one, and that is where another task can be interleaved.
+even in the schedule where it does not. Every release is followed by a point too: it returns
+:data:`RELEASED`, and ``await lock.unlock()`` lets another CPU run the instant the lock is free,
+before the releasing task's next statement (the get-after-unlock race of the catalog lives in
+exactly that gap).
 
 Waiters are woken all at once and race again (a spinlock has no queue; a page bit's wait
 queue wakes every waiter too), except for the rw_semaphore, which hands the lock over in FIFO
@@ -18,7 +20,17 @@ from . import _lockdep
 from ._bug import KernelFinding
 from ._kasan import KObject, kasan_check
 from ._lockdep import LockClass
-from ._sched import HOOKS, KTask, current, enter_atomic, might_sleep, sleep_on, trace
+from ._sched import (
+    HOOKS,
+    RELEASED,
+    KTask,
+    Released,
+    current,
+    enter_atomic,
+    might_sleep,
+    sleep_on,
+    trace,
+)
 
 
 class spinlock_t:
@@ -50,7 +62,7 @@ class spinlock_t:
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
-        assert task is not None
+        assert task is not None  # harness: a point runs only inside an executor
         if self.obj is not None:
             kasan_check(self.obj, f"spin_lock({self.name})")
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
@@ -68,7 +80,7 @@ class spinlock_t:
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
-        assert task is not None
+        assert task is not None  # harness: a point runs only inside an executor
         if self.obj is not None:
             kasan_check(self.obj, f"spin_trylock({self.name})")
         if self.owner is not None:
@@ -79,8 +91,8 @@ class spinlock_t:
         trace("lock", lock=self.name, trylock=True)
         return True
 
-    def unlock(self) -> None:
-        """``spin_unlock``."""
+    def unlock(self) -> Released:
+        """``spin_unlock``; await the result for the point after the release."""
         task = current()
         if self.obj is not None:
             kasan_check(self.obj, f"spin_unlock({self.name})")
@@ -101,6 +113,7 @@ class spinlock_t:
             self.waiters.clear()
         if HOOKS.tracer is not None:
             trace("unlock", lock=self.name)
+        return RELEASED
 
 
 class rw_semaphore:
@@ -132,7 +145,7 @@ class rw_semaphore:
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
-        assert task is not None
+        assert task is not None  # harness: a point runs only inside an executor
         if self.obj is not None:
             kasan_check(self.obj, f"down({self.name})")
         # lockdep before might_sleep: an acquisition that is both against the lock order and
@@ -209,11 +222,15 @@ class rw_semaphore:
             del self.queue[0]
             rq.wake(task)
 
-    def up_read(self) -> None:
+    def up_read(self) -> Released:
+        """``up_read``; await the result for the point after the release."""
         self._release(False)
+        return RELEASED
 
-    def up_write(self) -> None:
+    def up_write(self) -> Released:
+        """``up_write``; await the result for the point after the release."""
         self._release(True)
+        return RELEASED
 
 
 class WaitBit:
@@ -255,7 +272,7 @@ class WaitBit:
         if self.lock_class is not None:
             rq = HOOKS.rq
             task = rq.current
-            assert task is not None
+            assert task is not None  # harness: a point runs only inside an executor
             if trylock:
                 _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, True, False)
             self.owner = task
@@ -290,7 +307,7 @@ class WaitBit:
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
-        assert task is not None
+        assert task is not None  # harness: a point runs only inside an executor
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
         might_sleep(f"lock({self.name})")
         while self.is_set:
@@ -327,10 +344,11 @@ def rcu_read_lock() -> None:
     task.held.append(_lockdep.HeldLock(RCU, ("rcu_read_lock", 0), True, True, HOOKS.rq.step))
 
 
-def rcu_read_unlock() -> None:
+def rcu_read_unlock() -> Released:
     task = current()
     _lockdep.release(task, RCU)
     task.atomic -= 1
+    return RELEASED
 
 
 def lockdep_assert_held(lock: Any, *, write: bool = False) -> None:

@@ -20,7 +20,7 @@ finite and lets "nobody can run" mean deadlock.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 from ._bug import KernelFinding
@@ -169,6 +169,34 @@ def preempt() -> Awaitable[None]:
     return HOOKS.point()
 
 
+async def _point_after_release() -> None:
+    await HOOKS.point()
+
+
+class Released:
+    """What a release returns: awaiting it is the scheduling point right after the release.
+
+    On an SMP machine another CPU can run the instant a lock is dropped, so everything the
+    releasing task does next (a ``get_page`` after ``spin_unlock``) must be interleavable with
+    it. ``await lock.unlock()`` is that point. A release is also callable from a plain
+    function (``swap_writepage``, a test): not awaiting it drops only the point, never the
+    release, because the release has already happened when this object is returned.
+    tests/test_kernel_invariants.py checks that every release in an ``async def`` of the
+    model is awaited.
+    """
+
+    __slots__ = ()
+    # Off only to measure what the points cost (bench/release_points.md): never in a campaign.
+    enabled = True
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if Released.enabled:
+            yield from _point_after_release().__await__()
+
+
+RELEASED = Released()
+
+
 def trace(event: str, **fields: Any) -> None:
     """Record a timeline event (lock, refcount, pte ...) when a tracer is installed."""
     tracer = HOOKS.tracer
@@ -192,7 +220,7 @@ async def sleep_on(what: object) -> None:
     """Sleep until another task wakes us with ``HOOKS.rq.wake``; the caller queued us first."""
     rq = HOOKS.rq
     task = rq.current
-    assert task is not None
+    assert task is not None  # harness: a point runs only inside an executor
     rq.block(task, what)
     await HOOKS.point()
 

@@ -7,7 +7,7 @@ spinlock must use, since the page lock ranks above every spinlock in mm/rmap.c's
 
 from __future__ import annotations
 
-from target.kernel import BUG, preempt
+from target.kernel import BUG, RELEASED, Released, preempt
 
 from .types import Page
 
@@ -27,7 +27,7 @@ async def TestSetPageLocked(page: Page) -> bool:
     return page.locked.test_and_set()
 
 
-def unlock_page(page: Page) -> None:
+def unlock_page(page: Page) -> Released:
     """``unlock_page``: clear PG_locked and wake waiters (migration_entry_wait sleepers).
 
     The migration-entry oracle (reference I2) runs here: once the page is unlocked, no pte
@@ -39,6 +39,7 @@ def unlock_page(page: Page) -> None:
         BUG("migration-entry-leak",
             f"page pfn {page.pfn} unlocked with {page.ghost_migration_ptes} migration "
             "entries still pointing at it", pfn=page.pfn, entries=page.ghost_migration_ptes)
+    return RELEASED
 
 
 def PageLocked(page: Page) -> bool:

@@ -65,8 +65,8 @@ async def dup_mmap(mm: MmStruct, oldmm: MmStruct) -> None:
         await anon_vma_link(tmp)
         mm.mmap.append(tmp)
         await copy_page_range(mm, oldmm, mpnt)
-    mm.mmap_sem.up_write()
-    oldmm.mmap_sem.up_write()
+    await mm.mmap_sem.up_write()
+    await oldmm.mmap_sem.up_write()
 
 
 async def do_fork(parent: Process, child_pid: int) -> Process | None:

@@ -110,7 +110,7 @@ async def handle_mm_fault(mm: MmStruct, vma: VmArea, address: int, write_access:
     lockdep_assert_held(mm.mmap_sem)
     kasan_check(vma, "handle_mm_fault")
     table = mm.pte_table(address)
-    assert table is not None
+    assert table is not None  # harness: pte_table(alloc=True) never fails in the model
     return await handle_pte_fault(mm, vma, address, table, write_access)
 
 
@@ -126,7 +126,7 @@ async def handle_pte_fault(
     ptl = table.ptl
     await ptl.lock()
     if pte_read(table, address) != entry:
-        ptl.unlock()
+        await ptl.unlock()
         return VM_FAULT_MINOR
     if write_access:
         if not entry.write:
@@ -135,7 +135,7 @@ async def handle_pte_fault(
     young = PresentPte(entry.pfn, entry.write, entry.dirty, True)
     if young != pte_read(table, address):
         await set_pte_at(mm, address, table, young)  # ptep_set_access_flags
-    ptl.unlock()
+    await ptl.unlock()
     return VM_FAULT_MINOR
 
 
@@ -155,7 +155,7 @@ async def do_anonymous_page(
         entry = maybe_mkwrite(PresentPte(page.pfn, False, True, True), vma)
         await table.ptl.lock()
         if pte_read(table, address) is not None:
-            table.ptl.unlock()
+            await table.ptl.unlock()
             await put_page(page)
             return VM_FAULT_MINOR
         mm.anon_rss += 1
@@ -163,18 +163,18 @@ async def do_anonymous_page(
         page_add_new_anon_rmap(page, vma, address)
     else:
         page = w.zero_page
-        assert page is not None
+        assert page is not None  # harness: World.create always makes the ZERO_PAGE
         await get_page(page)  # page_cache_get(ZERO_PAGE)
         entry = PresentPte(page.pfn, False, False, True)
         await table.ptl.lock()
         if pte_read(table, address) is not None:
-            table.ptl.unlock()
+            await table.ptl.unlock()
             await put_page(page)
             return VM_FAULT_MINOR
         mm.file_rss += 1
         await page_add_file_rmap(page)
     await set_pte_at(mm, address, table, entry)
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return VM_FAULT_MINOR
 
 
@@ -202,14 +202,14 @@ async def do_wp_page(
     old_page = vm_normal_page(vma, address, orig_pte)
     if PageAnon(old_page) and not await TestSetPageLocked(old_page):
         reuse = await can_share_swap_page(old_page)
-        unlock_page(old_page)
+        await unlock_page(old_page)
         if reuse:
             entry = maybe_mkwrite(PresentPte(orig_pte.pfn, orig_pte.write, True, True), vma)
             await set_pte_at(mm, address, table, entry)  # ptep_set_access_flags
-            table.ptl.unlock()
+            await table.ptl.unlock()
             return VM_FAULT_MINOR | VM_FAULT_WRITE
     await get_page(old_page)  # page_cache_get(old_page)
-    table.ptl.unlock()
+    await table.ptl.unlock()
 
     await anon_vma_prepare(vma)
     new_page = await alloc_page_vma(_node_of(vma))
@@ -235,7 +235,7 @@ async def do_wp_page(
         ret |= VM_FAULT_WRITE
     await put_page(new_page)
     await put_page(old_page)
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return ret
 
 
@@ -265,14 +265,14 @@ async def do_swap_page(
             await table.ptl.lock()
             if pte_read(table, address) == orig_pte:
                 ret = VM_FAULT_OOM
-            table.ptl.unlock()
+            await table.ptl.unlock()
             return ret
         ret = VM_FAULT_MAJOR
     await lock_page(page)
     await table.ptl.lock()
     if pte_read(table, address) != orig_pte or not (page.flags & PG_uptodate):
-        table.ptl.unlock()
-        unlock_page(page)
+        await table.ptl.unlock()
+        await unlock_page(page)
         await put_page(page)
         return ret
     mm.anon_rss += 1
@@ -283,14 +283,14 @@ async def do_swap_page(
     await set_pte_at(mm, address, table, pte)
     await page_add_anon_rmap(page, vma, address)
     await swap_free(orig_pte)
-    unlock_page(page)
+    await unlock_page(page)
     if write_access:
         # do_wp_page with the ptl still held
         ret2 = await do_wp_page(mm, vma, address, table, pte)
         if ret2 == VM_FAULT_OOM:
             return VM_FAULT_OOM
         return ret | (ret2 & VM_FAULT_WRITE)
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return ret
 
 
@@ -328,7 +328,7 @@ async def copy_one_pte(
             await w.mmlist_lock.lock()
             if list_empty(dst_mm.mmlist):
                 list_add(dst_mm.mmlist, src_mm.mmlist)
-            w.mmlist_lock.unlock()
+            await w.mmlist_lock.unlock()
         await set_pte_at(dst_mm, addr, dst, pte)
         return
     if type(pte) is not PresentPte:  # copy_pte_range skips pte_none; no file ptes here
@@ -355,7 +355,7 @@ async def copy_pte_range(
     """
     dst = dst_mm.pte_table(start)
     src = src_mm.pte_table(start, alloc=False)
-    assert dst is not None
+    assert dst is not None  # harness: pte_table(alloc=True) never fails in the model
     if src is None:
         return
     rss = [0, 0]
@@ -367,12 +367,12 @@ async def copy_pte_range(
         if pte_read(src, addr) is None:
             continue
         await copy_one_pte(dst_mm, src_mm, dst, src, vma, addr, rss)
-    src.ptl.unlock()
+    await src.ptl.unlock()
     pte_unmap(src_ptep, KM_PTE1)
     dst_mm.file_rss += rss[0]
     dst_mm.anon_rss += rss[1]
     pte_unmap(dst_ptep)
-    dst.ptl.unlock()
+    await dst.ptl.unlock()
     await cond_resched()
 
 
@@ -423,7 +423,7 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
             await free_swap_and_cache(ptent)
         await ptep_clear_flush(mm, addr, table)
     pte_unmap(ptep)
-    table.ptl.unlock()
+    await table.ptl.unlock()
 
 
 async def unmap_vmas(mm: MmStruct, vmas: list[VmArea]) -> None:
@@ -461,7 +461,7 @@ async def follow_page(vma: VmArea, address: int, flags: int) -> Page | None:
         if flags & FOLL_TOUCH and flags & FOLL_WRITE:
             page.flags |= PG_dirty
     pte_unmap(ptep)
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return page
 
 

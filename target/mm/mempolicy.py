@@ -68,7 +68,7 @@ async def check_pte_range(
             await migrate_page_add(page, pagelist, flags)
         else:
             break
-    table.ptl.unlock()
+    await table.ptl.unlock()
 
 
 async def check_range(
@@ -104,5 +104,5 @@ async def do_migrate_pages(mm: MmStruct, source: int, dest: int, flags: int) -> 
     """``do_migrate_pages`` for one node pair. Context: takes mmap_sem for read around it."""
     await mm.mmap_sem.down_read()
     err = await migrate_to_node(mm, source, dest, flags)
-    mm.mmap_sem.up_read()
+    await mm.mmap_sem.up_read()
     return err

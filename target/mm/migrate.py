@@ -117,11 +117,13 @@ async def isolate_lru_page(page: Page, pagelist: list[Page], *, ref_held: bool =
             ret = 0
             get_page_locked(page)
             page.flags &= ~PG_lru
-            assert page.lru is not None
+            if page.lru is None:  # PG_lru means list_del has a list to take it off
+                BUG("bad-page-state", f"pfn {page.pfn} has PG_lru but is on no list",
+                    pfn=page.pfn)
             page.lru.remove(page)
             page.lru = pagelist
             pagelist.append(page)
-        zone.lru_lock.unlock()
+        await zone.lru_lock.unlock()
     return ret
 
 
@@ -191,7 +193,7 @@ async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> 
                                                      False))  # pte_mkold(mk_pte(new, prot))
         await page_add_anon_rmap(new, vma, addr)
     pte_unmap(pte)  # pte_unmap_unlock(pte, ptl): the value, not ptep (V2's slip)
-    ptl.unlock()
+    await ptl.unlock()
 
 
 async def remove_migration_ptes(old: Page, new: Page) -> None:
@@ -209,7 +211,7 @@ async def remove_migration_ptes(old: Page, new: Page) -> None:
     await anon_vma.lock.lock()
     for vma in list(anon_vma.head):
         await remove_migration_pte(vma, page_address_in_vma(new, vma), old, new)
-    anon_vma.lock.unlock()
+    await anon_vma.lock.unlock()
 
 
 async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int) -> None:
@@ -231,11 +233,11 @@ async def migration_entry_wait(mm: MmStruct, table: PageTablePage, address: int)
     await table.ptl.lock()
     pte = pte_read(table, address)
     if type(pte) is not SwapPte or not is_migration_entry(pte):
-        table.ptl.unlock()
+        await table.ptl.unlock()
         return
     page = migration_entry_to_page(pte)
     get_page_locked(page)
-    table.ptl.unlock()
+    await table.ptl.unlock()
     await wait_on_page_locked(page)
     await put_page(page)
 
@@ -274,7 +276,7 @@ async def migrate_page_remove_references(newpage: Page, page: Page, nr_refs: int
     await space.tree_lock.lock()
     slot = space.page_tree.get(page.private)
     if page_mapping(page) is None or page.count != nr_refs or slot is not page:
-        space.tree_lock.unlock()
+        await space.tree_lock.unlock()
         return EAGAIN
     get_page_locked(newpage)  # the radix tree's reference
     newpage.index = page.index
@@ -284,7 +286,7 @@ async def migrate_page_remove_references(newpage: Page, page: Page, nr_refs: int
         newpage.private = page.private
     space.page_tree[page.private] = newpage
     __put_page(page)
-    space.tree_lock.unlock()
+    await space.tree_lock.unlock()
     return 0
 
 
@@ -370,8 +372,8 @@ async def migrate_pages(
                         # Both branches call migrate_page: swapper_space's a_ops->migratepage
                         # is migrate_page, and the model has no other mapping.
                         rc = await migrate_page(newpage, page)
-                        unlock_page(newpage)
-                    unlock_page(page)
+                        await unlock_page(newpage)
+                    await unlock_page(page)
             if rc == EAGAIN:
                 retry += 1
             elif rc:

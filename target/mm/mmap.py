@@ -97,7 +97,7 @@ async def vma_link(mm: MmStruct, vma: VmArea) -> None:
         await anon_vma.lock.lock()
     __insert_vm_struct(mm, vma)
     if anon_vma is not None:
-        anon_vma.lock.unlock()
+        await anon_vma.lock.unlock()
 
 
 async def vma_adjust(vma: VmArea, start: int, end: int, pgoff: int,
@@ -151,7 +151,7 @@ async def vma_adjust(vma: VmArea, start: int, end: int, pgoff: int,
     elif insert is not None:
         __insert_vm_struct(mm, insert)
     if anon_vma is not None:
-        anon_vma.lock.unlock()
+        await anon_vma.lock.unlock()
     if remove_next and next_ is not None:
         kfree(next_)
         following = vma_next(mm, vma)
@@ -394,5 +394,5 @@ async def mmput(mm: MmStruct) -> None:
         w = W()
         await w.mmlist_lock.lock()
         list_del(mm.mmlist)
-        w.mmlist_lock.unlock()
+        await w.mmlist_lock.unlock()
     kfree(mm)  # mmdrop

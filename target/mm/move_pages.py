@@ -112,7 +112,7 @@ async def do_move_pages(mm: MmStruct, pm: list[PageToNode], migrate_all: bool) -
     for node in sorted(groups):
         if groups[node]:
             await _migrate_group(groups[node], node, pm)
-    mm.mmap_sem.up_read()
+    await mm.mmap_sem.up_read()
     return 0 if groups else ENOENT
 
 

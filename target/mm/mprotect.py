@@ -49,7 +49,7 @@ async def change_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> N
                                    oldpte.young)
                 await set_pte_at(mm, addr, table, ptent)
     pte_unmap(ptep)
-    table.ptl.unlock()
+    await table.ptl.unlock()
 
 
 async def change_protection(vma: VmArea, start: int, end: int) -> None:

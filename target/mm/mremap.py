@@ -77,10 +77,10 @@ async def move_ptes(vma: VmArea, old_addr: int, old_end: int, new_vma: VmArea,
         old_addr += 1
         new_addr += 1
     if new.ptl is not old.ptl:
-        new.ptl.unlock()
+        await new.ptl.unlock()
     pte_unmap(new_ptep, KM_PTE1)
     pte_unmap(old_ptep)
-    old.ptl.unlock()
+    await old.ptl.unlock()
 
 
 async def move_page_tables(vma: VmArea, old_addr: int, new_vma: VmArea, new_addr: int,

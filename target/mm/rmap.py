@@ -93,11 +93,11 @@ async def anon_vma_prepare(vma: VmArea) -> None:
     mm = vma.vm_mm
     await mm.page_table_lock.lock()
     if vma.anon_vma is None:
-        assert allocated is not None
+        assert allocated is not None  # harness: mypy narrowing, set two lines above
         vma.anon_vma = allocated
         allocated.head.append(vma)
         allocated = None
-    mm.page_table_lock.unlock()
+    await mm.page_table_lock.unlock()
     # mypy narrows vma.anon_vma across the awaits above, but another thread of the mm may
     # have set it meanwhile: that is the race this recheck is for.
     if allocated is not None:
@@ -115,7 +115,7 @@ async def anon_vma_link(vma: VmArea) -> None:
     if anon_vma is not None:
         await anon_vma.lock.lock()
         anon_vma.head.append(vma)
-        anon_vma.lock.unlock()
+        await anon_vma.lock.unlock()
 
 
 def anon_vma_list_del(anon_vma: AnonVma, vma: VmArea) -> None:
@@ -162,7 +162,7 @@ async def anon_vma_unlink(vma: VmArea) -> None:
     await anon_vma.lock.lock()
     anon_vma_list_del(anon_vma, vma)
     empty = not anon_vma.head
-    anon_vma.lock.unlock()
+    await anon_vma.lock.unlock()
     if empty:
         kfree(anon_vma)
 
@@ -261,7 +261,7 @@ async def page_lock_anon_vma(page: Page) -> AnonVma | None:
     if isinstance(anon_mapping, AnonVma) and page_mapped(page):
         anon_vma = anon_mapping
         await anon_vma.lock.lock()
-    rcu_read_unlock()
+    await rcu_read_unlock()
     return anon_vma
 
 
@@ -285,7 +285,7 @@ async def page_check_address(
     pte = pte_read(table, address)
     if type(pte) is PresentPte and pte.pfn == page.pfn:
         return table
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return None
 
 
@@ -297,7 +297,7 @@ async def page_referenced_one(page: Page, vma: VmArea) -> int:
     if table is None:
         return 0
     referenced = int(await ptep_clear_flush_young(vma.vm_mm, address, table))
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return referenced
 
 
@@ -318,7 +318,7 @@ async def page_referenced(page: Page) -> int:
             referenced += await page_referenced_one(page, vma)
             if not page_mapped(page):
                 break
-        anon_vma.lock.unlock()
+        await anon_vma.lock.unlock()
     return referenced
 
 
@@ -348,7 +348,9 @@ async def try_to_unmap_one(page: Page, vma: VmArea, migration: bool) -> int:
         ret = SWAP_FAIL
     else:
         pteval = await ptep_clear_flush(mm, address, table)
-        assert type(pteval) is PresentPte
+        if type(pteval) is not PresentPte:  # page_check_address found it present under the ptl
+            BUG("bug", f"try_to_unmap_one: pte at {address} of {mm.name} is {pteval!r}, not "
+                f"present, under the ptl", pfn=page.pfn, mm=mm.name, addr=address)
         if pteval.dirty:
             page.flags |= PG_dirty  # set_page_dirty
         if PageAnon(page):
@@ -360,7 +362,7 @@ async def try_to_unmap_one(page: Page, vma: VmArea, migration: bool) -> int:
                     await w.mmlist_lock.lock()
                     if list_empty(mm.mmlist):
                         list_add(mm.mmlist, w.mmlist)  # on init_mm.mmlist for swapoff
-                    w.mmlist_lock.unlock()
+                    await w.mmlist_lock.unlock()
             else:
                 BUG_ON(not migration, "bug",
                        f"try_to_unmap_one: anon page pfn {page.pfn} not in swap cache")
@@ -371,7 +373,7 @@ async def try_to_unmap_one(page: Page, vma: VmArea, migration: bool) -> int:
             mm.file_rss -= 1
         await page_remove_rmap(page)
         await put_page(page)  # page_cache_release: the pte's reference
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return ret
 
 
@@ -389,7 +391,7 @@ async def try_to_unmap_anon(page: Page, migration: bool) -> int:
         ret = await try_to_unmap_one(page, vma, migration)
         if ret == SWAP_FAIL or not page_mapped(page):
             break
-    anon_vma.lock.unlock()
+    await anon_vma.lock.unlock()
     return ret
 
 

@@ -70,10 +70,12 @@ async def __page_cache_release(page: Page) -> None:
         await zone.lru_lock.lock()
         if page.flags & PG_lru:
             page.flags &= ~(PG_lru | PG_active)  # del_page_from_lru clears PG_active too
-            assert page.lru is not None
+            if page.lru is None:  # PG_lru means list_del has a list to take it off
+                BUG("bad-page-state", f"pfn {page.pfn} has PG_lru but is on no list",
+                    pfn=page.pfn)
             page.lru.remove(page)
             page.lru = None
-        zone.lru_lock.unlock()
+        await zone.lru_lock.unlock()
     free_hot_cold_page(page)
 
 
@@ -93,7 +95,7 @@ async def lru_cache_add(page: Page, active: bool = False) -> None:
     else:
         page.lru = zone.inactive_list
     page.lru.append(page)
-    zone.lru_lock.unlock()
+    await zone.lru_lock.unlock()
 
 
 async def lru_cache_add_active(page: Page) -> None:

@@ -24,7 +24,7 @@ async def find_get_page(entry: SwapPte) -> Page | None:
     page = space.page_tree.get(entry.offset)
     if page is not None:
         get_page_locked(page)
-    space.tree_lock.unlock()
+    await space.tree_lock.unlock()
     return page
 
 
@@ -38,13 +38,13 @@ async def __add_to_swap_cache(page: Page, entry: SwapPte) -> int:
     space = W().swapper_space
     await space.tree_lock.lock()
     if entry.offset in space.page_tree:
-        space.tree_lock.unlock()
+        await space.tree_lock.unlock()
         return -17
     space.page_tree[entry.offset] = page
     get_page_locked(page)
     page.flags |= PG_swapcache
     page.private = entry.offset
-    space.tree_lock.unlock()
+    await space.tree_lock.unlock()
     return 0
 
 
@@ -93,7 +93,7 @@ async def delete_from_swap_cache(page: Page) -> None:
     del space.page_tree[entry.offset]
     page.flags &= ~PG_swapcache
     page.private = 0
-    space.tree_lock.unlock()
+    await space.tree_lock.unlock()
     await swap_free(entry)
     await put_page(page)
 

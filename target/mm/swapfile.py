@@ -24,14 +24,14 @@ async def get_swap_page() -> SwapPte | None:
     await w.swap_lock.lock()
     entry = None
     if not w.swap_writeok:
-        w.swap_lock.unlock()
+        await w.swap_lock.unlock()
         return None
     for offset in range(1, len(w.swap_map)):
         if w.swap_map[offset] == 0:
             w.swap_map[offset] = 1
             entry = swp_entry(SWAP_TYPE_DEVICE, offset)
             break
-    w.swap_lock.unlock()
+    await w.swap_lock.unlock()
     return entry
 
 
@@ -48,7 +48,7 @@ async def swap_duplicate(entry: SwapPte) -> int:
     if 0 < entry.offset < len(w.swap_map) and w.swap_map[entry.offset]:
         w.swap_map[entry.offset] += 1
         result = 1
-    w.swap_lock.unlock()
+    await w.swap_lock.unlock()
     return result
 
 
@@ -57,11 +57,11 @@ async def swap_free(entry: SwapPte) -> None:
     w = W()
     await w.swap_lock.lock()
     if w.swap_map[entry.offset] <= 0:
-        w.swap_lock.unlock()
+        await w.swap_lock.unlock()
         BUG("refcount-underflow", f"swap_free: slot {entry.offset} has no users",
             offset=entry.offset)
     w.swap_map[entry.offset] -= 1
-    w.swap_lock.unlock()
+    await w.swap_lock.unlock()
 
 
 async def page_swapcount(page: Page) -> int:
@@ -69,7 +69,7 @@ async def page_swapcount(page: Page) -> int:
     w = W()
     await w.swap_lock.lock()
     count = w.swap_map[page.private] - 1
-    w.swap_lock.unlock()
+    await w.swap_lock.unlock()
     return count
 
 
@@ -97,11 +97,11 @@ async def free_swap_and_cache(entry: SwapPte) -> None:
         if page is not None and await TestSetPageLocked(page):
             await put_page(page)
             page = None
-    w.swap_lock.unlock()
+    await w.swap_lock.unlock()
     if page is not None:
         one_user = page.count == 2
         if PageSwapCache(page) and not page.writeback.is_set and one_user:
             await delete_from_swap_cache(page)
             page.flags |= PG_dirty  # SetPageDirty: the data now lives only in the page
-        unlock_page(page)
+        await unlock_page(page)
         await put_page(page)

@@ -109,7 +109,7 @@ async def unuse_pte_range(vma: VmArea, start: int, end: int, entry: SwapPte,
             found = True
             break
     pte_unmap(ptep)
-    table.ptl.unlock()
+    await table.ptl.unlock()
     return found
 
 
@@ -143,13 +143,13 @@ async def unuse_mm(mm: MmStruct, entry: SwapPte, page: Page) -> None:
     """
     kasan_check(mm, "unuse_mm")
     if not await mm.mmap_sem.down_read_trylock():
-        unlock_page(page)
+        await unlock_page(page)
         await mm.mmap_sem.down_read()
         await lock_page(page)
     for vma in list(mm.mmap):
         if vma.anon_vma is not None and await unuse_vma(vma, entry, page):
             break
-    mm.mmap_sem.up_read()
+    await mm.mmap_sem.up_read()
 
 
 async def unuse_mmlist(slot: int, entry: SwapPte, page: Page) -> None:
@@ -173,7 +173,7 @@ async def unuse_mmlist(slot: int, entry: SwapPte, page: Page) -> None:
         if mm.mm_users == 0:  # atomic_inc_return(&mm->mm_users) == 1: exiting
             continue
         mm.mm_users += 1
-        w.mmlist_lock.unlock()
+        await w.mmlist_lock.unlock()
         if prev_mm is not None:
             await mmput(prev_mm)
         prev_mm = mm
@@ -181,7 +181,7 @@ async def unuse_mmlist(slot: int, entry: SwapPte, page: Page) -> None:
         if w.swap_map[slot] > 1:
             await unuse_mm(mm, entry, page)
         await w.mmlist_lock.lock()
-    w.mmlist_lock.unlock()
+    await w.mmlist_lock.unlock()
     if prev_mm is not None:
         await mmput(prev_mm)
 
@@ -237,7 +237,7 @@ async def try_to_unuse() -> int:
         if PageSwapCache(page):
             await delete_from_swap_cache(page)
         page.flags |= PG_dirty
-        unlock_page(page)
+        await unlock_page(page)
         await put_page(page)
         idle = 0 if w.swap_map[i] < before else idle + 1
         if idle > sum(1 for c in w.swap_map if c):
@@ -264,7 +264,7 @@ async def drain_mmlist() -> None:
     for mm in list_members(w.mmlist):
         assert isinstance(mm, MmStruct)
         list_del_init(mm.mmlist)
-    w.mmlist_lock.unlock()
+    await w.mmlist_lock.unlock()
 
 
 async def check_swapoff_done() -> None:
@@ -291,8 +291,8 @@ async def check_swapoff_done() -> None:
                         f"swapoff: {mm.name} still maps swap slot {pte.offset} at "
                         f"{table.base + i}, whose count is {w.swap_map[pte.offset]}",
                         mm=mm.name, addr=table.base + i, slot=pte.offset)
-            table.ptl.unlock()
-        mm.mmap_sem.up_read()
+            await table.ptl.unlock()
+        await mm.mmap_sem.up_read()
         await mmput(mm)
 
 
@@ -306,15 +306,15 @@ async def sys_swapoff() -> int:
         return EINVAL
     await w.swap_lock.lock()
     if not w.swap_writeok:  # another swapoff is emptying it: not found with SWP_WRITEOK
-        w.swap_lock.unlock()
+        await w.swap_lock.unlock()
         return EINVAL
     w.swap_writeok = False
-    w.swap_lock.unlock()
+    await w.swap_lock.unlock()
     err = await try_to_unuse()
     if err == 0:
         await drain_mmlist()
         await check_swapoff_done()
     await w.swap_lock.lock()
     w.swap_writeok = True  # reinsert_swap_info on failure, swapon after success
-    w.swap_lock.unlock()
+    await w.swap_lock.unlock()
     return err

@@ -78,9 +78,9 @@ async def do_page_fault(mm: MmStruct, addr: int, write: bool) -> bool:
     vma = mm.find_vma(addr)
     ok = vma is not None and (not write or bool(vma.vm_flags & VM_WRITE))
     if ok:
-        assert vma is not None
+        assert vma is not None  # harness: mypy narrowing, ok implies a vma
         ok = await handle_mm_fault(mm, vma, addr, write) != VM_FAULT_OOM
-    mm.mmap_sem.up_read()
+    await mm.mmap_sem.up_read()
     return ok
 
 
@@ -146,7 +146,7 @@ async def _with_mmap_sem_write(p: UserProcess, body: Callable[[MmStruct], Awaita
     await mm.mmap_sem.down_write()
     ret = await body(mm)
     _forget_unmapped(p, mm)
-    mm.mmap_sem.up_write()
+    await mm.mmap_sem.up_write()
     await mmput(mm)
     return ret
 
@@ -225,7 +225,7 @@ async def pin(p: UserProcess, addr: int) -> bool:
     page = None
     if vma is not None and vma.vm_flags & VM_WRITE:
         page = await get_user_pages(mm, vma, addr, True)
-    mm.mmap_sem.up_read()
+    await mm.mmap_sem.up_read()
     await mmput(mm)
     if page is None:
         return False
@@ -258,7 +258,7 @@ async def set_page_dirty_lock(page: Page) -> None:
     """
     await lock_page(page)
     page.flags |= PG_dirty
-    unlock_page(page)
+    await unlock_page(page)
 
 
 async def unpin(p: UserProcess, addr: int) -> bool:

@@ -84,13 +84,13 @@ async def remove_mapping(page: Page) -> bool:
     space = W().swapper_space
     await space.tree_lock.lock()
     if page.count != 2 or page.flags & PG_dirty or not PageSwapCache(page):
-        space.tree_lock.unlock()
+        await space.tree_lock.unlock()
         return False
     entry = SwapPte(0, page.private)
     del space.page_tree[entry.offset]  # __delete_from_swap_cache
     page.flags &= ~PG_swapcache
     page.private = 0
-    space.tree_lock.unlock()
+    await space.tree_lock.unlock()
     await swap_free(entry)
     __put_page(page)  # the page cache reference
     return True
@@ -104,41 +104,41 @@ async def shrink_page_list(page: Page) -> bool:
     if await TestSetPageLocked(page):
         return False  # keep
     if PageWriteback(page):
-        unlock_page(page)
+        await unlock_page(page)
         return False
     referenced = await page_referenced(page)
     if referenced and page_mapped(page):
         page.flags |= PG_active
-        unlock_page(page)
+        await unlock_page(page)
         return False
     if PageAnon(page) and not PageSwapCache(page):
         if not await add_to_swap(page):
             page.flags |= PG_active
-            unlock_page(page)
+            await unlock_page(page)
             return False
     if page_mapped(page) and page_mapping(page) is not None:
         ret = await try_to_unmap(page, False)
         if ret == SWAP_FAIL:
             page.flags |= PG_active
-            unlock_page(page)
+            await unlock_page(page)
             return False
         if ret == SWAP_AGAIN:
-            unlock_page(page)
+            await unlock_page(page)
             return False
     if page.flags & PG_dirty:
         if referenced:
-            unlock_page(page)
+            await unlock_page(page)
             return False
         res = pageout(page)
         if res == PAGE_KEEP:
-            unlock_page(page)
+            await unlock_page(page)
             return False
         if res == PAGE_SUCCESS:
             return False  # under writeback, unlocked by swap_writepage; freed by a later call
     if page_mapping(page) is None or not await remove_mapping(page):
-        unlock_page(page)
+        await unlock_page(page)
         return False
-    unlock_page(page)
+    await unlock_page(page)
     return True
 
 
@@ -152,19 +152,19 @@ async def shrink_one(nid: int) -> bool:
     await zone.lru_lock.lock()
     lru = zone.inactive_list or zone.active_list
     if not lru:
-        zone.lru_lock.unlock()
+        await zone.lru_lock.unlock()
         return False
     page = lru[0]
     if page.count == 0:
         # get_page_testone: "It is being freed elsewhere" -- put_page dropped the last
         # reference and waits for this lru_lock to take the page off the list.
-        zone.lru_lock.unlock()
+        await zone.lru_lock.unlock()
         return False
     get_page_locked(page)
     page.flags &= ~(PG_lru | PG_active)  # deactivate: shrink_page_list wants inactive pages
     lru.remove(page)
     page.lru = None
-    zone.lru_lock.unlock()
+    await zone.lru_lock.unlock()
     if await shrink_page_list(page):
         await put_page(page)  # __pagevec_release_nonlru: the last reference
         return True
