@@ -33,8 +33,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def stress_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> Any:
-    """``migfuzz stress --json`` in this process (jobs 1), so a monkeypatched model applies."""
-    code = main(["stress", "--jobs", "1", "--out", str(tmp_path / "f"), "--json", *extra])
+    """``migfuzz stress --json --fixes all`` in this process (jobs 1), so a monkeypatched
+    model applies; with the upstream fixes, so that V2's known flaws do not stop the runs
+    before the mutant under test shows."""
+    code = main(["stress", "--jobs", "1", "--out", str(tmp_path / "f"), "--json",
+                 "--fixes", "all", *extra])
     out = json.loads(capsys.readouterr().out)
     assert out["exit_code"] == code
     return out
@@ -66,14 +69,14 @@ def test_faithful_campaign_reports_migration_rates(
 ) -> None:
     """Per strategy and per scenario, pages moved / attempted, in --json and in the table;
     the scenario mode of a default campaign is "mixed" (it used to say "generated")."""
-    out = stress_json(tmp_path, capsys, "--runs", "24", "--executor", "direct")
+    out = stress_json(tmp_path, capsys, "--runs", "40", "--executor", "direct")
     assert out["exit_code"] == 0 and out["scenario"] == "mixed"
     by_scenario = out["migration"]["by_scenario"]
-    assert by_scenario["migrate-vs-fault"]["rate"] > 0.5
+    assert max(r["rate"] for k, r in by_scenario.items() if k != "generated") > 0.5
     for r in [*by_scenario.values(), *out["migration"]["by_strategy"].values()]:
         assert 0 <= r["moved"] <= r["attempted"] and r["rate"] == round(
             r["moved"] / r["attempted"], 4)
-    main(["stress", "--jobs", "1", "--runs", "4", "--executor", "direct",
+    main(["stress", "--jobs", "1", "--runs", "4", "--executor", "direct", "--fixes", "all",
           "--out", str(tmp_path / "g")])
     assert "migrated    by strategy:" in capsys.readouterr().out
 
@@ -297,15 +300,15 @@ def test_mm_with_swap_entries_off_the_mmlist_is_found(
     from target.mm import rmap
 
     src = inspect.getsource(rmap.try_to_unmap_one)
-    assert "mm.on_mmlist = True" in src
+    add = "list_add(mm.mmlist, w.mmlist)"
+    assert add in src
     namespace = dict(vars(rmap))
-    exec(src.replace("mm.on_mmlist = True", "pass").replace(
-        "w.mmlist.append(mm)", "pass"), namespace)
+    exec(src.replace(add, "pass"), namespace)
     monkeypatch.setattr(rmap, "try_to_unmap_one", namespace["try_to_unmap_one"])
     out = stress_json(tmp_path, capsys, "--runs", "200", "-x", "--executor", "direct",
                       "--scenario", "migrate-vs-swap-pin")
     [f] = out["findings"]
-    assert f["signature"] == "bug in quiescence"
+    assert f["signature"] == "swapoff-hang in try_to_unuse"
     assert "init_mm.mmlist" in Path(f["file"]).read_text()
 
 

@@ -173,7 +173,7 @@ class rw_semaphore:
         await HOOKS.point()
         rq = HOOKS.rq
         task = rq.current
-        assert task is not None
+        assert task is not None  # harness: a point runs only inside an executor
         if self.obj is not None:
             kasan_check(self.obj, f"down_read_trylock({self.name})")
         if self.writer is not None or self.queue:

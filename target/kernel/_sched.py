@@ -239,7 +239,7 @@ async def wait_for_other_task_exit() -> None:
     :func:`other_tasks_alive` first; with none alive this would sleep forever."""
     rq = HOOKS.rq
     task = rq.current
-    assert task is not None
+    assert task is not None  # harness: only a running task can sleep
     rq.block(task, TASK_EXIT)
     await HOOKS.point()
 

@@ -169,7 +169,7 @@ async def unuse_mmlist(slot: int, entry: SwapPte, page: Page) -> None:
             break
         node = nxt
         mm = node.owner
-        assert isinstance(mm, MmStruct)  # our list holds only mms
+        assert isinstance(mm, MmStruct)  # harness: our mmlist holds only mms
         if mm.mm_users == 0:  # atomic_inc_return(&mm->mm_users) == 1: exiting
             continue
         mm.mm_users += 1
@@ -262,7 +262,7 @@ async def drain_mmlist() -> None:
         return
     await w.mmlist_lock.lock()
     for mm in list_members(w.mmlist):
-        assert isinstance(mm, MmStruct)
+        assert isinstance(mm, MmStruct)  # harness: our mmlist holds only mms
         list_del_init(mm.mmlist)
     await w.mmlist_lock.unlock()
 
