@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from . import __version__
-from ._args import non_negative_float, positive_int
+from ._args import jobs_count, non_negative_float
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
 from .campaign import Campaign, CampaignConfig, Message, default_jobs
@@ -843,7 +843,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"budget in hours (added to --minutes; default {DEFAULT_HOURS:g} h)")
     p.add_argument("--minutes", type=non_negative_float, default=None, metavar="M",
                    help="budget in minutes (added to --hours)")
-    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+    p.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
                    help=f"processes to use (default: os.cpu_count() = {default_jobs()})")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug in every run (repeatable)")

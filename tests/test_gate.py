@@ -212,6 +212,8 @@ def test_an_unusable_regression_file_is_exit_2_and_a_junit_error(
 def test_a_known_reproducer_that_does_not_flip_fails_its_injected_mode(tmp_path: Path) -> None:
     d = json.loads((KNOWN / "unlock-before-remove.json").read_text())
     d["signature"] = "use-after-free in get_page"  # what it no longer shows
+    d.update(kind="use-after-free", function="get_page",  # consistent, or it is corrupt
+             key="use-after-free in get_page +bugs:unlock-before-remove")
     corpus = corpus_with(tmp_path, known={"unlock-before-remove.json": json.dumps(d)})
     r = run_gate(small(tmp_path, corpus))
     assert r.exit_code == 1

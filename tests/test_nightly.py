@@ -343,7 +343,7 @@ def test_line_chart_handles_gaps_and_single_nights() -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["nightly", "--minutes", "0"], "must be positive"),
     (["nightly", "--hours", "-1"], "expected a number >= 0"),
-    (["nightly", "--jobs", "0"], "expected a positive integer"),
+    (["nightly", "--jobs", "0"], "expected an integer from 1 to 64"),
     (["nightly", "--bug", "no-such-bug"], "unknown bug no-such-bug"),
 ])
 def test_usage_errors(argv: list[str], message: str, tmp_path: Path,
