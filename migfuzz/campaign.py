@@ -191,6 +191,9 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
                         else:
                             sink({"t": "hit", "w": wid, "run": k, "key": key,
                                   "strategy": spec.name})
+                except OSError:  # the model does no I/O: writing a finding failed (disk full)
+                    final = None
+                    raise
                 except Exception as exc:  # a harness error: stop, with what reproduces it
                     if caused_by_ctrl_c(exc):
                         raise KeyboardInterrupt from exc

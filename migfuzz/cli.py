@@ -275,12 +275,13 @@ def _load_any(path: str, target: str | None, bugs: list[str]) -> FindingRecord:
                                    ) from None
         doc = _NOT_JSON
     if is_finding(doc):
+        rec = FindingRecord.from_json(doc, path)
         if bugs or target is not None:
             flag = "--bug" if bugs else "--target"
             raise FindingFileError(path, f"{flag} is for raw fuzz artifacts; this is a finding "
                                          f"file, which records its own bugs "
-                                         f"({', '.join(doc.get('bugs') or []) or 'none'})")
-        return FindingRecord.from_json(doc, path)
+                                         f"({', '.join(rec.bugs) or 'none'})")
+        return rec
     if not data.strip() and not bugs and target is None:
         raise FindingFileError(path, "empty file")  # a raw input only when said so
     if doc is not _NOT_JSON and target is None:

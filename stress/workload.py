@@ -273,29 +273,31 @@ def _validate_rules(sc: Scenario) -> None:
             raise ScenarioError(f"field scenario.processes: pid {p.pid} appears twice")
         pids.add(p.pid)
     owner: dict[int, str] = {}
-    for t in sc.tasks:
+    for i, t in enumerate(sc.tasks):
+        where = f"field scenario.tasks[{i}] ({t.name})"
         for op in t.ops:
             _, per_process = OPS[op[0]]
             if op[0] == "fork":
                 if op[2] in pids:
-                    raise ScenarioError(f"task {t.name}: pid {op[2]} exists or is forked twice")
+                    raise ScenarioError(f"{where}: pid {op[2]} exists or is forked twice")
                 pids.add(op[2])
             if per_process:
                 prev = owner.setdefault(op[1], t.name)
                 if prev != t.name:
                     raise ScenarioError(
-                        f"process {op[1]} has operations in two tasks ({prev}, {t.name}); "
-                        "each process has one user thread")
+                        f"{where}: process {op[1]} has operations in two tasks ({prev}, "
+                        f"{t.name}); each process has one user thread")
             if op[0] in ("migrate",) and not (0 <= op[2] < sc.world.nodes
                                               and 0 <= op[3] < sc.world.nodes):
-                raise ScenarioError(f"task {t.name}: no such node in {op!r}")
+                raise ScenarioError(f"{where}: no such node in {op!r}")
             if op[0] == "swapout" and not 0 <= op[1] < sc.world.nodes:
-                raise ScenarioError(f"task {t.name}: no such node in {op!r}")
-    for t in sc.tasks:
+                raise ScenarioError(f"{where}: no such node in {op!r}")
+    for i, t in enumerate(sc.tasks):
         for op in t.ops:
             if OPS[op[0]][1] or op[0] == "migrate":
                 if op[1] not in pids:
-                    raise ScenarioError(f"task {t.name}: no process {op[1]} in {op!r}")
+                    raise ScenarioError(f"field scenario.tasks[{i}] ({t.name}): no process "
+                                        f"{op[1]} in {op!r}")
 
 
 # -- building and running ----------------------------------------------------------------------
