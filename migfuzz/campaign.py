@@ -170,7 +170,9 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
     final: str | None = "done"
     try:
         with injected(cfg.bugs):
-            while (cfg.runs is None or k < cfg.runs) and not should_stop():
+            # Every worker does at least one run, however late it starts: a time box that
+            # ends before a loaded machine starts a worker then yields a run, not nothing.
+            while (cfg.runs is None or k < cfg.runs) and (k == wid or not should_stop()):
                 what = (f"run {k}", "?")
                 try:
                     scenario, spec = plan_run(cfg, k)

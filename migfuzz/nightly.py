@@ -795,7 +795,10 @@ def _fuzz_child(spec: dict[str, Any]) -> int:
     try:
         while not stop[0]:
             remaining = deadline - time.monotonic()
-            if remaining < MIN_RUN_S:
+            # The first session always runs (libFuzzer executes the seed corpus before it
+            # looks at the clock): a fuzz run of the night never ends with nothing done
+            # because a loaded machine started it late.
+            if remaining < MIN_RUN_S and tot["restarts"]:
                 break
             s = run_fuzz(target, max(1.0, remaining - FUZZ_OVERHEAD_S), 1, bugs,
                          Path(spec["corpus"]), run_dir, seed=int(spec["seed"]) * 1000

@@ -205,12 +205,12 @@ def check(record: FindingRecord, executor: str | None = None,
     if first.divergence is None:
         assert first.outcome is not None
         v.status = "fixed"
-        took = (f"replays exactly ({len(record.schedule)} decisions)"
+        took = (f"replays exactly ({len(record.schedule)} decisions) and the run"
                 if used == len(record.schedule) else
-                f"replays, but the run ends after {used} of its {len(record.schedule)} "
-                "decisions")
-        v.notes.append(f"the recorded schedule {took} and the run ends "
-                       f"{_ended(first.outcome)}; {model_note}")
+                f"replays, and the run, taking only {used} of its {len(record.schedule)} "
+                "decisions,")
+        v.notes.append(f"the recorded schedule {took} ends {_ended(first.outcome)}; "
+                       f"{model_note}")
     elif same(v.continued) or same(v.research):
         v.status = "drift-reproduced"
         how = ("all recorded decisions replay, and the run continued past the recording "

@@ -19,6 +19,7 @@ are no-ops. Both are decided at run time: they are part of the interleaving.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any
@@ -183,7 +184,10 @@ def schema_error(exc: ValidationError, prefix: str = "") -> str:
     err = exc.errors(include_url=False)[0]
     where = prefix
     for part in err["loc"]:
-        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+        if isinstance(part, int) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,40}", part):
+            where += f"[{part!r}]" if len(repr(part)) <= 40 else f"[{repr(part)[:37]}...]"
+        else:  # a key the file gave can be anything: only a plain name is shown bare
+            where += f".{part}" if where else part
     msg = "missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
     got = repr(err.get("input"))
     got = got if len(got) <= 40 else got[:37] + "..."

@@ -206,12 +206,15 @@ def test_harness_errors_are_not_findings(
 def test_jobs_do_not_change_the_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                         ) -> None:
     results = []
-    for jobs in ("1", "2"):
+    for jobs in ("1", "2"):  # with a bug, so that there are findings and hits to compare
         rc = run_main(["stress", "--runs", "60", "--jobs", jobs, "--executor", "direct",
-                       "--seed", "5", "--out", str(tmp_path / jobs), "--json"])
+                       "--seed", "5", "--bug", "unlock-before-remove",
+                       "--out", str(tmp_path / jobs), "--json"])
         s = json.loads(capsys.readouterr().out)
         results.append((rc, s["runs"], s["decisions"], s["by_strategy"],
-                        [(f["signature"], f["hits"]) for f in s["findings"]]))
+                        sorted((f["signature"], f["hits"], f["decisions"])
+                               for f in s["findings"])))
+    assert results[0][0] == 1 and results[0][4], results[0]
     assert results[0] == results[1]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import migfuzz.gate as gate_mod
+from migfuzz.bugs import injected
 from migfuzz.cli import main
 from migfuzz.findings import load
 from migfuzz.gate import (
@@ -26,6 +27,7 @@ from migfuzz.gate import (
     stress_plan,
     verdicts,
 )
+from migfuzz.replay import check
 from stress.scenarios import TINY
 from target.bugs import CATALOG
 
@@ -293,8 +295,16 @@ def test_every_catalog_bug_fails_the_gate(bug: str, tmp_path: Path) -> None:
 def test_the_regressions_directory_exists() -> None:
     d = ROOT / "corpus" / "regressions"
     assert d.is_dir() and (d / "README.md").is_file()
-    for path in d.glob("*.json"):  # every entry is a faithful-model finding
-        assert load(path).bugs == [], path
+    entries = sorted(d.glob("*.json"))
+    assert entries  # the gate's regressions suite has something to check
+    for path in entries:  # every entry is a faithful-model finding the model no longer has
+        rec = load(path)
+        assert rec.bugs == [], path
+        assert check(rec).status == "fixed", path
+        bug = rec.origin.get("regression_of")
+        if bug:  # ... and that the catalog bug it came from brings back
+            with injected([bug]):
+                assert check(rec).reproduced, path
 
 
 def test_ci_workflows_run_the_gate_and_the_nightly() -> None:
