@@ -28,15 +28,18 @@ def _try_write(directory: Path, flag: str, path: str) -> None:
         os.unlink(tmp)
 
 
-def writable_dir(path: str, flag: str) -> Path:
+def writable_dir(path: str, flag: str, shown: str | None = None) -> Path:
     """Check ``path`` is, or can be created as, a directory a file can be written in.
 
     Nothing is left behind: a missing directory is not created here (the command creates it
     when it writes), its nearest existing ancestor is probed instead, so a command that then
-    fails on another argument has written nothing."""
+    fails on another argument has written nothing. Messages name ``shown`` (default ``path``).
+    """
     p = Path(path)
     if p.exists() and not p.is_dir():
-        raise UsageError(f"{flag} {path}: exists and is not a directory")
+        raise UsageError(f"{flag} {shown}: {p} is not a directory" if shown else
+                         f"{flag} {path}: exists and is not a directory")
+    path = shown or path
     probe = p
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
@@ -53,7 +56,7 @@ def writable_file(path: str, flag: str) -> Path:
     p = Path(path)
     if p.is_dir() or path.endswith(os.sep):
         raise UsageError(f"{flag} {path}: is a directory; give a file name")
-    writable_dir(str(p.parent), flag)
+    writable_dir(str(p.parent), flag, shown=path)
     return p
 
 

@@ -232,7 +232,7 @@ def test_disk_full_during_a_campaign_is_exit_3_keeping_what_was_saved(
         (["nightly", "--db", "{file}"], "--db {file}: exists and is not a SQLite database"),
         (["gate", "--junit", "{dir}"], "--junit {dir}: is a directory"),
         (["stress", "--out", "{file}"], "--out {file}: exists and is not a directory"),
-        (["minimize", str(REPRO), "-o", "{file}/x.json"], "{file}: exists and is not a directory"),
+        (["minimize", str(REPRO), "-o", "{file}/x.json"], "{file}/x.json: {file} is not a"),
     ],
 )
 def test_outputs_are_checked_before_any_work(
