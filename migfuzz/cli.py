@@ -11,8 +11,12 @@
 
 Exit status 2 is a usage or input error: a bad option, an unknown scenario / strategy /
 executor / bug, a missing or invalid finding file. Such errors print ``migfuzz: error: ...``
-and never a traceback. Exit status 3 is a harness error (a bug in migfuzz or the model's
-Python, never a finding of the modelled kernel).
+and never a traceback; outputs (``--out``, ``--db``, ``--report``, ``--junit``, ``-o``) are
+checked before any work starts. Exit status 3 is a harness error (a bug in migfuzz or the
+model's Python, never a finding of the modelled kernel: one line, the traceback in a log file)
+or an environment failure during a run (disk full, file size limit: what was saved stays).
+130: interrupted (Ctrl-C), whatever was found before. A reader closing the pipe (``| head``)
+does not change the status.
 """
 
 from __future__ import annotations
