@@ -336,3 +336,18 @@ def test_two_campaigns_on_one_out_add_up_their_hits(tmp_path: Path) -> None:
     assert hits
     for path, n in hits.items():
         assert load(path).hits == n
+
+
+# -- timelines: rss updates, unlocked peeks, and where a finding's cause is --------------------
+
+
+def test_the_timeline_shows_rss_updates_unlocked_peeks_and_the_findings_last_causes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(["repro", "--width", "140", str(REPRO)]) == 1
+    out = capsys.readouterr().out
+    assert "peek mm1@0 = P(0,wdy) (no ptl)" in out  # handle_pte_fault's unlocked read
+    assert "anon_rss mm1 = 1" in out  # remove_migration_pte's rss update
+    after = out[out.index("FINDING at step"):]
+    assert "the last events that touched pfn 0 (read these first):" in after
+    cause = after.splitlines()[2:5]
+    assert all("pfn0" in line for line in cause), cause
