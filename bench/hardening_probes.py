@@ -78,6 +78,9 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
             None, None, "../../etc"][choice]
 
 
+MUTATION: list[str] = [""]  # what the last mutate() did, for the report
+
+
 def mutate(rng: random.Random, d: dict[str, Any]) -> tuple[dict[str, Any] | str, bool]:
     """A mutated finding (or its text) and whether the mutation corrupts its meaning."""
     d = copy.deepcopy(d)
@@ -105,17 +108,22 @@ def mutate(rng: random.Random, d: dict[str, Any]) -> tuple[dict[str, Any] | str,
                              sc["tasks"][0]])
         key = rng.choice(list(target))
         target[key] = random_json(rng)
+        MUTATION[0] = f"scenario ...{key} = {target[key]!r}"
         return d, True
     if how == 5:  # an op argument
         op = d["scenario"]["tasks"][rng.randrange(len(d["scenario"]["tasks"]))]["ops"][0]
-        op[rng.randrange(len(op))] = random_json(rng)
+        i = rng.randrange(len(op))
+        op[i] = random_json(rng)
+        MUTATION[0] = f"op argument {i} = {op[i]!r}: {op}"
         return d, True
     if how == 6:  # a top-level field: deleted or replaced
         key = rng.choice(sorted(d))
         if rng.random() < 0.5:
             del d[key]
+            MUTATION[0] = f"deleted {key}"
         else:
             d[key] = random_json(rng)
+            MUTATION[0] = f"{key} = {d[key]!r}"
         return d, key in SEMANTIC
     d["strategy"]["params"] = {"unknown": random_json(rng)}  # strategy params
     d["strategy"]["name"] = rng.choice(["pct", "random", "minimize"])
@@ -148,6 +156,7 @@ def probe_files(work: Path, n: int, rng: random.Random) -> dict[str, Any]:
         stats[f"{cmd} exit {rc}"] += 1
         if rc == 1 and corrupt:
             exit1_corrupt += 1
+            print(f"  exit 1 after: {MUTATION[0]}", file=sys.stderr)
         if "Traceback" in err or rc in ("traceback", 3):
             stats["traceback or harness error"] += 1
         for p in listing(work) - before:

@@ -294,7 +294,7 @@ class _Finding(_Strict):
     executor: Literal["direct", "trio"]
     schedule_encoding: Literal["stress.schedule", "json-list"]
     schedule: Any  # strategies.decode checks it against schedule_encoding
-    decisions: _Count | None = None
+    decisions: _Count  # required: what tells a truncated or padded schedule
     bugs: Annotated[list[_SafeName], Field(max_length=64)]
     fixes: Annotated[list[_SafeName], Field(max_length=64)] = []  # issue 10's field
     max_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)]
@@ -340,7 +340,7 @@ def _check_integrity(rec: FindingRecord, m: _Finding) -> str:
     ntasks = len(rec.scenario.tasks)
     if any(t >= ntasks for t in rec.schedule):
         return f"field schedule: a decision names a task beyond the scenario's {ntasks}"
-    if m.decisions is not None and m.decisions != len(rec.schedule):
+    if m.decisions != len(rec.schedule):
         return (f"field decisions: the schedule has {len(rec.schedule)} decisions, but "
                 f"'decisions' says {m.decisions}: truncated or edited?")
     if len(rec.schedule) > rec.max_steps:
