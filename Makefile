@@ -1,7 +1,8 @@
 # The two commands of the README. Both create the environment from nothing on first use.
 #   make run    create .venv, install, run a short stress campaign and show its result
 #   make test   create .venv, install, run the whole test suite, slow tests included (what
-#               .ci/run runs: about 5 minutes on the 2-core VM; bench/ci_time.md)
+#               .ci/run runs: about 5 CPU-minutes, 10 min wall on the loaded 2-core VM;
+#               bench/ci_time.md)
 #   make test-fast   the same without the slow tests (what a plain `pytest` runs)
 VENV ?= .venv
 PYTHON ?= python3
