@@ -1,6 +1,9 @@
 # The two commands of the README. Both create the environment from nothing on first use.
 #   make run    create .venv, install, run a short stress campaign and show its result
-#   make test   create .venv, install, run the test suite (what .ci/run runs)
+#   make test   create .venv, install, run the whole test suite, slow tests included (what
+#               .ci/run runs: about 5 CPU-minutes, 10 min wall on the loaded 2-core VM;
+#               bench/ci_time.md)
+#   make test-fast   the same without the slow tests (what a plain `pytest` runs)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -11,17 +14,19 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install run test test-all lint browser
+.PHONY: install run test test-fast test-all lint browser
 install: $(BIN)/.installed
 
 run: $(BIN)/.installed
 	$(BIN)/migfuzz stress --seconds 30
 
 test: $(BIN)/.installed browser
+	$(BIN)/pytest --run-slow
+
+test-fast: $(BIN)/.installed browser
 	$(BIN)/pytest
 
-test-all: $(BIN)/.installed browser
-	$(BIN)/pytest --run-slow
+test-all: test
 
 # tests/test_report_browser.py renders the nightly report in Debian's chromium (it fails, not
 # skips, under CI=true without it): installed here when missing, if apt-get can (root).

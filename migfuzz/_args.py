@@ -53,3 +53,24 @@ def fixes_of(a: argparse.Namespace) -> list[str]:
     if a.fix:
         return check_fixes([*a.fix, *(["all"] if a.fixes == "all" else [])])
     return check_fixes(["all"] if (a.fixes or a.fixes_default) == "all" else [])
+
+
+def bounded_int(lo: int, hi: int) -> Callable[[str], int]:
+    """An integer in [lo, hi]: flags that size work or memory are bounded (see BOUNDS)."""
+    return _number(int, lambda v: lo <= v <= hi, f"an integer from {lo} to {hi:,}")
+
+
+MAX_JOBS = 64
+"""``--jobs``: more processes than this on any machine we run on only adds load."""
+
+MAX_SEARCH_RUNS = 10_000
+"""``minimize --search-runs``: each is a full run per candidate."""
+
+MAX_RUNS = 10**9
+MAX_SECONDS = 7 * 86400.0
+
+jobs_count = bounded_int(1, MAX_JOBS)
+search_runs_count = bounded_int(0, MAX_SEARCH_RUNS)
+runs_count = bounded_int(1, MAX_RUNS)
+seconds_budget = _number(float, lambda v: 0 < v <= MAX_SECONDS and math.isfinite(v),
+                         f"a positive number of seconds up to {MAX_SECONDS:g}")

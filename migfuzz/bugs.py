@@ -1,10 +1,10 @@
 """Injecting catalog bugs and upstream fixes by name: ``--bug NAME``, ``--fix NAME`` and the
 ``bugs`` / ``fixes`` fields of a finding.
 
-The catalog is ``target.bugs.CATALOG`` (name -> bug object) once it exists. A bug object either
-has a context manager ``inject()`` or a pair ``enable()`` / ``disable()``. Bugs are applied *by
-name* inside the process that runs the model, so ``--jobs N`` worker processes inject the same
-bugs as the parent would, and a finding file replays with exactly the bugs it was found with.
+The catalog is ``target.bugs.CATALOG`` (name -> bug object); each bug's ``inject()`` is a
+context manager that patches the model for its duration. Bugs are applied *by name* inside the
+process that runs the model, so ``--jobs N`` worker processes inject the same bugs as the
+parent would, and a finding file replays with exactly the bugs it was found with.
 
 Fixes (``target.fixes``) work the same way: the default model is V2 as posted, flaws included;
 a fix is the upstream change that removed one flaw. Fixes are applied first and bugs on top,
@@ -31,13 +31,8 @@ from ._errors import UsageError
 
 
 def catalog() -> dict[str, Any]:
-    """The bug catalog, or an empty dict while ``target.bugs`` has none."""
-    try:
-        mod = importlib.import_module("target.bugs")
-    except ImportError:
-        return {}
-    cat = getattr(mod, "CATALOG", None)
-    return dict(cat) if isinstance(cat, dict) else {}
+    """The bug catalog (imported on first use: the CLI's other commands do not need it)."""
+    return dict(importlib.import_module("target.bugs").CATALOG)
 
 
 def check_bugs(names: Sequence[str]) -> list[str]:
@@ -50,7 +45,7 @@ def check_bugs(names: Sequence[str]) -> list[str]:
     cat = catalog()
     for name in names:
         if name not in cat:
-            known = ", ".join(sorted(cat)) or "(none yet)"
+            known = ", ".join(sorted(cat))
             raise UsageError(f"unknown bug {name}; known: {known}")
     chosen = sorted(set(names))
     try:
@@ -90,16 +85,7 @@ def injected(names: Sequence[str], fixes: Sequence[str] = ()) -> Iterator[None]:
                 raise UsageError(str(exc)) from None
             stack.enter_context(inject_overrides(chosen))
         for name in check_bugs(names):
-            bug = cat[name]
-            inject = getattr(bug, "inject", None)
-            if inject is not None:
-                stack.enter_context(inject())
-            elif hasattr(bug, "enable") and hasattr(bug, "disable"):
-                bug.enable()
-                stack.callback(bug.disable)
-            else:
-                raise UsageError(f"bug {name}: catalog entry has neither inject() nor "
-                                 "enable()/disable()")
+            stack.enter_context(cat[name].inject())
         yield
 
 

@@ -48,6 +48,7 @@ from stress.schedulers import RandomScheduler
 from stress.workload import Scenario
 
 from . import __version__
+from ._procs import die_with_parent, parent_gone
 from .bugs import injected
 from .findings import FindingRecord, FindingStore, dedup_key, model_commit, now
 from .flaws import explain
@@ -58,6 +59,7 @@ RUN_STRIDE = 1 << 32
 PROGRESS_EVERY = 0.2  # seconds between a worker's progress messages
 REFRESH_EVERY = 0.25  # seconds between progress-line updates (at most 4 per second)
 FLUSH_EVERY = 1.0  # seconds between rewrites of a file whose hit count changed
+JOIN_GRACE = 5.0  # seconds the workers together get to finish their runs after a stop
 
 Message = dict[str, Any]
 
@@ -191,7 +193,9 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
     final: str | None = "done"
     try:
         with injected(cfg.bugs, cfg.fixes):
-            while (cfg.runs is None or k < cfg.runs) and not should_stop():
+            # Every worker does at least one run, however late it starts: a time box that
+            # ends before a loaded machine starts a worker then yields a run, not nothing.
+            while (cfg.runs is None or k < cfg.runs) and (k == wid or not should_stop()):
                 what = (f"run {k}", "?")
                 try:
                     scenario, spec = plan_run(cfg, k)
@@ -212,6 +216,9 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
                         else:
                             sink({"t": "hit", "w": wid, "run": k, "key": key,
                                   "strategy": spec.name})
+                except OSError:  # the model does no I/O: writing a finding failed (disk full)
+                    final = None
+                    raise
                 except Exception as exc:  # a harness error: stop, with what reproduces it
                     if caused_by_ctrl_c(exc):
                         raise KeyboardInterrupt from exc
@@ -261,12 +268,19 @@ def caused_by_ctrl_c(exc: BaseException) -> bool:
     return False
 
 
-def _worker_main(cfg: CampaignConfig, wid: int, jobs: int, q: Any, stop: Any) -> None:
+def _worker_main(cfg: CampaignConfig, wid: int, jobs: int, q: Any, stop: Any,
+                 parent: int) -> None:
     # Ctrl-C reaches the whole process group; only the parent acts on it (by setting ``stop``),
     # so that every worker finishes its current run and reports instead of dying mid-message.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent killed outright sets no event: the kernel kills us, or we notice between runs.
+    armed = die_with_parent(parent)
+
+    def should_stop() -> bool:
+        return bool(stop.is_set()) or (not armed and parent_gone(parent))
+
     try:
-        worker_loop(cfg, wid, jobs, q.put, stop.is_set)
+        worker_loop(cfg, wid, jobs, q.put, should_stop)
     except BaseException as exc:  # pragma: no cover - last resort, keeps the parent informed
         q.put({"t": "error", "w": wid, "runs": 0, "decisions": 0, "by_strategy": {},
                "run": -1, "strategy": "-", "scenario": "-",
@@ -285,6 +299,7 @@ class Entry:
     by_strategy: dict[str, int] = field(default_factory=dict)
     dirty: bool = False
     flushed: float = 0.0
+    pending: int = 0  # hits counted here and not yet added to the file
 
 
 @dataclass
@@ -389,6 +404,7 @@ class Campaign:
             self._count(e, msg)
             e.record.hits += 1
             e.record.last_seen = now()
+            e.pending += 1
             e.dirty = True
         self._maybe_flush()
         self._maybe_show()
@@ -408,17 +424,13 @@ class Campaign:
         order = (rec.size(), msg["run"])
         e = self.entries.get(msg["key"])
         if e is None:
-            old = self.store.existing(rec)
-            merged, _ = self.store.merge(old, rec)
-            e = Entry(merged, self.store.path_for(rec),
-                      (old.size(), -1) if old is not None else order, new=old is None)
-            if old is not None and order < e.order:
-                e.order = order
+            e = Entry(rec, self.store.path_for(rec), order, new=True, pending=1)
             self.entries[msg["key"]] = e
             self._count(e, msg)
-            self._save(e)
+            self._save(e, first=True)
             return
         self._count(e, msg)
+        e.pending += 1
         if order < e.order:
             e.order = order
             rec.hits = e.record.hits + 1
@@ -449,8 +461,15 @@ class Campaign:
         except KeyboardInterrupt:  # the findings stay, unlabelled (so: new)
             self.interrupted = True
 
-    def _save(self, e: Entry) -> None:
-        self.store.save(e.record)
+    def _save(self, e: Entry, first: bool = False) -> None:
+        """Merge into the file as it is now: another campaign may share the directory."""
+        mine = e.record
+        e.record, existed = self.store.save_merged(mine, e.pending)
+        if e.record.size() < mine.size():  # the file's reproducer is smaller: beat that now
+            e.order = min(e.order, (e.record.size(), -1))
+        if first:
+            e.new = not existed
+        e.pending = 0
         e.dirty = False
         e.flushed = time.monotonic()
 
@@ -577,10 +596,16 @@ class Campaign:
         stop = ctx.Event()
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # a forked child must not inherit (and re-print) buffered output
-        procs = [ctx.Process(target=_worker_main, args=(self.cfg, w, jobs, q, stop),
+        procs = [ctx.Process(target=_worker_main,
+                             args=(self.cfg, w, jobs, q, stop, os.getpid()),
                              daemon=True, name=f"migfuzz-worker-{w}") for w in range(jobs)]
         for p in procs:
+            if self.should_stop():  # --seconds counts from the start, starting included
+                break
             p.start()
+        started = [p for p in procs if p.pid is not None]
+        for w in range(len(started), jobs):  # never started: nothing to wait for
+            self.handle({"t": "done", "w": w, "runs": 0, "decisions": 0, "by_strategy": {}})
         try:
             while len(self.finished) < jobs:
                 try:
@@ -588,7 +613,7 @@ class Campaign:
                         self.handle(q.get(timeout=0.1))
                     except _queue.Empty:
                         self._maybe_show()
-                        for w, p in enumerate(procs):  # a worker that died without a word
+                        for w, p in enumerate(started):  # a worker that died without a word
                             if w not in self.finished and not p.is_alive() and q.empty():
                                 self.handle({"t": "error", "w": w, "runs": 0,
                                              "decisions": 0, "by_strategy": {}, "run": -1,
@@ -605,10 +630,13 @@ class Campaign:
                     stop.set()
         finally:
             stop.set()
-            for p in procs:
-                p.join(timeout=5)
+            # One grace period for all (not 5 s each): a worker finishes its current run.
+            grace = time.monotonic() + JOIN_GRACE
+            for p in started:
+                p.join(timeout=max(0.0, grace - time.monotonic()))
+            for p in started:
                 if p.is_alive():
-                    p.terminate()
+                    p.kill()
                     p.join()
             try:
                 while True:  # what arrived while joining (a late finding is still saved)

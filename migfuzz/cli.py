@@ -13,19 +13,29 @@
 
 Exit status 2 is a usage or input error: a bad option, an unknown scenario / strategy /
 executor / bug / fix, a missing or invalid finding file. Such errors print ``migfuzz: error: ...``
-and never a traceback. Exit status 3 is a harness error (a bug in migfuzz or the model's
-Python, never a finding of the modelled kernel).
+and never a traceback; outputs (``--out``, ``--db``, ``--report``, ``--junit``, ``-o``) are
+checked before any work starts. Exit status 3 is a harness error (a bug in migfuzz or the
+model's Python, never a finding of the modelled kernel: one line, the traceback in a log file)
+or an environment failure during a run (disk full, file size limit: what was saved stays).
+130: interrupted (Ctrl-C), whatever was found before. A reader closing the pipe (``| head``)
+does not change the status.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import io
 import json
 import os
+import sqlite3
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from stress._execution import DEFAULT_MAX_STEPS
 from stress.scenarios import CANONICAL, canonical
@@ -33,11 +43,34 @@ from stress.schedule import ScheduleFormatError
 from stress.workload import ScenarioError
 
 from . import __version__
-from ._args import add_fix_arguments, fixes_of, non_negative_int, positive_float, positive_int
+from ._args import (
+    MAX_JOBS,
+    MAX_SEARCH_RUNS,
+    add_fix_arguments,
+    bounded_int,
+    fixes_of,
+    jobs_count,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    runs_count,
+    search_runs_count,
+    seconds_budget,
+)
 from ._errors import FindingFileError, UsageError
+from ._paths import database_file, writable_dir, writable_file
 from .bugs import check_bugs, check_depths, check_fixes
 from .campaign import SCENARIO_MODES, Campaign, CampaignConfig, default_jobs
-from .findings import FindingRecord, load, write_atomic
+from .findings import (
+    FORMAT,
+    MAX_STEPS,
+    FindingRecord,
+    is_finding,
+    load,
+    parse_json,
+    read_bounded,
+    write_atomic,
+)
 from .fuzz import TARGETS as FUZZ_TARGETS
 from .fuzz import check_target as check_fuzz_target
 from .fuzz import format_fuzz_summary, record_from_artifact, run_fuzz
@@ -53,6 +86,8 @@ from .report import fixes_text, format_summary, format_verdict, strategies_line,
 from .strategies import BASE_STRATEGIES, STRATEGIES, check_strategy
 
 EXECUTORS = ("trio", "direct")
+
+max_steps_count = bounded_int(1, MAX_STEPS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "no findings, or only known flaws; 1: a finding no known flaw explains; "
                        "2: usage error; 3: harness error.")
     budget = s.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=positive_float, metavar="N",
+    budget.add_argument("--seconds", type=seconds_budget, metavar="N",
                         help="run for N seconds (default: 60 unless --runs is given)")
-    budget.add_argument("--runs", type=positive_int, metavar="N",
+    budget.add_argument("--runs", type=runs_count, metavar="N",
                         help="run exactly N schedules (deterministic for a given --seed)")
     s.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                    help="campaign seed (default 0)")
@@ -81,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scheduling strategy (default: portfolio, alternating the others)")
     s.add_argument("--executor", choices=EXECUTORS, default="trio",
                    help="run each execution in this executor (default trio)")
-    s.add_argument("--jobs", type=positive_int, default=None, metavar="N",
-                   help=f"worker processes (default: os.cpu_count() = {default_jobs()})")
+    s.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
+                   help=f"worker processes, at most {MAX_JOBS} (default: os.cpu_count() = "
+                        f"{default_jobs()})")
     s.add_argument("--scenario", metavar="NAME",
                    help="a canonical scenario (see `migfuzz scenarios`), or `generated` "
                         "(a new scenario per run), `canonical` (all canonical ones), `mixed` "
@@ -92,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fix_arguments(s)
     s.add_argument("--out", default="findings", metavar="DIR",
                    help="directory for finding files (default ./findings)")
-    s.add_argument("--max-steps", type=positive_int, default=DEFAULT_MAX_STEPS, metavar="N",
+    s.add_argument("--max-steps", type=max_steps_count, default=DEFAULT_MAX_STEPS, metavar="N",
                    help=f"scheduling points before a run is a livelock "
                         f"(default {DEFAULT_MAX_STEPS})")
     s.add_argument("-x", "--exitfirst", action="store_true",
@@ -135,9 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output file, or a directory to write <kind>-<hash>.json into")
     m.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="executor of the output file (default: the recorded one)")
-    m.add_argument("--search-runs", type=non_negative_int, default=12, metavar="N",
+    m.add_argument("--search-runs", type=search_runs_count, default=12, metavar="N",
                    help="random/PCT runs to re-search a candidate that the recorded schedule "
-                        "no longer fits (default 12)")
+                        f"no longer fits (default 12, at most {MAX_SEARCH_RUNS:,})")
     m.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                    help="seed of those re-search runs (default 0)")
 
@@ -162,9 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "artifacts to finding files; merge new coverage into the corpus. "
                        "Exit 0: no findings; 1: findings; 2: usage error.")
     f.add_argument("target", metavar="TARGET", help=f"one of: {', '.join(FUZZ_TARGETS)}")
-    f.add_argument("--seconds", type=positive_float, default=60.0, metavar="N",
+    f.add_argument("--seconds", type=seconds_budget, default=60.0, metavar="N",
                    help="total fuzzing time (default 60)")
-    f.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+    f.add_argument("--jobs", type=jobs_count, default=1, metavar="N",
                    help="libFuzzer -fork=N workers (default 1: stop at the first crash)")
     f.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug (repeatable)")
@@ -205,11 +241,7 @@ def cmd_stress(a: argparse.Namespace) -> int:
         canonical(a.scenario)  # ScenarioError names the valid ones
     bugs = check_bugs(a.bug)
     fixes = fixes_of(a)
-    try:  # fail now, not at the first finding
-        Path(a.out).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--out {a.out}: cannot create the findings directory: "
-                         f"{exc.strerror or exc}") from None
+    Path(a.out).mkdir(parents=True, exist_ok=True)  # checked writable by check_outputs
     seconds = a.seconds if a.seconds is not None or a.runs is not None else 60.0
     cfg = CampaignConfig(
         seed=a.seed, runs=a.runs, seconds=seconds, strategy=a.strategy,
@@ -232,7 +264,8 @@ def cmd_stress(a: argparse.Namespace) -> int:
         print(json.dumps(summary.to_json(), indent=2))
     else:
         print(table)
-    return summary.exit_code
+    # A Ctrl-C'd campaign is not a clean one, whatever it found before.
+    return 130 if summary.interrupted else summary.exit_code
 
 
 def cmd_repro(a: argparse.Namespace) -> int:
@@ -244,7 +277,7 @@ def cmd_repro(a: argparse.Namespace) -> int:
     for path in a.files:
         try:
             record = _load_any(path, a.target, a.bug, a.fix)
-            v = check(record, a.executor)
+            v = check(record, a.executor, path)
         except UsageError as exc:  # FindingFileError names the file; bugs, strategies...
             msg = str(exc) if isinstance(exc, FindingFileError) else f"{path}: {exc}"
             _err(msg)
@@ -279,15 +312,48 @@ def _refresh(files: list[str]) -> int:
 
 
 def _load_any(path: str, target: str | None, bugs: list[str],
-              fixes: list[str]) -> FindingRecord:
-    """A finding file, or a raw libFuzzer artifact (anything that is not JSON)."""
+              fixes: Sequence[str] = ()) -> FindingRecord:
+    """A finding file, or a raw libFuzzer artifact, told apart by content, not the first byte.
+
+    A finding file is JSON (in any encoding JSON allows) whose ``format`` says so; it must
+    then be valid, and ``--bug``/``--target`` do not apply to it (it records its own bugs).
+    Anything else is a raw input, except JSON that is not a finding: a fuzz artifact is
+    arbitrary bytes and may be JSON, so that needs ``--target`` to be taken as one.
+    """
+    data = read_bounded(path)
     try:
-        head = Path(path).read_bytes()[:64].lstrip()
-    except OSError:
-        return load(path)  # names the file and the problem
-    if head.startswith(b"{") or (not head and not bugs and not fixes and target is None):
-        return load(path)  # (an empty file is a raw input only when said so)
+        doc = parse_json(data)
+    except ValueError as exc:
+        if _mentions_format(data):  # a damaged finding file, not a fuzz input
+            raise FindingFileError(path, f"not valid JSON (truncated or corrupt?): {exc}"
+                                   ) from None
+        doc = _NOT_JSON
+    if is_finding(doc):
+        rec = FindingRecord.from_json(doc, path)
+        if bugs or fixes or target is not None:
+            flag = "--bug" if bugs else "--fix" if fixes else "--target"
+            raise FindingFileError(path, f"{flag} is for raw fuzz artifacts; this is a finding "
+                                         f"file, which records its own bugs "
+                                         f"({', '.join(rec.bugs) or 'none'})")
+        return rec
+    if not data.strip() and not bugs and not fixes and target is None:
+        raise FindingFileError(path, "empty file")  # a raw input only when said so
+    if doc is not _NOT_JSON and target is None:
+        what = (f"its 'format' is {doc.get('format')!r}" if isinstance(doc, dict) else
+                f"the top level is a JSON {type(doc).__name__}")
+        raise FindingFileError(path, f"not a finding file ({what}); if it is a raw fuzz "
+                                     "artifact, name its fuzz target with --target")
     return record_from_artifact(path, target, check_bugs(bugs), check_fixes(fixes))
+
+
+_NOT_JSON = object()
+
+
+def _mentions_format(data: bytes) -> bool:
+    """Whether ``data`` names the finding format (in UTF-8 or UTF-16): a finding file that
+    does not parse, which must be reported as damaged rather than fuzzed as raw bytes."""
+    marker = f'"{FORMAT}"'
+    return any(marker.encode(enc) in data for enc in ("utf-8", "utf-16-le", "utf-16-be"))
 
 
 def cmd_bugs(a: argparse.Namespace) -> int:
@@ -408,15 +474,98 @@ def cmd_scenarios(a: argparse.Namespace) -> int:
 USER_ERRORS = (UsageError, ScenarioError, ScheduleFormatError)
 """Input errors: a clear message and exit 2, never a traceback."""
 
+WRITE_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+                errno.EFBIG: "file size limit reached", errno.EROFS: "read-only file system"}
+"""Environment failures during a run: what was saved stays, the run ends with exit 3."""
+
+
+def check_outputs(a: argparse.Namespace) -> None:
+    """Every output the command will write, tried before any work starts (exit 2 if not)."""
+    cmd = a.command
+    if cmd in ("stress", "fuzz", "gate", "nightly"):
+        out = writable_dir(a.out, "--out")
+        if cmd == "nightly":
+            database_file(a.db or str(out / "history.sqlite"), "--db")
+            writable_dir(a.report or str(out / "report"), "--report")
+        if cmd == "gate" and a.junit:
+            writable_file(a.junit, "--junit")
+    elif cmd == "minimize":
+        if Path(a.out).is_dir() or a.out.endswith(os.sep):
+            writable_dir(a.out, "-o")
+        else:
+            writable_file(a.out, "-o")
+
+
+class PipeSafeStdout:
+    """``sys.stdout`` that survives its reader going away (``migfuzz repro F | head``).
+
+    The command goes on and returns its real exit status (1: reproduces): ending it at the
+    first failed write would turn "still reproduces" into 0. Output after that goes nowhere.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def _lost_reader(self) -> None:
+        self.broken = True
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._lost_reader()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._lost_reader()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def harness_error(exc: BaseException) -> int:
+    """Exit 3 for a bug of ours (or of the model's Python): one line, traceback to a log."""
+    text = "".join(traceback.format_exception(exc))
+    try:
+        fd, log = tempfile.mkstemp(prefix="migfuzz-harness-error-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(f"migfuzz {__version__} {' '.join(sys.argv)}\n{text}")
+        where = f"traceback in {log}"
+    except OSError:
+        where = "no log: cannot write one either"
+    _err(f"harness error (a bug in migfuzz, not a finding): {type(exc).__name__}: "
+         f"{_one_line(exc)} ({where})")
+    return 3
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (argparse exits 2 itself on bad options)."""
+    """Entry point; returns the exit status (argparse exits 2 itself on bad options).
+
+    0/1 are the commands' verdicts, 2 bad input, 3 a harness or environment failure (never
+    1, which means "found"), 130 Ctrl-C.
+    """
     args = build_parser().parse_args(argv)
     commands = {"stress": cmd_stress, "repro": cmd_repro, "minimize": cmd_minimize,
                 "scenarios": cmd_scenarios, "bugs": cmd_bugs, "fixes": cmd_fixes,
                 "fuzz": cmd_fuzz,
                 "gate": cmd_gate, "nightly": cmd_nightly}
+    stdout = sys.stdout
+    sys.stdout = PipeSafeStdout(stdout)
     try:
+        check_outputs(args)
         return commands[args.command](args)
     except USER_ERRORS as exc:
         _err(str(exc))
@@ -424,12 +573,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
-    except BrokenPipeError:
-        # The reader went away (`migfuzz bugs | head`): not an error of ours. Point stdout
-        # at /dev/null so the interpreter's final flush does not raise again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+    except OSError as exc:
+        why = WRITE_ERRNOS.get(exc.errno or 0)
+        if why is None:
+            return harness_error(exc)
+        _err(f"{why}: {exc.filename or 'writing output'}: the run stopped; what was "
+             "saved before is intact (files are written atomically)")
+        return 3
+    except sqlite3.Error as exc:
+        _err(f"history database: {exc}")
+        return 3
+    except Exception as exc:
+        return harness_error(exc)
+    finally:
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            sys.stdout.flush()
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -16,22 +16,27 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import fcntl
 import functools
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from stress.workload import Scenario, ScenarioError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from stress.workload import Scenario, ScenarioError, schema_error
+from target.kernel import FINDING_KINDS
 
 from . import __version__
 from ._errors import FindingFileError
-from .strategies import SCHEDULE_CODEC, SCHEDULE_JSON, StrategySpec, decode, encode
+from .strategies import StrategySpec, decode, encode
 
 FORMAT = "migfuzz-finding"
 FORMAT_VERSION = 1
@@ -73,7 +78,12 @@ def key_hash(key: str) -> str:
 
 
 def file_name(kind: str, key: str) -> str:
-    """``<kind>-<16 hex digits of sha256(key)>.json``: stable, collision-free in practice."""
+    """``<kind>-<16 hex digits of sha256(key)>.json``: stable, collision-free in practice.
+
+    ``kind`` is checked here too, not only on load: this name is joined onto a directory, and
+    whatever built the record, no name may leave it."""
+    if not re.fullmatch(SAFE_NAME, kind):
+        raise ValueError(f"finding kind {kind!r} is not a safe file name")
     return f"{kind}-{key_hash(key)}.json"
 
 
@@ -202,7 +212,9 @@ class FindingRecord:
 
     @classmethod
     def from_json(cls, d: Any, source: str = "<finding>") -> FindingRecord:
-        """Validate and load; :class:`FindingFileError` naming ``source`` and the problem."""
+        """Validate and load; :class:`FindingFileError` naming ``source`` and the first bad
+        field. The checks are :class:`_Finding`'s (types, bounds, safe names) and then
+        :func:`_check_integrity`'s (the fields agree with each other)."""
 
         def bad(problem: str) -> FindingFileError:
             return FindingFileError(source, problem)
@@ -210,110 +222,210 @@ class FindingRecord:
         if not isinstance(d, dict):
             raise bad("not a finding file: the top level is not a JSON object")
         if d.get("format") != FORMAT:
-            raise bad(f"not a finding file: 'format' is {d.get('format')!r}, not {FORMAT!r}")
+            raise bad(f"not a finding file: 'format' is {_short(d.get('format'))}, "
+                      f"not {FORMAT!r}")
         version = d.get("format_version")
         if not isinstance(version, int) or isinstance(version, bool):
-            raise bad("'format_version' is missing or not an integer")
+            raise bad("field format_version: missing or not an integer")
         if version > FORMAT_VERSION:
             raise bad(f"written by a newer migfuzz (format version {version}; this one reads "
                       f"up to {FORMAT_VERSION})")
-        if version < 1:
-            raise bad(f"unknown format version {version}")
-
-        def get(name: str, typ: type | tuple[type, ...]) -> Any:
-            if name not in d:
-                raise bad(f"field {name!r} is missing")
-            v = d[name]
-            if (isinstance(v, bool) and typ is int) or not isinstance(v, typ):
-                want = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
-                raise bad(f"field {name!r} must be {want}, not {type(v).__name__}")
-            return v
-
-        strategy = get("strategy", dict)
-        sname, sseed = strategy.get("name"), strategy.get("seed")
-        if not isinstance(sname, str) or not (sseed is None or isinstance(sseed, int)):
-            raise bad("field 'strategy' must have a string 'name' and an integer 'seed'")
-        params = strategy.get("params", {})
-        if not isinstance(params, dict):
-            raise bad("field 'strategy.params' must be an object")
         try:
-            scenario = Scenario.from_json(get("scenario", dict))
+            m = _Finding.model_validate(d)
+        except ValidationError as exc:
+            raise bad(schema_error(exc)) from None
+        try:
+            scenario = Scenario.from_json(m.scenario)
         except ScenarioError as exc:
-            raise bad(f"invalid scenario: {exc}") from None
-        encoding = get("schedule_encoding", str)
-        if encoding not in (SCHEDULE_CODEC, SCHEDULE_JSON):
-            raise bad(f"unknown schedule encoding {encoding!r}")
+            raise bad(str(exc)) from None
         try:
-            schedule = decode(encoding, d.get("schedule"))
+            schedule = decode(m.schedule_encoding, m.schedule)
         except ValueError as exc:
-            raise bad(f"invalid schedule: {exc}") from None
-        ntasks = len(scenario.tasks)
-        if any(t >= ntasks for t in schedule):
-            raise bad(f"invalid schedule: a decision names a task beyond the scenario's {ntasks}")
-        decisions = d.get("decisions", len(schedule))
-        if decisions != len(schedule):
-            raise bad(f"schedule has {len(schedule)} decisions, but 'decisions' says "
-                      f"{decisions}: truncated or edited?")
-        bugs = get("bugs", list)
-        if not all(isinstance(b, str) for b in bugs):
-            raise bad("field 'bugs' must be a list of bug names")
-        fixes = d.get("fixes", [])  # absent in files older than target/fixes: none applied
-        if not isinstance(fixes, list) or not all(isinstance(x, str) for x in fixes):
-            raise bad("field 'fixes' must be a list of fix names")
-        known_flaw = KnownFlaw.from_json(d.get("known_flaw"), bad)
-        executor = get("executor", str)
-        if executor not in ("direct", "trio"):
-            raise bad(f"unknown executor {executor!r}")
-        max_steps = get("max_steps", int)
-        if max_steps < 1:
-            raise bad("field 'max_steps' must be positive")
-        hits = get("hits", int)
-        return cls(
-            signature=get("signature", str),
-            kind=get("kind", str),
-            message=get("message", str),
-            function=get("function", str),
-            task=get("task", str),
-            step=get("step", int),
-            details=get("details", dict),
-            scenario=scenario,
-            strategy=StrategySpec(sname, sseed if sseed is not None else 0, dict(params)),
-            executor=executor,
-            schedule=schedule,
-            bugs=list(bugs),
-            max_steps=max_steps,
-            steps=get("steps", int),
-            trace_hash=get("trace_hash", str),
-            hits=hits,
-            first_seen=get("first_seen", str),
-            last_seen=get("last_seen", str),
-            tool_version=get("tool_version", str),
-            model_commit=get("model_commit", str),
-            origin=get("origin", dict),
-            fixes=sorted(fixes),
-            known_flaw=known_flaw,
+            raise bad(f"field schedule: {exc}") from None
+        rec = cls(
+            signature=m.signature, kind=m.kind, message=m.message, function=m.function,
+            task=m.task, step=m.step, details=m.details, scenario=scenario,
+            strategy=StrategySpec(m.strategy.name, m.strategy.seed, dict(m.strategy.params)),
+            executor=m.executor, schedule=schedule, bugs=list(m.bugs), max_steps=m.max_steps,
+            steps=m.steps, trace_hash=m.trace_hash, hits=m.hits, first_seen=m.first_seen,
+            last_seen=m.last_seen, tool_version=m.tool_version, model_commit=m.model_commit,
+            origin=m.origin, fixes=sorted(m.fixes),
+            known_flaw=KnownFlaw.from_json(m.known_flaw, bad),
         )
+        problem = _check_integrity(rec, m)
+        if problem:
+            raise bad(problem)
+        return rec
+
+
+# -- the schema of a finding file ---------------------------------------------------------------
+#
+# Exact types (pydantic strict mode: no "1" for 1, no 1.9, no true for an integer), unknown
+# keys rejected, and every size bounded (corpus/README.md, "Bounds"). The fields that reach a
+# file name or a catalog lookup (kind, bugs, fixes, strategy name) are restricted to a safe
+# alphabet, so no file can name a path outside the directory it is written into.
+
+MAX_FILE_BYTES = 4 << 20
+"""A finding file is a few kB; anything much larger is not one (and is not read whole)."""
+
+MAX_STEPS = 1_000_000
+"""Bound of ``max_steps`` (and ``--max-steps``): 20 x the default step bound."""
+
+SAFE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+"""The alphabet of every name that can reach a path: no '/', '.', '..', or NUL."""
+
+_SafeName = Annotated[str, Field(pattern=SAFE_NAME)]
+_Text = Annotated[str, Field(max_length=2000)]
+_Count = Annotated[int, Field(ge=0, le=MAX_STEPS)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class _Strategy(_Strict):
+    name: _SafeName
+    seed: Annotated[int, Field(ge=0, le=2**64)] = 0
+    params: Annotated[dict[_SafeName, Annotated[str, Field(max_length=500)] | int | bool],
+                      Field(max_length=16)] = {}
+
+    @model_validator(mode="after")
+    def _rebuildable(self) -> _Strategy:
+        # random and pct are rebuilt on drift (make_scheduler): their parameters must be
+        # exactly what the scheduler takes, within bounds.
+        allowed = {"random": {}, "pct": {"depth": (1, 16), "max_steps_hint": (1, MAX_STEPS)}}
+        spec = allowed.get(self.name)
+        if spec is None:
+            return self
+        for k, v in self.params.items():
+            if k not in spec:
+                raise ValueError(f"{self.name} takes no parameter {k!r}")
+            lo, hi = spec[k]
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise ValueError(f"{self.name} parameter {k} must be an integer in [{lo}, {hi}]")
+        return self
+
+
+class _Finding(_Strict):
+    format: Literal["migfuzz-finding"]
+    format_version: Annotated[int, Field(ge=1, le=FORMAT_VERSION)]
+    tool_version: Annotated[str, Field(max_length=64)]
+    model_commit: Annotated[str, Field(max_length=80)]
+    key: _Text
+    signature: _Text
+    kind: Annotated[str, Field(pattern=SAFE_NAME)]
+    message: _Text
+    function: Annotated[str, Field(max_length=200)]
+    task: Annotated[str, Field(max_length=200)]
+    step: _Count
+    details: dict[str, Any]
+    scenario: dict[str, Any]  # Scenario.from_json checks it (stress.workload's schema)
+    strategy: _Strategy
+    executor: Literal["direct", "trio"]
+    schedule_encoding: Literal["stress.schedule", "json-list"]
+    schedule: Any  # strategies.decode checks it against schedule_encoding
+    decisions: _Count  # required: what tells a truncated or padded schedule
+    bugs: Annotated[list[_SafeName], Field(max_length=64)]
+    fixes: Annotated[list[_SafeName], Field(max_length=64)] = []  # absent in old files
+    known_flaw: dict[str, Any] | None = None  # KnownFlaw.from_json checks it
+    max_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)]
+    steps: _Count
+    trace_hash: Annotated[str, Field(max_length=80)]
+    first_seen: Annotated[str, Field(max_length=40)]
+    last_seen: Annotated[str, Field(max_length=40)]
+    hits: Annotated[int, Field(ge=0, le=2**53)]
+    origin: dict[str, Any]
+
+    @field_validator("schedule")
+    @classmethod
+    def _bounded(cls, schedule: Any) -> Any:
+        if isinstance(schedule, (str, list)) and len(schedule) > 8 * MAX_STEPS:
+            raise ValueError(f"longer than {MAX_STEPS} decisions can be")
+        return schedule
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in FINDING_KINDS:
+            raise ValueError(f"unknown finding kind {kind!r}")
+        return kind
+
+
+def _check_integrity(rec: FindingRecord, m: _Finding) -> str:
+    """Why the fields of a finding file disagree with each other ("" if they agree).
+
+    A file edited by hand (or by a bad merge) must read as corrupt, never replay as some
+    other finding or as "fixed": the key is recomputed from the signature and bugs, the
+    signature from the kind and function, the schedule against its length and the scenario.
+    """
+    if not rec.signature.startswith(f"{rec.kind} in {rec.function}"):
+        return (f"field signature: {_short(rec.signature)} does not match kind {rec.kind!r} "
+                f"and function {_short(rec.function)}: edited?")
+    if len(set(rec.bugs)) != len(rec.bugs):
+        return "field bugs: a bug is named twice"
+    key = dedup_key(rec.signature, rec.bugs, rec.fixes)
+    if m.key != key:
+        return (f"field key: {_short(m.key)} is not the key of signature, bugs and fixes "
+                f"({_short(key)}): edited?")
+    ntasks = len(rec.scenario.tasks)
+    if any(t >= ntasks for t in rec.schedule):
+        return f"field schedule: a decision names a task beyond the scenario's {ntasks}"
+    if m.decisions != len(rec.schedule):
+        return (f"field decisions: the schedule has {len(rec.schedule)} decisions, but "
+                f"'decisions' says {m.decisions}: truncated or edited?")
+    if len(rec.schedule) > rec.max_steps:
+        return f"field schedule: {len(rec.schedule)} decisions exceed max_steps {rec.max_steps}"
+    return ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def read_bounded(path: str) -> bytes:
+    """The bytes of ``path`` (at most :data:`MAX_FILE_BYTES`); FindingFileError otherwise."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise FindingFileError(path, "no such file") from None
+    except IsADirectoryError:
+        raise FindingFileError(path, "is a directory, not a finding file") from None
+    except OSError as exc:
+        raise FindingFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise FindingFileError(path, f"larger than {MAX_FILE_BYTES >> 20} MiB: not a finding "
+                                     "file")
+    return data
+
+
+def parse_json(data: bytes) -> Any:
+    """``data`` as JSON in any encoding JSON allows (UTF-8 with or without a BOM, UTF-16,
+    UTF-32), or ValueError. Nesting too deep for the parser and integers too long to convert
+    are ValueErrors here too, not a RecursionError escaping as a traceback."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def is_finding(data: Any) -> bool:
+    """Whether parsed JSON claims to be a finding file (then it must be a valid one)."""
+    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def load(path: str | os.PathLike[str]) -> FindingRecord:
     """Read one finding file; :class:`FindingFileError` for any problem, never a traceback."""
     p = str(path)
-    try:
-        with open(p, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise FindingFileError(p, "no such file") from None
-    except IsADirectoryError:
-        raise FindingFileError(p, "is a directory, not a finding file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FindingFileError(p, f"cannot read: {exc}") from None
-    if not text.strip():
+    data = read_bounded(p)
+    if not data.strip():
         raise FindingFileError(p, "empty file")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        doc = parse_json(data)
+    except ValueError as exc:
         raise FindingFileError(p, f"not valid JSON (truncated or corrupt?): {exc}") from None
-    return FindingRecord.from_json(data, p)
+    return FindingRecord.from_json(doc, p)
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -341,8 +453,10 @@ class FindingStore:
     """A directory of finding files, one per deduplication key.
 
     ``record`` is idempotent in content (saving the same finding twice only adds to ``hits``).
-    Writes are atomic (:func:`write_atomic`). One process writes a store at a time: a campaign's
-    worker processes send their findings to the parent, which is the only writer.
+    Writes are atomic (:func:`write_atomic`). A campaign's worker processes send their
+    findings to the parent, the campaign's only writer; two campaigns sharing one directory
+    go through :meth:`save_merged`, a read-merge-write under a lock on the directory, so
+    neither loses the other's hits or replaces its smaller reproducer.
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -381,3 +495,38 @@ class FindingStore:
         path = self.path_for(record)
         write_atomic(path, record.dumps())
         return path
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """An exclusive ``flock`` on ``DIR/.lock`` (advisory: every writer of ours takes it).
+        Released by the kernel if the holder dies, so a killed campaign never wedges one."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def save_merged(self, record: FindingRecord, new_hits: int) -> tuple[FindingRecord, bool]:
+        """Merge ``record`` into the file on disk as it is *now* and write the result.
+
+        ``new_hits`` are the hits this writer has counted since its last save; the file's
+        count (which other writers may have raised meanwhile) is added to them. The smaller
+        reproducer wins, the file's on a tie. Returns (what was written, whether a file
+        existed before).
+        """
+        with self.locked():
+            old = self.existing(record)
+            if old is None:
+                merged = replace(record, hits=new_hits)
+            else:
+                keep = record if record.size() < old.size() else old
+                merged = replace(keep, hits=old.hits + new_hits,
+                                 first_seen=min(filter(None, (old.first_seen,
+                                                              record.first_seen)), default=""),
+                                 last_seen=max(old.last_seen, record.last_seen),
+                                 # a label decided by execution is kept, whoever decided it
+                                 known_flaw=record.known_flaw or old.known_flaw)
+            self.save(merged)
+        return merged, old is not None

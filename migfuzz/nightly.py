@@ -71,7 +71,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from . import __version__
-from ._args import add_fix_arguments, fixes_of, non_negative_float, positive_int
+from ._args import add_fix_arguments, fixes_of, jobs_count, non_negative_float
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
 from .campaign import Campaign, CampaignConfig, Message, default_jobs
@@ -842,7 +842,10 @@ def _fuzz_child(spec: dict[str, Any]) -> int:
     try:
         while not stop[0]:
             remaining = deadline - time.monotonic()
-            if remaining < MIN_RUN_S:
+            # The first session always runs (libFuzzer executes the seed corpus before it
+            # looks at the clock): a fuzz run of the night never ends with nothing done
+            # because a loaded machine started it late.
+            if remaining < MIN_RUN_S and tot["restarts"]:
                 break
             s = run_fuzz(target, max(1.0, remaining - FUZZ_OVERHEAD_S), 1, bugs,
                          Path(spec["corpus"]), run_dir, seed=int(spec["seed"]) * 1000
@@ -891,7 +894,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"budget in hours (added to --minutes; default {DEFAULT_HOURS:g} h)")
     p.add_argument("--minutes", type=non_negative_float, default=None, metavar="M",
                    help="budget in minutes (added to --hours)")
-    p.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+    p.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
                    help=f"processes to use (default: os.cpu_count() = {default_jobs()})")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug in every run (repeatable)")

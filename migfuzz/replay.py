@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from stress import Outcome
 from stress.run import run_scenario
 from stress.schedulers import Scheduler
-from stress.workload import Op, Scenario
+from stress.workload import Scenario
 
-from ._errors import UsageError
+from ._errors import FindingFileError, UsageError
 from .bugs import injected
 from .findings import FindingRecord, model_commit
 from .strategies import divergence_of, make_scheduler, replay_scheduler
@@ -29,10 +29,6 @@ from .strategies import divergence_of, make_scheduler, replay_scheduler
 def trace_hash(outcome: Outcome) -> str:
     """``sha256:`` + the first 32 hex digits of the hash of the outcome's trace key."""
     return "sha256:" + hashlib.sha256(repr(outcome.trace_key).encode()).hexdigest()[:32]
-
-
-def op_text(op: Op) -> str:
-    return " ".join(str(x) for x in op)
 
 
 def run_traced(scenario: Scenario, scheduler: Scheduler, *, executor: str,
@@ -153,8 +149,14 @@ def _ended(outcome: Outcome) -> str:
     return "cleanly" if f is None else f"with a different finding: {f.signature}"
 
 
-def check(record: FindingRecord, executor: str | None = None) -> Verdict:
-    """Replay ``record`` twice (with its bugs) and judge: reproduced, fixed, or drift."""
+def check(record: FindingRecord, executor: str | None = None,
+          source: str = "<finding>") -> Verdict:
+    """Replay ``record`` twice (with its bugs) and judge: reproduced, fixed, or drift.
+
+    A recording ends where its finding fired: a replay that reproduces the finding with
+    recorded decisions left over means decisions were added to the file (padded or edited),
+    :class:`FindingFileError` naming ``source``, never a verdict.
+    """
     ex = executor or record.executor
     with injected(record.bugs, record.fixes):
         first = replay_schedule(record.scenario, record.schedule, executor=ex,
@@ -181,6 +183,12 @@ def check(record: FindingRecord, executor: str | None = None) -> Verdict:
             f"NON-DETERMINISM: two replays of the same input differ (trace "
             f"{first.trace_hash or first.divergence} vs {second.trace_hash or second.divergence})"
             ": a harness or model bug; please report it")
+    used = None if first.outcome is None else len(first.outcome.schedule)
+    if used is not None and used < len(record.schedule) and (
+            first.signature == record.signature):
+        raise FindingFileError(source, f"field schedule: the finding fires after {used} of its "
+                                       f"{len(record.schedule)} decisions: the schedule was "
+                                       "padded or edited")
     if first.divergence is None and first.signature == record.signature:
         v.status = "reproduced"
         if not v.trace_matches:
@@ -197,8 +205,12 @@ def check(record: FindingRecord, executor: str | None = None) -> Verdict:
     if first.divergence is None:
         assert first.outcome is not None
         v.status = "fixed"
-        v.notes.append(f"the recorded schedule replays exactly ({len(record.schedule)} "
-                       f"decisions) and the run ends {_ended(first.outcome)}; {model_note}")
+        took = (f"replays exactly ({len(record.schedule)} decisions) and the run"
+                if used == len(record.schedule) else
+                f"replays, and the run, taking only {used} of its {len(record.schedule)} "
+                "decisions,")
+        v.notes.append(f"the recorded schedule {took} ends {_ended(first.outcome)}; "
+                       f"{model_note}")
     elif same(v.continued) or same(v.research):
         v.status = "drift-reproduced"
         how = ("all recorded decisions replay, and the run continued past the recording "

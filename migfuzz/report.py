@@ -13,7 +13,7 @@ from typing import Any
 
 from .campaign import Entry, Summary, migration_rates
 from .replay import Verdict
-from .timeline import render
+from .timeline import describe, last_touching, render
 
 
 def repro_commands(path: str, executor: str | None = None) -> list[str]:
@@ -60,6 +60,11 @@ def format_verdict(v: Verdict, path: str, *, timeline: bool = True, tail: int | 
         if o.finding is not None:
             f = o.finding
             lines.append(f"FINDING at step {f.step} in {f.task}: {f.signature}: {f.message}")
+            what, cause = last_touching(o.events, f.details)
+            if cause:
+                lines.append(f"  the last events that touched {what} (read these first):")
+                lines += [f"  {step:5d} {names[tid] if 0 <= tid < len(names) else '-':>10}  "
+                          f"{describe(event, fields)}" for step, tid, event, fields in cause]
         else:
             lines.append("(run ended without a finding)")
     lines.append("")

@@ -11,8 +11,9 @@
 
 A change of column *is* a context switch, so ``switch`` events are not printed. Events come
 from a traced replay (:func:`migfuzz.replay.run_traced`): operations (``op``), lock acquire /
-release, get_page / put_page with the resulting count, mapcount changes, pte transitions,
-page allocation and freeing, user stores and DMA writes, and the finding itself.
+release, get_page / put_page with the resulting count, mapcount changes, pte transitions and
+unlocked pte peeks, anon_rss updates, page allocation and freeing, user stores and DMA
+writes, and the finding itself.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def describe(event: str, f: dict[str, Any]) -> str:
         return f"mapcount pfn{f.get('pfn')} = {f.get('mapcount')}"
     if event == "pte":
         return f"pte {f.get('mm')}@{f.get('addr')} {f.get('old')} -> {f.get('new')}"
+    if event == "peek":  # an unlocked pte read (no ptl): what the racy fast paths saw
+        return f"peek {f.get('mm')}@{f.get('addr')} = {f.get('pte')} (no ptl)"
+    if event == "rss":
+        return f"anon_rss {f.get('mm')} = {f.get('anon_rss')}"
     if event == "alloc":
         return f"alloc pfn{f.get('pfn')}"
     if event == "free":
@@ -91,3 +96,18 @@ def render(
         last_step = step
         out.append(f"{label} | {cells(values)}")
     return "\n".join(out)
+
+
+def last_touching(events: Sequence[Event], details: dict[str, Any],
+                  n: int = 3) -> tuple[str, list[Event]]:
+    """The object a finding is about (its ``pfn``, else its ``mm``) and the last ``n`` events
+    that touched it: a finding raised at quiescence fires after every task has finished, far
+    below its cause in the timeline, and these rows are where to start reading."""
+    for key, label in (("pfn", "pfn {}"), ("mm", "{}")):
+        value = details.get(key)
+        if value is None:
+            continue
+        hits = [e for e in events if e[2] not in ("switch", "finding")
+                and e[3].get(key) == value]
+        return label.format(value), hits[-n:]
+    return "", []

@@ -27,6 +27,7 @@ DEFAULT_MAX_STEPS = 50_000
 
 _KERNEL_DIR = os.path.join("target", "kernel")
 _TARGET_DIR = "target"
+_WORKLOAD_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workload.py")
 
 
 class StressInternalError(Exception):
@@ -289,16 +290,20 @@ def _wait_for_cycle(waiting: list[KTask]) -> list[str]:
 
 
 def _frame_function(coro: Any) -> str:
-    """The innermost model function a suspended coroutine chain is in."""
-    name = "?"
+    """The innermost model function a suspended coroutine chain is in; outside any (a task
+    preempted between two operations of its program), the innermost function that is not a
+    kernel primitive in the scenario's program (stress/workload.py), e.g. ``run_op``: a
+    signature ``livelock in ?`` says nothing."""
+    name = outside = "?"
     while coro is not None:
         code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-        if code is not None and _TARGET_DIR in code.co_filename and (
-            _KERNEL_DIR not in code.co_filename
-        ):
-            name = code.co_name
+        if code is not None and _KERNEL_DIR not in code.co_filename:
+            if _TARGET_DIR in code.co_filename:
+                name = code.co_name
+            elif code.co_filename == _WORKLOAD_FILE:  # the same on every executor
+                outside = code.co_name
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return name
+    return name if name != "?" else outside
 
 
 def _blocked_function(waiting: list[KTask]) -> str:

@@ -19,9 +19,12 @@ are no-ops. Both are decided at run time: they are part of the interleaving.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from target.kernel import HOOKS, KernelFinding, WaitBit, preempt, trace
 from target.mm import syscalls
@@ -67,6 +70,140 @@ class ScenarioError(ValueError):
     """A scenario that is not well formed (bad op, unknown pid, two threads for one pid)."""
 
 
+# -- the schema: exact types and bounds, in one place -------------------------------------------
+#
+# A scenario arrives from files we did not write (finding files, `minimize` inputs, fuzzers'
+# artifacts), so every size it can set is bounded: the model walks ranges of addresses and
+# pages, and a world of 1e9 pages or a vma ending at 1e12 hangs or exhausts memory instead of
+# failing. The bounds are generous multiples of what the generator, the fuzz decoder and the
+# canonical scenarios use (2 nodes of <= 16 pages, <= 4 tasks of <= 12 ops, addresses < 48);
+# corpus/README.md lists them. Types are exact (pydantic strict mode): "1", 1.9 and true are
+# not pids, and an unknown key is an error, not a typo silently falling back to a default.
+
+MAX_NODES = 8
+MAX_PAGES_PER_NODE = 256
+MAX_SWAP_SLOTS = 256
+MAX_ADDR = 1024  # pages; 16 x TASK_SIZE, so wild accesses beyond the user space stay expressible
+MAX_PID = 1024
+MAX_PROCESSES = 32
+MAX_VMAS = 32
+MAX_TASKS = 8
+MAX_OPS = 64  # per task
+MAX_VALUE = 2**31 - 1  # a stored value is one machine word of data
+MAX_NAME = 64  # characters of a task or scenario name
+
+# Bounds of each op argument, by the argument names of OPS.
+ARG_RANGE: dict[str, tuple[int, int]] = {
+    "pid": (0, MAX_PID), "child": (0, MAX_PID), "addr": (0, MAX_ADDR),
+    "value": (-MAX_VALUE - 1, MAX_VALUE), "len": (1, MAX_ADDR), "writable": (0, 1),
+    "old_len": (1, MAX_ADDR), "new_len": (1, MAX_ADDR), "new_addr": (-1, MAX_ADDR),
+    "source": (0, MAX_NODES - 1), "dest": (0, MAX_NODES - 1), "move_all": (0, 1),
+    "nid": (0, MAX_NODES - 1), "node": (0, MAX_NODES - 1),
+}
+
+_NAME = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=r"^[ -~]+$")]
+"""A printable-ASCII name: it is shown in tables and timelines, never used in a path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class _World(_Strict):
+    nodes: Annotated[int, Field(ge=1, le=MAX_NODES)] = 2
+    pages_per_node: Annotated[int, Field(ge=1, le=MAX_PAGES_PER_NODE)] = 12
+    swap_slots: Annotated[int, Field(ge=0, le=MAX_SWAP_SLOTS)] = 8
+    config_swap: bool = True
+    config_highpte: bool = False
+
+
+class _Vma(_Strict):
+    start: Annotated[int, Field(ge=0, le=MAX_ADDR)]
+    end: Annotated[int, Field(ge=1, le=MAX_ADDR)]
+    writable: bool = True
+
+    @field_validator("end")
+    @classmethod
+    def _nonempty(cls, end: int, info: Any) -> int:
+        start = info.data.get("start")
+        if start is not None and end <= start:
+            raise ValueError(f"a vma must end after its start ({start})")
+        return end
+
+
+class _Process(_Strict):
+    pid: Annotated[int, Field(ge=0, le=MAX_PID)]
+    vmas: Annotated[list[_Vma], Field(max_length=MAX_VMAS)]
+    # [addr, value] pairs (JSON has no tuples)
+    prefault: Annotated[list[Annotated[list[int], Field(min_length=2, max_length=2)]],
+                        Field(max_length=MAX_ADDR)] = []
+
+    @field_validator("prefault")
+    @classmethod
+    def _stores(cls, prefault: list[list[int]]) -> list[list[int]]:
+        for i, (addr, value) in enumerate(prefault):
+            for name, v in (("addr", addr), ("value", value)):
+                lo, hi = ARG_RANGE[name]
+                if not lo <= v <= hi:
+                    raise ValueError(f"store {i}: {name} = {v} is outside [{lo}, {hi}]")
+        return prefault
+
+
+class _Task(_Strict):
+    name: _NAME
+    # Checked by _op_problem: an op is a name and integers, each within its argument's range.
+    ops: Annotated[list[list[Any]], Field(max_length=MAX_OPS)]
+
+    @field_validator("ops")
+    @classmethod
+    def _ops(cls, ops: list[list[Any]]) -> list[list[Any]]:
+        for i, op in enumerate(ops):
+            problem = _op_problem(op)
+            if problem:
+                raise ValueError(f"op {i} {op!r}: {problem}")
+        return ops
+
+
+class _Scenario(_Strict):
+    world: _World
+    processes: Annotated[list[_Process], Field(max_length=MAX_PROCESSES)]
+    tasks: Annotated[list[_Task], Field(min_length=1, max_length=MAX_TASKS)]
+    name: _NAME = "generated"
+
+
+def _op_problem(op: Sequence[Any]) -> str:
+    """Why ``op`` is not an operation of :data:`OPS` within the bounds ("" if it is)."""
+    if not op or not isinstance(op[0], str) or op[0] not in OPS:
+        return f"unknown operation; known: {', '.join(OPS)}"
+    args, _ = OPS[op[0]]
+    required = len([a for a in args if a not in OPTIONAL_ARGS])
+    if not required + 1 <= len(op) <= len(args) + 1:
+        return f"{op[0]} takes {', '.join(args) or 'no arguments'}"
+    for name, v in zip(args, op[1:], strict=False):
+        if not isinstance(v, int) or isinstance(v, bool):
+            return f"argument {name} must be an integer"
+        lo, hi = ARG_RANGE[name]
+        if not lo <= v <= hi:
+            return f"argument {name} = {v} is outside [{lo}, {hi}]"
+    return ""
+
+
+def schema_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line naming the first bad field of ``exc``: ``tasks[1].ops: ...``."""
+    err = exc.errors(include_url=False)[0]
+    where = prefix
+    for part in err["loc"]:
+        if isinstance(part, int) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,40}", part):
+            where += f"[{part!r}]" if len(repr(part)) <= 40 else f"[{repr(part)[:37]}...]"
+        else:  # a key the file gave can be anything: only a plain name is shown bare
+            where += f".{part}" if where else part
+    msg = "missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
+    got = repr(err.get("input"))
+    got = got if len(got) <= 40 else got[:37] + "..."
+    return f"field {where or '(top level)'}: {msg}" + (
+        "" if err["type"] in ("missing", "value_error") else f" (got {got})")
+
+
 @dataclass
 class VmaSpec:
     start: int
@@ -106,26 +243,21 @@ class Scenario:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Scenario:
+    def from_json(cls, d: Any, where: str = "scenario") -> Scenario:
+        """Check ``d`` against the schema (types, bounds) and then :func:`validate`'s rules;
+        :class:`ScenarioError` names the first bad field."""
         try:
-            sc = cls(
-                world=WorldConfig(**d["world"]),
-                processes=[
-                    ProcessSpec(
-                        int(p["pid"]),
-                        [VmaSpec(int(v["start"]), int(v["end"]), bool(v.get("writable", True)))
-                         for v in p["vmas"]],
-                        [(int(a), int(v)) for a, v in p.get("prefault", [])],
-                    )
-                    for p in d["processes"]
-                ],
-                tasks=[TaskSpec(str(t["name"]), [tuple(op) for op in t["ops"]])
-                       for t in d["tasks"]],
-                name=str(d.get("name", "generated")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ScenarioError(f"malformed scenario: {exc!r}") from None
-        validate(sc)
+            m = _Scenario.model_validate(d)
+        except ValidationError as exc:
+            raise ScenarioError(schema_error(exc, where)) from None
+        sc = cls(
+            world=WorldConfig(**m.world.model_dump()),
+            processes=[ProcessSpec(p.pid, [VmaSpec(v.start, v.end, v.writable) for v in p.vmas],
+                                   [(a, v) for a, v in p.prefault]) for p in m.processes],
+            tasks=[TaskSpec(t.name, [tuple(op) for op in t.ops]) for t in m.tasks],
+            name=m.name,
+        )
+        _validate_rules(sc)
         return sc
 
     def dumps(self) -> str:
@@ -137,46 +269,50 @@ class Scenario:
 
 
 def validate(sc: Scenario) -> None:
-    """Reject malformed scenarios with a message naming the problem."""
-    if not sc.tasks:
-        raise ScenarioError("scenario has no tasks")
-    if sc.world.nodes < 1 or sc.world.pages_per_node < 1:
-        raise ScenarioError("world needs at least one node with one page")
-    pids = {p.pid for p in sc.processes}
+    """Reject malformed scenarios with a message naming the problem: the schema's types and
+    bounds (the same check as a file gets), then the rules between fields."""
+    try:
+        _Scenario.model_validate(sc.to_json())
+    except ValidationError as exc:
+        raise ScenarioError(schema_error(exc, "scenario")) from None
+    _validate_rules(sc)
+
+
+def _validate_rules(sc: Scenario) -> None:
+    """What the schema cannot say field by field: pids, threads, nodes of this world."""
+    pids: set[int] = set()
+    for p in sc.processes:
+        if p.pid in pids:
+            raise ScenarioError(f"field scenario.processes: pid {p.pid} appears twice")
+        pids.add(p.pid)
     owner: dict[int, str] = {}
-    for t in sc.tasks:
+    for i, t in enumerate(sc.tasks):
+        where = f"field scenario.tasks[{i}] ({t.name})"
         for op in t.ops:
-            if not op or op[0] not in OPS:
-                raise ScenarioError(f"task {t.name}: unknown operation {op!r}; "
-                                    f"known: {', '.join(OPS)}")
-            args, per_process = OPS[op[0]]
-            required = len([a for a in args if a not in OPTIONAL_ARGS])
-            if not required + 1 <= len(op) <= len(args) + 1:
-                raise ScenarioError(f"task {t.name}: {op[0]} takes {', '.join(args)}: {op!r}")
-            if not all(isinstance(a, int) for a in op[1:]):
-                raise ScenarioError(f"task {t.name}: arguments must be integers: {op!r}")
+            _, per_process = OPS[op[0]]
             if op[0] == "fork":
                 if op[2] in pids:
-                    raise ScenarioError(f"task {t.name}: pid {op[2]} exists or is forked twice")
+                    raise ScenarioError(f"{where}: pid {op[2]} exists or is forked twice")
                 pids.add(op[2])
             if per_process:
                 prev = owner.setdefault(op[1], t.name)
                 if prev != t.name:
                     raise ScenarioError(
-                        f"process {op[1]} has operations in two tasks ({prev}, {t.name}); "
-                        "each process has one user thread")
+                        f"{where}: process {op[1]} has operations in two tasks ({prev}, "
+                        f"{t.name}); each process has one user thread")
             if op[0] in ("migrate",) and not (0 <= op[2] < sc.world.nodes
                                               and 0 <= op[3] < sc.world.nodes):
-                raise ScenarioError(f"task {t.name}: no such node in {op!r}")
+                raise ScenarioError(f"{where}: no such node in {op!r}")
             if op[0] == "move_pages" and not 0 <= op[3] < sc.world.nodes:
-                raise ScenarioError(f"task {t.name}: no such node in {op!r}")
+                raise ScenarioError(f"{where}: no such node in {op!r}")
             if op[0] == "swapout" and not 0 <= op[1] < sc.world.nodes:
-                raise ScenarioError(f"task {t.name}: no such node in {op!r}")
-    for t in sc.tasks:
+                raise ScenarioError(f"{where}: no such node in {op!r}")
+    for i, t in enumerate(sc.tasks):
         for op in t.ops:
             if OPS[op[0]][1] or op[0] in ("migrate", "move_pages"):
                 if op[1] not in pids:
-                    raise ScenarioError(f"task {t.name}: no process {op[1]} in {op!r}")
+                    raise ScenarioError(f"field scenario.tasks[{i}] ({t.name}): no process "
+                                        f"{op[1]} in {op!r}")
 
 
 # -- building and running ----------------------------------------------------------------------

@@ -169,7 +169,8 @@ def test_the_trace_key_depends_on_the_schedule() -> None:
 
 
 async def test_run_in_trio_matches_direct() -> None:
-    """The stress service's path: an execution inside an already running trio loop."""
+    """An execution inside an already running trio loop (bench/executors.py's path) gives
+    the trace of the direct executor."""
     for seed in range(10):
         direct = run_direct(seeded(seed), mixed_program(), trace=True)
         in_trio = await run_in_trio(seeded(seed), mixed_program(), trace=True)

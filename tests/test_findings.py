@@ -70,18 +70,19 @@ def test_pretty_json_is_json() -> None:
 @pytest.mark.parametrize(
     ("mutate", "problem"),
     [
-        (lambda d: d.pop("signature"), "field 'signature' is missing"),
-        (lambda d: d.update(step="12"), "field 'step' must be int"),
-        (lambda d: d.update(hits=True), "field 'hits' must be int"),
+        (lambda d: d.pop("signature"), "field signature: missing"),
+        (lambda d: d.update(step="12"), "field step: Input should be a valid integer"),
+        (lambda d: d.update(hits=True), "field hits: Input should be a valid integer"),
         (lambda d: d.update(format_version=FORMAT_VERSION + 1), "newer migfuzz"),
         (lambda d: d.update(format="other"), "not a finding file"),
-        (lambda d: d.update(schedule=[0, "1"]), "invalid schedule"),
+        (lambda d: d.update(schedule=[0, "1"]), "field schedule: schedule must be a list"),
         (lambda d: d.update(schedule=[0, 5]), "beyond the scenario"),
         (lambda d: d.update(decisions=99), "truncated or edited"),
-        (lambda d: d.update(schedule_encoding="zip"), "unknown schedule encoding"),
-        (lambda d: d["scenario"]["tasks"][0].update(ops=[["fly", 1]]), "invalid scenario"),
-        (lambda d: d.update(executor="threads"), "unknown executor"),
-        (lambda d: d.update(bugs="x"), "field 'bugs' must be list"),
+        (lambda d: d.update(schedule_encoding="zip"), "field schedule_encoding:"),
+        (lambda d: d["scenario"]["tasks"][0].update(ops=[["fly", 1]]),
+         "field scenario.tasks[0].ops: op 0 ['fly', 1]: unknown operation"),
+        (lambda d: d.update(executor="threads"), "field executor:"),
+        (lambda d: d.update(bugs="x"), "field bugs: Input should be a valid list"),
     ],
 )
 def test_invalid_files_are_rejected_with_the_reason(
@@ -102,7 +103,7 @@ def test_invalid_files_are_rejected_with_the_reason(
 @pytest.mark.parametrize(
     ("content", "problem"),
     [(None, "no such file"), ("", "empty file"), ('{"format": "migfuzz-fi', "not valid JSON"),
-     ("[1, 2]", "not a JSON object"), (b"\xff\xfe", "cannot read")],
+     ("[1, 2]", "not a JSON object"), (b"\xff\xfe", "not valid JSON")],
 )
 def test_unreadable_files_are_rejected(tmp_path: Path, content: object, problem: str) -> None:
     path = tmp_path / "f.json"
@@ -121,7 +122,7 @@ def test_schedules_use_the_stress_codec_and_a_mangled_one_is_rejected(tmp_path: 
     d["schedule"] = body[:-1] + ("a" if body[-1] != "a" else "b")
     path = tmp_path / "f.json"
     path.write_text(json.dumps(d))
-    with pytest.raises(FindingFileError, match="invalid schedule: checksum mismatch"):
+    with pytest.raises(FindingFileError, match="field schedule: checksum mismatch"):
         load(path)
 
 

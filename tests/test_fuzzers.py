@@ -37,8 +37,8 @@ def test_every_input_decodes_to_a_valid_scenario(data: bytes) -> None:
 
 def test_decoder_survives_many_random_inputs_and_runs_them() -> None:
     """20,000 random inputs decode; 300 of them run on the model with every upstream fix
-    with no finding and no harness error (bench/decoder.md runs a million through the
-    decoder; V2 as posted has real flaws that random inputs reach, below)."""
+    with no finding and no harness error (the slow test_decoder_survives_a_million_random_inputs
+    runs a million through the decoder; V2 as posted has real flaws that random inputs reach)."""
     rng = random.Random(5)
     with injected([], ["all"]):
         for i in range(20_000):

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import migfuzz.gate as gate_mod
+from migfuzz.bugs import injected
 from migfuzz.cli import main
 from migfuzz.findings import load
 from migfuzz.gate import (
@@ -32,6 +33,7 @@ from migfuzz.gate import (
     verdicts,
 )
 from migfuzz.refresh import replay_drift
+from migfuzz.replay import check
 from stress.scenarios import TINY
 from target.bugs import CATALOG
 from target.fixes import FIXES, without
@@ -79,6 +81,7 @@ def fixed_regression(bug: str = "unlock-before-remove") -> str:
     "fixed" on the faithful model, back as soon as the bug is injected."""
     d = json.loads((KNOWN / f"{bug}.json").read_text())
     d["bugs"] = []
+    d["key"] = d["signature"]  # the key follows the bugs (checked on load)
     return json.dumps(d)
 
 
@@ -131,6 +134,8 @@ def test_gate_passes_on_the_faithful_model_and_twice_gives_the_same_verdicts(
         + [f"migfuzz.gate.dfs::{name}" for name in TINY]
         + [f"migfuzz.gate.flaws::{fix}[{mode}]" for fix in FIXES
            for mode in ("without-fix", "fixed")]
+        + [f"migfuzz.gate.regressions::{p.name}"
+           for p in sorted((ROOT / "corpus" / "regressions").glob("*.json"))]
         + [f"migfuzz.gate.stress::seed-{s}" for s in GATE_SEEDS])
     assert all(status == "passed" for _, _, status in verdicts(first))
     for name in TINY:
@@ -208,7 +213,7 @@ def test_a_fixed_regression_passes_and_comes_back_with_its_bug(tmp_path: Path) -
     ("text", "problem"),
     [
         ("{\"format\": \"migfuzz-finding\"", "not valid JSON"),
-        (json.dumps({**json.loads(fixed_regression()), "bugs": ["unlock-before-remove"]}),
+        ((KNOWN / "unlock-before-remove.json").read_text(),  # a reproducer, with its bug
          "a regression entry is a finding of the faithful model"),
     ],
 )
@@ -226,6 +231,8 @@ def test_an_unusable_regression_file_is_exit_2_and_a_junit_error(
 def test_a_known_reproducer_that_does_not_flip_fails_its_injected_mode(tmp_path: Path) -> None:
     d = json.loads((KNOWN / "unlock-before-remove.json").read_text())
     d["signature"] = "use-after-free in get_page"  # what it no longer shows
+    d.update(kind="use-after-free", function="get_page",  # consistent, or it is corrupt
+             key="use-after-free in get_page +bugs:unlock-before-remove")
     corpus = corpus_with(tmp_path, known={"unlock-before-remove.json": json.dumps(d)})
     r = run_gate(small(tmp_path, corpus))
     assert r.exit_code == 1
@@ -305,8 +312,16 @@ def test_every_catalog_bug_fails_the_gate(bug: str, tmp_path: Path) -> None:
 def test_the_regressions_directory_exists() -> None:
     d = ROOT / "corpus" / "regressions"
     assert d.is_dir() and (d / "README.md").is_file()
-    for path in d.glob("*.json"):  # every entry is a faithful-model finding
-        assert load(path).bugs == [], path
+    entries = sorted(d.glob("*.json"))
+    assert entries  # the gate's regressions suite has something to check
+    for path in entries:  # every entry is a faithful-model finding the model no longer has
+        rec = load(path)
+        assert rec.bugs == [], path
+        assert check(rec).status == "fixed", path
+        bug = rec.origin.get("regression_of")
+        if bug:  # ... and that the catalog bug it came from brings back
+            with injected([bug]):
+                assert check(rec).reproduced, path
 
 
 def test_ci_workflows_run_the_gate_and_the_nightly() -> None:
@@ -373,6 +388,7 @@ def test_gate_other_parts_run_with_the_fixes(tmp_path: Path) -> None:
     entry is clean with every fix and reproduces without."""
     rec = json.loads((FLAWS / "remove-migration-pte-ptep.json").read_text())
     rec["fixes"] = []
+    rec["key"] = rec["signature"]  # no bugs, no fixes: the key is the signature
     corpus = corpus_with(tmp_path, regressions={"flaw.json": json.dumps(rec)})
     assert run_gate(small(tmp_path, corpus)).exit_code == 0
     r = run_gate(dataclasses.replace(small(tmp_path, corpus), fixes=()))
@@ -438,6 +454,7 @@ def test_a_drifted_reproducer_that_cannot_be_re_found_fails(
                     "diverges"))
     d = json.loads((KNOWN / f"{name}.json").read_text())
     d["signature"] = "use-after-free in frobnicate"  # a finding nothing can show
+    d["kind"], d["function"] = "use-after-free", "frobnicate"  # consistent: not corrupt
     d["key"] = d["signature"] + d["key"][len(d["key"].split(" +")[0]):]
     corpus = corpus_with(tmp_path, known={f"{name}.json": json.dumps(d)})
     r = run_gate(small(tmp_path, corpus))

@@ -144,14 +144,17 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 
 def test_corpus_index_explains_known_bugs_only_with_their_bug() -> None:
     idx = CorpusIndex()
-    rec = load(KNOWN / "unlock-before-remove.json")
-    assert idx.match(rec) == "corpus/known/unlock-before-remove.json"
-    more = load(KNOWN / "unlock-before-remove.json")
+    rec = load(KNOWN / "missing-get-new.json")
+    assert idx.match(rec) == "corpus/known/missing-get-new.json"
+    more = load(KNOWN / "missing-get-new.json")
     more.bugs = sorted([*rec.bugs, "page-lock-under-anon-vma"])
-    assert idx.match(more) == "corpus/known/unlock-before-remove.json"  # bug among tonight's
-    faithful = load(KNOWN / "unlock-before-remove.json")
+    assert idx.match(more) == "corpus/known/missing-get-new.json"  # bug among tonight's
+    faithful = load(KNOWN / "missing-get-new.json")
     faithful.bugs = []
     assert idx.match(faithful) is None  # on the faithful model it is a new finding
+    # ... unless corpus/regressions has it: then it is a fixed finding come back
+    back = load(ROOT / "corpus" / "regressions" / "unlock-before-remove.json")
+    assert idx.match(back) == "corpus/regressions/unlock-before-remove.json"
 
 
 # -- harvesting and recovery after a kill -----------------------------------------------------
@@ -343,7 +346,7 @@ def test_line_chart_handles_gaps_and_single_nights() -> None:
 @pytest.mark.parametrize(("argv", "message"), [
     (["nightly", "--minutes", "0"], "must be positive"),
     (["nightly", "--hours", "-1"], "expected a number >= 0"),
-    (["nightly", "--jobs", "0"], "expected a positive integer"),
+    (["nightly", "--jobs", "0"], "expected an integer from 1 to 64"),
     (["nightly", "--bug", "no-such-bug"], "unknown bug no-such-bug"),
 ])
 def test_usage_errors(argv: list[str], message: str, tmp_path: Path,

@@ -158,7 +158,8 @@ def test_repro_without_the_bug_no_longer_reproduces(
     finding_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = json.loads(finding_file.read_text())
-    data["bugs"] = []  # the faithful model
+    data["bugs"] = []  # the faithful model (the key follows: it is checked on load)
+    data["key"] = data["signature"]
     fixed = tmp_path / "fixed.json"
     fixed.write_text(json.dumps(data))
     assert main(["repro", "--no-timeline", str(fixed)]) == 0

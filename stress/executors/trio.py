@@ -162,7 +162,9 @@ async def run_in_trio(
     max_steps: int = DEFAULT_MAX_STEPS,
     trace: bool = False,
 ) -> Outcome:
-    """The same, inside an already running trio loop (the stress service's campaigns)."""
+    """The same, inside an already running trio loop: for callers that have one (the
+    executor tests, bench/executors.py). The stress service does not: each of its executions
+    is a ``trio.run`` of its own (:func:`run_trio`), so no state outlives a run."""
     ex = Execution(scheduler, tasks, max_steps=max_steps, trace=trace)
     run = _TrioRun(ex)
     install(ex.rq, run.point, ex.tracer())

@@ -18,7 +18,7 @@ a page leak, an rss or mapcount mismatch, a lost write or a swap-count BUG.
 
 from __future__ import annotations
 
-from target.kernel import kasan_check
+from target.kernel import kasan_check, trace
 from target.mm.pgtable import pte_offset_map, pte_peek, pte_unmap, set_pte_at, walk_pte_table
 from target.mm.rmap import page_add_anon_rmap
 from target.mm.swap import get_page
@@ -43,6 +43,7 @@ async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> 
     # BUG: no pte_read under the ptl, and no check that it is still M(old)
     if True:  # BUG: the unlocked peek is trusted
         mm.anon_rss += 1
+        trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
         await get_page(new)
         await set_pte_at(mm, addr, table, PresentPte(new.pfn, vma.vm_page_prot_write, False,
                                                      False))  # pte_mkold(mk_pte(new, prot))

@@ -23,7 +23,7 @@ function after both this fix and the earlier ``remove-migration-pte-ptep`` one.
 
 from __future__ import annotations
 
-from target.kernel import kasan_check
+from target.kernel import kasan_check, trace
 from target.mm.pgtable import pte_offset_map, pte_read, pte_unmap, set_pte_at, walk_pte_table
 from target.mm.rmap import page_add_anon_rmap
 from target.mm.swap import get_page
@@ -46,6 +46,7 @@ async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> 
     pte = pte_read(table, addr)
     if type(pte) is SwapPte and is_migration_entry(pte) and migration_entry_to_page(pte) is old:
         mm.anon_rss += 1
+        trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
         await get_page(new)
         await set_pte_at(mm, addr, table, PresentPte(new.pfn, vma.vm_page_prot_write, False,
                                                      False))

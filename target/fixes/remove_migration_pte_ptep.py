@@ -19,7 +19,7 @@ change between 2006-04-29 and 2006-05-08 that made it.
 
 from __future__ import annotations
 
-from target.kernel import kasan_check
+from target.kernel import kasan_check, trace
 from target.mm.pgtable import (
     pte_offset_map,
     pte_peek,
@@ -52,6 +52,7 @@ async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> 
     pte = pte_read(table, addr)
     if type(pte) is SwapPte and is_migration_entry(pte) and migration_entry_to_page(pte) is old:
         mm.anon_rss += 1
+        trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
         await get_page(new)
         await set_pte_at(mm, addr, table, PresentPte(new.pfn, vma.vm_page_prot_write, False,
                                                      False))

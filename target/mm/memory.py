@@ -11,7 +11,15 @@ fault broke COW, which get_user_pages uses to stop asking for a writable pte.
 
 from __future__ import annotations
 
-from target.kernel import BUG, BUG_ON, cond_resched, kasan_check, lockdep_assert_held, preempt
+from target.kernel import (
+    BUG,
+    BUG_ON,
+    cond_resched,
+    kasan_check,
+    lockdep_assert_held,
+    preempt,
+    trace,
+)
 
 from .filemap import TestSetPageLocked, lock_page, unlock_page
 from .locking import SINGLE_DEPTH_NESTING
@@ -159,6 +167,7 @@ async def do_anonymous_page(
             await put_page(page)
             return VM_FAULT_MINOR
         mm.anon_rss += 1
+        trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
         await lru_cache_add_active(page)
         page_add_new_anon_rmap(page, vma, address)
     else:
@@ -227,6 +236,7 @@ async def do_wp_page(
         if not PageAnon(old_page):
             mm.file_rss -= 1
             mm.anon_rss += 1
+            trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
         entry = maybe_mkwrite(PresentPte(new_page.pfn, False, True, True), vma)
         await set_pte_at(mm, address, table, entry)  # ptep_establish
         await lru_cache_add_active(new_page)
@@ -276,6 +286,7 @@ async def do_swap_page(
         await put_page(page)
         return ret
     mm.anon_rss += 1
+    trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
     pte = mk_pte(page, vma)
     if write_access and await can_share_swap_page(page):
         pte = maybe_mkwrite(PresentPte(pte.pfn, pte.write, True, pte.young), vma)
@@ -371,6 +382,7 @@ async def copy_pte_range(
     pte_unmap(src_ptep, KM_PTE1)
     dst_mm.file_rss += rss[0]
     dst_mm.anon_rss += rss[1]
+    trace("rss", mm=dst_mm.name, anon_rss=dst_mm.anon_rss)  # the timeline's I5 rows
     pte_unmap(dst_ptep)
     await dst.ptl.unlock()
     await cond_resched()
@@ -412,6 +424,7 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
             await ptep_clear_flush(mm, addr, table)
             if PageAnon(page):
                 mm.anon_rss -= 1
+                trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
             else:
                 mm.file_rss -= 1
             if ptent.dirty:

@@ -24,7 +24,7 @@ exactly what makes the migrator's refcount check fail and retry (reference A.19)
 
 from __future__ import annotations
 
-from target.kernel import BUG, BUG_ON, cond_resched, current, kasan_check, preempt
+from target.kernel import BUG, BUG_ON, cond_resched, current, kasan_check, preempt, trace
 
 from .filemap import (
     PageWriteback,
@@ -188,6 +188,7 @@ async def remove_migration_pte(vma: VmArea, addr: int, old: Page, new: Page) -> 
     pte = pte_read(table, addr)
     if type(pte) is SwapPte and is_migration_entry(pte) and migration_entry_to_page(pte) is old:
         mm.anon_rss += 1
+        trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
         await get_page(new)
         await set_pte_at(mm, addr, table, PresentPte(new.pfn, vma.vm_page_prot_write, False,
                                                      False))  # pte_mkold(mk_pte(new, prot))

@@ -163,4 +163,7 @@ def pte_read(table: PageTablePage, addr: int) -> Pte:
 async def pte_peek(table: PageTablePage, addr: int) -> Pte:
     """An unlocked ``*ptep`` read (the racy peeks of reference A.20): a scheduling point."""
     await preempt()
-    return table.ptes[addr - table.base]
+    pte = table.ptes[addr - table.base]
+    if HOOKS.tracer is not None:  # an unlocked read: the timeline shows it (no str() else)
+        trace("peek", mm=table.mm_name, addr=addr, pte=str(pte))
+    return pte

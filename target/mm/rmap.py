@@ -369,6 +369,7 @@ async def try_to_unmap_one(page: Page, vma: VmArea, migration: bool) -> int:
                 entry = make_migration_entry(page)
             await set_pte_at(mm, address, table, entry)
             mm.anon_rss -= 1  # V2: for swap AND migration entries
+            trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
         else:
             mm.file_rss -= 1
         await page_remove_rmap(page)

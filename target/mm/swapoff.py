@@ -31,6 +31,7 @@ from target.kernel import (
     cond_resched,
     kasan_check,
     other_tasks_alive,
+    trace,
     wait_for_other_task_exit,
 )
 
@@ -84,6 +85,7 @@ async def unuse_pte(vma: VmArea, addr: int, entry: SwapPte, page: Page) -> None:
     mm = vma.vm_mm
     table = mm.pte_alloc(addr)
     mm.anon_rss += 1
+    trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
     await get_page(page)
     await set_pte_at(mm, addr, table, PresentPte(page.pfn, vma.vm_page_prot_write, False, False))
     await page_add_anon_rmap(page, vma, addr)
