@@ -122,7 +122,7 @@ def main() -> None:
            f"Exit {clean['exit']}, {len(clean.get('findings', []))} findings, "
            f"{clean.get('runs')} runs in {clean.get('seconds', '?')} s.", "",
            "Operations run: " + ", ".join(
-               f"{k} {v}" for k, v in sorted(clean.get("ops", {}).items())) + ".", ""]
+               f"{k} {v}" for k, v in sorted(clean.get("op_counts", {}).items())) + ".", ""]
     if seen_new:
         md += ["Findings not explained by a known flaw: " + ", ".join(sorted(seen_new)), ""]
     Path(args.out).write_text("\n".join(md))

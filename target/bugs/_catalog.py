@@ -124,6 +124,8 @@ def inject(bugs: Iterable[Overriding]) -> Iterator[None]:
                     # and a fix of neighbouring functions see each other.
                     if not name.startswith(_PATCHED) or module is None:
                         continue
+                    if name == getattr(replacement, "__module__", None):
+                        continue  # the override's own module may delegate to the original
                     for attr, value in list(vars(module).items()):
                         if value is original:
                             saved.append((module, attr, value))
