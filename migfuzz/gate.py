@@ -333,15 +333,8 @@ class _Gate:
             return
         fresh = refind(rec, str(path), self.cfg.fixes)
         if fresh is not None:
-            out = Path(self.cfg.out) / "refreshed" / path.name
-            write_atomic(out, fresh.dumps())
-            c.properties.update(drift="re-found", refreshed=str(out))
-            warning = (f"drift, re-found: {path.stem} {drift}; re-found as {fresh.signature} "
-                       f"by {fresh.strategy.describe()}; refreshed file {out} (or run: "
-                       f"migfuzz repro --refresh {path})")
-            c.out.append(f"warning: {warning}")
-            self.result.notes.setdefault("known", []).append(warning)
-            self.log(f"known {path.stem}[injected]: {warning}")
+            self.pass_refreshed(c, "known", path, drift, fresh,
+                                f" (or run: migfuzz repro --refresh {path})")
             return
         if drift.startswith("diverges"):
             c.fail(FAILED, f"{rec.signature} no longer replays ({drift}) and the re-search "
@@ -355,6 +348,20 @@ class _Gate:
         else:
             c.fail(FAILED, f"{drift}, expected {rec.signature} (kinds "
                    f"{', '.join(kinds)}): {cmd}")
+
+    def pass_refreshed(self, c: Check, suite: str, path: Path, drift: str,
+                       fresh: FindingRecord, hint: str = "") -> None:
+        """A drifted reproducer re-found: the check passes with a warning, and the refreshed
+        file goes to ``<out>/refreshed`` (known) or ``<out>/refreshed-flaws`` (flaws)."""
+        sub = "refreshed" if suite == "known" else "refreshed-flaws"
+        out = Path(self.cfg.out) / sub / path.name
+        write_atomic(out, fresh.dumps())
+        c.properties.update(drift="re-found", refreshed=str(out))
+        warning = (f"drift, re-found: {path.stem} {drift}; re-found as {fresh.signature} "
+                   f"by {fresh.strategy.describe()}; refreshed file {out}{hint}")
+        c.out.append(f"warning: {warning}")
+        self.result.notes.setdefault(suite, []).append(warning)
+        self.log(f"{suite} {c.name}: {warning}")
 
     # -- regressions -----------------------------------------------------------------------
 
@@ -542,14 +549,7 @@ class _Gate:
             fresh = refind(rec, str(path), others, scenario_name=fix.scenario,
                            strategy="random")
             if fresh is not None and fresh.kind in fix.finding_kinds:
-                out = Path(self.cfg.out) / "refreshed-flaws" / path.name
-                write_atomic(out, fresh.dumps())
-                c.properties.update(drift="re-found", refreshed=str(out))
-                warning = (f"drift, re-found: {path.stem} diverges ({rep.divergence}); "
-                           f"re-found as {fresh.signature} by {fresh.strategy.describe()}; "
-                           f"refreshed file {out}")
-                c.out.append(f"warning: {warning}")
-                self.result.notes.setdefault("flaws", []).append(warning)
+                self.pass_refreshed(c, "flaws", path, f"diverges ({rep.divergence})", fresh)
                 return
             c.fail(FAILED, f"{fix.name}: the reproducer no longer replays ({rep.divergence}) "
                    f"and the re-search does not find the flaw: {cmd}",
