@@ -37,14 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def flaw_of(record: dict[str, Any]) -> str | None:
     """The fix name whose flaw labels this finding file (None: not a known flaw)."""
-    label = record.get("known_flaw")
-    if isinstance(label, dict):
-        label = label.get("name") or label.get("fix")
-    if isinstance(label, str):
-        for name in FIXES:
-            if name in label:
-                return name
-    return None
+    label = record.get("known_flaw")  # {"fix", "label", "how"} or null (corpus/README.md)
+    fix = label.get("fix") if isinstance(label, dict) else None
+    return fix if fix in FIXES else None
 
 
 def campaign(seed: int, seconds: float, out: Path) -> tuple[dict[str, float], dict[str, Any]]:
