@@ -12,13 +12,18 @@ Operators (issue 18 item 6), applied to function bodies of ``target/mm`` files:
     drop-call    a get/put/lock/unlock statement is removed
     swap         two adjacent statements of one block change places
 
-Files: ``--files`` globs over target/mm (default: migrate.py, rmap.py, memory.py plus every
+Files: ``--files`` globs over target/mm (default: migrate.py, rmap.py, memory.py, the files
+whose vma, mremap, mprotect, mlock and swapoff paths issue 10 added or rewrote, plus every
 model file that did not exist when this tool was written, so files added later are sampled
 too). Every mutation site is enumerated in a fixed order and ``--mutants`` are drawn with
 ``random.Random(--seed)``. Each mutant is a copy of ``target/`` in a temporary directory put
 first on PYTHONPATH, and runs ``migfuzz stress --runs R -x --jobs 1 --seed 0 --executor
-direct`` in a subprocess with a timeout: a fixed number of runs, not seconds, so the verdict
-does not depend on machine load. Exit 1 is killed (a finding), 3 killed by a harness error
+direct --fixes all`` in a subprocess with a timeout: a fixed number of runs, not seconds, so
+the verdict does not depend on machine load (``--parallel`` mutants at a time changes only the
+wall time). ``--fixes all`` applies the upstream fixes of V2's real flaws: the faithful model
+finds those within seconds, and ``-x`` would stop every mutant's run at one of them, so a
+mutant is judged against the model with the flaws fixed, which passes the same stress clean
+(checked first). Exit 1 is killed (a finding), 3 killed by a harness error
 (the mutant broke the model's Python), a timeout killed by a hang; exit 0 survived.
 Survivors are argued in bench/mutation_notes.json (equivalent or not, and why), which this
 tool merges into bench/mutation.md.
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import concurrent.futures
 import copy
 import datetime
 import json
@@ -52,7 +58,9 @@ KNOWN_AT_WRITING = {
     "swap_state.py", "swapfile.py", "swapops.py", "syscalls.py", "types.py", "vmscan.py",
     "world.py",
 }
-DEFAULT_FILES = ("migrate.py", "rmap.py", "memory.py")
+DEFAULT_FILES = ("migrate.py", "rmap.py", "memory.py",
+                 # rewritten by issue 10 (vma split/merge, ranged mlock) though they existed
+                 "mmap.py", "mlock.py")
 REFCOUNT_AND_LOCK_CALLS = {
     "get_page", "get_page_locked", "put_page", "__put_page", "lock", "unlock", "trylock",
     "lock_page", "unlock_page", "TestSetPageLocked", "down_read", "up_read", "down_write",
@@ -195,9 +203,12 @@ def run_mutant(m: Mutant | None, runs: int, timeout: float) -> tuple[str, float,
         if m is not None:
             path = Path(tmp) / "target" / "mm" / m.file
             path.write_text(mutate(path.read_text(), m.op, m.index))
-        env = {**os.environ, "PYTHONPATH": tmp, "PYTHONDONTWRITEBYTECODE": "1"}
+        # The mutant's target/ first, then this checkout's stress/ and migfuzz/ (not whatever
+        # the venv's editable install points at), so a copy of the tree measures itself.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join((tmp, str(ROOT))),
+               "PYTHONDONTWRITEBYTECODE": "1"}
         cmd = [sys.executable, "-m", "migfuzz.cli", "stress", "--runs", str(runs), "-x",
-               "--jobs", "1", "--seed", "0", "--executor", "direct", "--json",
+               "--jobs", "1", "--seed", "0", "--executor", "direct", "--fixes", "all", "--json",
                "--out", str(Path(tmp) / "findings")]
         t0 = time.perf_counter()
         try:
@@ -232,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--files", action="append", help="glob under target/mm (repeatable)")
     ap.add_argument("--write", action="store_true", help="write bench/mutation.md")
+    ap.add_argument("--parallel", type=int, default=1, help="mutants run at a time")
     a = ap.parse_args(argv)
     files = selected_files(a.files)
     if not files:
@@ -245,13 +257,21 @@ def main(argv: list[str] | None = None) -> int:
     if verdict != "survived":
         print(f"mutation: the unmutated model does not pass: {verdict} {what}", file=sys.stderr)
         return 1
-    results = []
     t_all = time.perf_counter()
-    for i, m in enumerate(sample, 1):
+    done = 0
+
+    def one(m: Mutant) -> tuple[Mutant, str, float, str]:
+        nonlocal done
         verdict, dt, what = run_mutant(m, a.runs, a.timeout)
-        results.append((m, verdict, dt, what))
-        print(f"[{i}/{len(sample)}] {m.key}: {verdict} {dt:.1f}s {what}", file=sys.stderr,
+        done += 1
+        print(f"[{done}/{len(sample)}] {m.key}: {verdict} {dt:.1f}s {what}", file=sys.stderr,
               flush=True)
+        return m, verdict, dt, what
+
+    # Each mutant runs in its own subprocess; threads only wait on them. map keeps the sample
+    # order, so the report does not depend on which mutant finished first.
+    with concurrent.futures.ThreadPoolExecutor(max(1, a.parallel)) as pool:
+        results = list(pool.map(one, sample))
     md = report(files, len(everything), results, notes, a, time.perf_counter() - t_all)
     if a.write:
         tmp = HERE / "mutation.md.tmp"
@@ -290,7 +310,7 @@ def report(files: list[Path], total: int, results: list[tuple[Mutant, str, float
         "",
         f"Files: {', '.join(p.name for p in files)} ({total} mutation sites); "
         f"{len(results)} mutants sampled with seed {a.seed}; each runs "
-        f"`migfuzz stress --runs {a.runs} -x --jobs 1 --seed 0 --executor direct` "
+        f"`migfuzz stress --runs {a.runs} -x --jobs 1 --seed 0 --executor direct --fixes all` "
         f"(timeout {a.timeout:.0f} s).",
         "",
         f"**Score: {tot['killed']} killed of {tot['killed'] + tot['survived']} non-equivalent "

@@ -350,3 +350,55 @@ def test_dirty_bit_lost_in_try_to_unmap_one_is_found(
                       "--scenario", "migrate-vs-swap-pin")
     [f] = out["findings"]
     assert f["signature"] == "lost-write in user_access"
+
+
+# -- kernel objects no live structure reaches ------------------------------------------------------
+
+
+def test_anon_vma_leaked_by_anon_vma_prepare_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """anon_vma_prepare allocating before its fast-path return (a survivor of the first
+    mutation sample) leaks one anon_vma per fault on a vma that has one; no page, count or
+    lock shows it. The anon_vma_cachep check at quiescence does, in the first runs."""
+    import inspect
+
+    from target.mm import rmap
+
+    src = inspect.getsource(rmap.anon_vma_prepare)
+    fast = "    if vma.anon_vma is not None:\n        return\n"
+    alloc = "    allocated: AnonVma | None = anon_vma_alloc()\n"
+    assert fast + alloc in src
+    namespace = dict(vars(rmap))
+    exec(src.replace(fast + alloc, alloc + fast), namespace)
+    monkeypatch.setattr(memory, "anon_vma_prepare", namespace["anon_vma_prepare"])
+    out = stress_json(tmp_path, capsys, "--runs", "50", "-x", "--executor", "direct")
+    [f] = out["findings"]
+    assert f["signature"] == "object-leak in quiescence"
+    assert "anon_vma_cachep" in Path(f["file"]).read_text()
+
+
+def test_lru_list_update_outside_lru_lock_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """isolate_lru_page dropping zone->lru_lock before taking the page off the LRU (a survivor
+    of the first mutation sample: the lists are Python lists and never tear) is caught by the
+    mm_inline helpers' lru_lock check in the first runs."""
+    import inspect
+
+    src = inspect.getsource(migrate.isolate_lru_page)
+    body = ("            get_page_locked(page)\n            page.flags &= ~PG_lru\n"
+            "            del_page_from_lru_list(zone, page)\n")
+    unlock = "        await zone.lru_lock.unlock()\n"
+    assert body in src and unlock in src
+    mutant = src.replace(unlock, "").replace(body, unlock.replace("        ", "            ", 1)
+                                              + body)
+    namespace = dict(vars(migrate))
+    exec(mutant, namespace)
+    from target.mm import mempolicy, move_pages
+
+    for module in (migrate, mempolicy, move_pages):
+        monkeypatch.setattr(module, "isolate_lru_page", namespace["isolate_lru_page"])
+    out = stress_json(tmp_path, capsys, "--runs", "50", "-x", "--executor", "direct")
+    [f] = out["findings"]
+    assert f["signature"] == "lock-not-held in del_page_from_lru_list"

@@ -36,6 +36,7 @@ FINDING_KINDS: frozenset[str] = frozenset(
         "wild-access",  # a user page-table walk outside the user address space (ours)
         "kmap-misuse",  # CONFIG_DEBUG_HIGHMEM: kmap_atomic slot busy / wrong kunmap_atomic
         "swapoff-hang",  # swap entries swapoff can never find (try_to_unuse would loop)
+        "object-leak",  # at quiescence: a kernel object no live structure reaches (ours)
         "bug",  # any other BUG_ON / VM_BUG_ON in the model
     }
 )

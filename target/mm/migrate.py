@@ -35,6 +35,7 @@ from .filemap import (
     wait_on_page_writeback,
 )
 from .locking import PTL
+from .mm_inline import del_page_from_lru_list
 from .page_alloc import alloc_pages_node
 from .pgtable import pte_offset_map, pte_peek, pte_read, pte_unmap, set_pte_at, walk_pte_table
 from .rmap import (
@@ -117,10 +118,7 @@ async def isolate_lru_page(page: Page, pagelist: list[Page], *, ref_held: bool =
             ret = 0
             get_page_locked(page)
             page.flags &= ~PG_lru
-            if page.lru is None:  # PG_lru means list_del has a list to take it off
-                BUG("bad-page-state", f"pfn {page.pfn} has PG_lru but is on no list",
-                    pfn=page.pfn)
-            page.lru.remove(page)
+            del_page_from_lru_list(zone, page)
             page.lru = pagelist
             pagelist.append(page)
         await zone.lru_lock.unlock()

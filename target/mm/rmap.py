@@ -79,6 +79,27 @@ def page_mapping(page: Page) -> object | None:
 # -- anon_vma lifetime --------------------------------------------------------------------------
 
 
+def anon_vma_alloc() -> AnonVma:
+    """``anon_vma_alloc`` (include/linux/rmap.h): ``kmem_cache_alloc(anon_vma_cachep)``.
+
+    Context: any; SLAB_KERNEL may sleep in the kernel, but no caller holds a spinlock here.
+    The object is counted live in the world's ``anon_vma_cachep`` until :func:`anon_vma_free`.
+    """
+    anon_vma = AnonVma()
+    W().anon_vma_cachep[anon_vma.id] = anon_vma
+    return anon_vma
+
+
+def anon_vma_free(anon_vma: AnonVma) -> None:
+    """``anon_vma_free`` (include/linux/rmap.h): ``kmem_cache_free(anon_vma_cachep)``.
+
+    Context: any. KASAN poisons the object; SLAB_DESTROY_BY_RCU keeps it type-stable for
+    readers that were already inside rcu_read_lock (target.kernel._kasan).
+    """
+    W().anon_vma_cachep.pop(anon_vma.id, None)
+    kfree(anon_vma)
+
+
 async def anon_vma_prepare(vma: VmArea) -> None:
     """``anon_vma_prepare``: give ``vma`` an anon_vma before its first anonymous page.
 
@@ -89,7 +110,7 @@ async def anon_vma_prepare(vma: VmArea) -> None:
     kasan_check(vma, "anon_vma_prepare")
     if vma.anon_vma is not None:
         return
-    allocated: AnonVma | None = AnonVma()
+    allocated: AnonVma | None = anon_vma_alloc()
     mm = vma.vm_mm
     await mm.page_table_lock.lock()
     if vma.anon_vma is None:
@@ -101,7 +122,7 @@ async def anon_vma_prepare(vma: VmArea) -> None:
     # mypy narrows vma.anon_vma across the awaits above, but another thread of the mm may
     # have set it meanwhile: that is the race this recheck is for.
     if allocated is not None:
-        kfree(allocated)  # type: ignore[unreachable]  # lost the race with another thread
+        anon_vma_free(allocated)  # type: ignore[unreachable]  # lost the race with another thread
 
 
 async def anon_vma_link(vma: VmArea) -> None:
@@ -164,7 +185,7 @@ async def anon_vma_unlink(vma: VmArea) -> None:
     empty = not anon_vma.head
     await anon_vma.lock.unlock()
     if empty:
-        kfree(anon_vma)
+        anon_vma_free(anon_vma)
 
 
 # -- mapcount -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from target.kernel import BUG, preempt, trace
 
+from .mm_inline import add_page_to_active_list, add_page_to_inactive_list, del_page_from_lru
 from .page_alloc import free_hot_cold_page
 from .types import Page, PG_active, PG_lru
 from .world import W
@@ -69,12 +70,8 @@ async def __page_cache_release(page: Page) -> None:
         zone = W().zones[page.nid]
         await zone.lru_lock.lock()
         if page.flags & PG_lru:
-            page.flags &= ~(PG_lru | PG_active)  # del_page_from_lru clears PG_active too
-            if page.lru is None:  # PG_lru means list_del has a list to take it off
-                BUG("bad-page-state", f"pfn {page.pfn} has PG_lru but is on no list",
-                    pfn=page.pfn)
-            page.lru.remove(page)
-            page.lru = None
+            page.flags &= ~PG_lru
+            del_page_from_lru(zone, page)
         await zone.lru_lock.unlock()
     free_hot_cold_page(page)
 
@@ -91,10 +88,9 @@ async def lru_cache_add(page: Page, active: bool = False) -> None:
     page.flags |= PG_lru
     if active:
         page.flags |= PG_active
-        page.lru = zone.active_list
+        add_page_to_active_list(zone, page)
     else:
-        page.lru = zone.inactive_list
-    page.lru.append(page)
+        add_page_to_inactive_list(zone, page)
     await zone.lru_lock.unlock()
 
 

@@ -26,6 +26,7 @@ from .filemap import (
     set_page_writeback,
     unlock_page,
 )
+from .mm_inline import del_page_from_lru
 from .rmap import (
     SWAP_AGAIN,
     SWAP_FAIL,
@@ -161,9 +162,8 @@ async def shrink_one(nid: int) -> bool:
         await zone.lru_lock.unlock()
         return False
     get_page_locked(page)
-    page.flags &= ~(PG_lru | PG_active)  # deactivate: shrink_page_list wants inactive pages
-    lru.remove(page)
-    page.lru = None
+    page.flags &= ~PG_lru
+    del_page_from_lru(zone, page)  # deactivate too: shrink_page_list wants inactive pages
     await zone.lru_lock.unlock()
     if await shrink_page_list(page):
         await put_page(page)  # __pagevec_release_nonlru: the last reference

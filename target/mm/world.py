@@ -92,6 +92,10 @@ class World:
     # CONFIG_HIGHPTE: the pte mapped in each (cpu, km_type) kmap_atomic slot (pgtable.py).
     kmap_slots: dict[tuple[int, int], Any] = field(default_factory=dict)
     pending_writeback: list[Page] = field(default_factory=list)  # I/O in flight
+    # anon_vma_cachep's live objects (what /proc/slabinfo counts as active), by anon_vma id:
+    # anon_vma_alloc adds, anon_vma_free removes. Quiescence checks that each one is reachable
+    # from a live vma (stress/oracles.py): a leaked anon_vma breaks no other invariant.
+    anon_vma_cachep: dict[int, AnonVma] = field(default_factory=dict)
     processes: dict[int, Any] = field(default_factory=dict)  # pid -> fork.Process
 
     @classmethod
