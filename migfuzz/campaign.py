@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import multiprocessing
 import os
 import queue as _queue
@@ -73,6 +74,9 @@ class CampaignConfig:
     executor: str = "trio"
     jobs: int = 1
     scenario: str | None = None  # a canonical name or a SCENARIO_MODES entry; None: mixed
+    # A user's scenario file, as its JSON text (plain data, so every worker gets the same):
+    # every run runs it; ``scenario`` then holds its name, for the summary.
+    scenario_data: str | None = None
     bugs: tuple[str, ...] = ()
     fixes: tuple[str, ...] = ()  # upstream fixes applied (expanded: check_fixes)
     out: str = "findings"
@@ -109,6 +113,10 @@ def _scenario_name(cfg: CampaignConfig, rs: int) -> str | None:
 def plan_run(cfg: CampaignConfig, run: int) -> tuple[Scenario, StrategySpec]:
     """The input of run ``run``: a pure function of (seed, run, strategy, scenario mode)."""
     rs = run_seed(cfg.seed, run)
+    if cfg.scenario_data is not None:
+        scenario = _user_scenario(cfg.scenario_data)
+        hint: int | None = _decisions(cfg.scenario_data, cfg.max_steps, cfg.bugs, cfg.fixes)
+        return scenario, spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
     name = _scenario_name(cfg, rs)
     scenario = canonical(name) if name else generate(rs)
     hint = _decisions(name, cfg.max_steps, cfg.bugs, cfg.fixes) if name else None
@@ -116,9 +124,15 @@ def plan_run(cfg: CampaignConfig, run: int) -> tuple[Scenario, StrategySpec]:
 
 
 @functools.cache
+def _user_scenario(data: str) -> Scenario:
+    return Scenario.from_json(json.loads(data))
+
+
+@functools.cache
 def _decisions(name: str, max_steps: int, bugs: tuple[str, ...],
                fixes: tuple[str, ...] = ()) -> int:
-    """Decisions of a canonical scenario under one fixed random walk: PCT's ``k`` estimate.
+    """Decisions of a canonical scenario (or a user's, by its JSON text) under one fixed
+    random walk: PCT's ``k`` estimate.
 
     Deterministic, so the same in every worker. Called where the campaign's ``bugs`` and
     ``fixes`` are injected (they are part of the cache key); a probe that hits a finding is
@@ -126,7 +140,8 @@ def _decisions(name: str, max_steps: int, bugs: tuple[str, ...],
     """
     sched = RandomScheduler(0)
     sched.new_execution()
-    out = run_scenario(canonical(name), sched, executor="direct", max_steps=max_steps)
+    sc = _user_scenario(name) if name.startswith("{") else canonical(name)
+    out = run_scenario(sc, sched, executor="direct", max_steps=max_steps)
     return max(1, len(out.schedule))
 
 
@@ -181,13 +196,15 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
     by_strategy: dict[str, int] = {}
     ops: dict[str, int] = {}  # operations by kind in the scenarios run: what was exercised
     migrations: Migrations = {}
+    statuses: dict[str, int] = {}  # move_pages statuses over the runs (stress.workload)
     best: dict[str, tuple[tuple[int, int, int], int]] = {}
     last = time.monotonic()
 
     def progress(kind: str) -> Message:
         return {"t": kind, "w": wid, "runs": runs, "decisions": decisions,
                 "by_strategy": dict(by_strategy), "ops": dict(ops),
-                "migrations": {k: list(v) for k, v in migrations.items()}}
+                "migrations": {k: list(v) for k, v in migrations.items()},
+                "move_pages": dict(statuses)}
 
     k = wid
     final: str | None = "done"
@@ -233,6 +250,8 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
                 for task in scenario.tasks:
                     for op in task.ops:
                         ops[str(op[0])] = ops.get(str(op[0]), 0) + 1
+                for status, n in outcome.move_pages.items():
+                    statuses[status] = statuses.get(status, 0) + n
                 attempted, moved = outcome.migrations
                 if attempted:
                     for key in (f"strategy:{spec.name}",
@@ -315,6 +334,7 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     op_counts: dict[str, int] = field(default_factory=dict)
     migrations: Migrations = field(default_factory=dict)
+    move_pages: dict[str, int] = field(default_factory=dict)  # status -> count
 
     @property
     def rate(self) -> float:
@@ -347,6 +367,7 @@ class Summary:
             "schedules_per_second": round(self.rate, 1), "by_strategy": self.by_strategy,
             "op_counts": self.op_counts,
             "migration": migration_rates(self.migrations),
+            "move_pages_status": self.move_pages,
             "interrupted": self.interrupted,
             "error": None if self.error is None else {
                 k: self.error[k] for k in ("run", "strategy", "scenario", "error", "traceback")},
@@ -491,13 +512,22 @@ class Campaign:
                 by[k] = by.get(k, 0) + v
         return runs, decisions, by
 
-    def op_counts(self) -> dict[str, int]:
-        """Operations by kind over every run so far (sorted by kind)."""
-        ops: dict[str, int] = {}
+    def _counts(self, field: str) -> dict[str, int]:
+        """A per-worker counter of the progress messages, summed (sorted by key)."""
+        out: dict[str, int] = {}
         for m in self.workers.values():
-            for k, v in m.get("ops", {}).items():
-                ops[k] = ops.get(k, 0) + v
-        return dict(sorted(ops.items()))
+            for k, v in m.get(field, {}).items():
+                out[k] = out.get(k, 0) + v
+        return dict(sorted(out.items()))
+
+    def op_counts(self) -> dict[str, int]:
+        """Operations by kind over every run so far."""
+        return self._counts("ops")
+
+    def move_pages(self) -> dict[str, int]:
+        """move_pages statuses over every run so far."""
+        return self._counts("move_pages")
+
     def migrations(self) -> Migrations:
         out: Migrations = {}
         for m in self.workers.values():
@@ -559,7 +589,7 @@ class Campaign:
             self.cfg, runs, decisions, seconds, by,
             sorted(self.entries.values(), key=lambda e: (-e.hits, e.record.signature)),
             self.interrupted, self.error, list(self.store.warnings), self.op_counts(),
-            self.migrations(),
+            self.migrations(), self.move_pages(),
         )
 
     @contextlib.contextmanager

@@ -40,7 +40,7 @@ from typing import Any, TextIO
 from stress._execution import DEFAULT_MAX_STEPS
 from stress.scenarios import CANONICAL, canonical
 from stress.schedule import ScheduleFormatError
-from stress.workload import ScenarioError
+from stress.workload import ScenarioError, load_scenario_file
 
 from . import __version__
 from ._args import (
@@ -119,10 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
                    help=f"worker processes, at most {MAX_JOBS} (default: os.cpu_count() = "
                         f"{default_jobs()})")
-    s.add_argument("--scenario", metavar="NAME",
+    s.add_argument("--scenario", metavar="NAME|FILE",
                    help="a canonical scenario (see `migfuzz scenarios`), or `generated` "
                         "(a new scenario per run), `canonical` (all canonical ones), `mixed` "
-                        "(default: half canonical, half generated)")
+                        "(default: half canonical, half generated), or a scenario file "
+                        "(JSON; docs/scenarios.md) that every run runs")
     s.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug (repeatable)")
     add_fix_arguments(s)
@@ -237,8 +238,14 @@ def _err(msg: str) -> None:
 
 def cmd_stress(a: argparse.Namespace) -> int:
     check_strategy(a.strategy)
+    scenario_data = None
     if a.scenario is not None and a.scenario not in SCENARIO_MODES:
-        canonical(a.scenario)  # ScenarioError names the valid ones
+        if a.scenario not in CANONICAL and (a.scenario.endswith(".json")
+                                            or Path(a.scenario).is_file()):
+            user = load_scenario_file(a.scenario)  # ScenarioError names file and field
+            scenario_data, a.scenario = user.dumps(), user.name
+        else:
+            canonical(a.scenario)  # ScenarioError names the valid ones
     bugs = check_bugs(a.bug)
     fixes = fixes_of(a)
     Path(a.out).mkdir(parents=True, exist_ok=True)  # checked writable by check_outputs
@@ -246,6 +253,7 @@ def cmd_stress(a: argparse.Namespace) -> int:
     cfg = CampaignConfig(
         seed=a.seed, runs=a.runs, seconds=seconds, strategy=a.strategy,
         executor=a.executor, jobs=a.jobs or default_jobs(), scenario=a.scenario,
+        scenario_data=scenario_data,
         bugs=tuple(bugs), fixes=tuple(fixes), out=a.out, max_steps=a.max_steps,
         exitfirst=a.exitfirst,
         members=BASE_STRATEGIES,

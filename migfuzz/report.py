@@ -132,6 +132,8 @@ def format_summary(s: Summary) -> str:
         f"  scenarios   {c.scenario or 'mixed (canonical + generated)'}; seed {c.seed}; "
         f"bugs {', '.join(c.bugs) or 'none'}; fixes {fixes_text(c.fixes)}",
         *migration_lines(s),
+        *(["  move_pages  statuses: "
+           + ", ".join(f"{k} {v:,}" for k, v in s.move_pages.items())] if s.move_pages else []),
         f"  findings    {len(s.findings)} signature{'s' if len(s.findings) != 1 else ''}, "
         f"{total_hits:,} hit{'s' if total_hits != 1 else ''} -> {c.out}"
         + (f" ({len(s.new_findings)} not explained by a known flaw)" if s.findings else ""),

@@ -64,6 +64,8 @@ class Outcome:
     events: list[tuple[int, int, str, dict[str, Any]]] | None = None
     # (pages a migrate operation found on its source node, pages it moved): stress/workload.py
     migrations: tuple[int, int] = (0, 0)
+    # move_pages statuses of the run's move_pages operations: "node N" or the errno name
+    move_pages: dict[str, int] = field(default_factory=dict)
 
     @property
     def trace_key(self) -> tuple[Any, ...]:

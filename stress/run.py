@@ -32,6 +32,7 @@ from .workload import (
     program,
     readback_program,
     setup_program,
+    threads_of,
 )
 
 RETRY_CHECK_EVERY = 4
@@ -68,9 +69,12 @@ def run_scenario(
             return Outcome(setup.finding, [], setup.steps, [] if trace else None)
         births = births_of(scenario)
         stats = MigrationStats()
-        tasks = [(t.name, program(t.ops, births, stats)) for t in scenario.tasks]
+        threads = threads_of(scenario)
+        tasks = [(t.name, program(t.ops, births, stats, t.name, threads))
+                 for t in scenario.tasks]
         outcome = run(scheduler, tasks, max_steps=max_steps, trace=trace)
         outcome.migrations = (stats.attempted, stats.moved)
+        outcome.move_pages = dict(stats.move_pages)
         if outcome.finding is not None:
             return outcome
         for name, body in (("progress", progress_program(world)),

@@ -285,6 +285,53 @@ def migrate_vs_mremap_back() -> Scenario:
     )
 
 
+def threads_vs_migrate() -> Scenario:
+    """Two threads of one process fault on the same migration entries and break COW of the
+    same page while it is migrated back and forth.
+
+        T1: read 0 (x3), write 0, write 1     T2: read 0 (x3), write 0, read 1
+        migrator: migrate node 0 -> 1, 1 -> 0
+
+    Both threads can sleep in migration_entry_wait on one entry (each with its own reference),
+    meet each other's do_anonymous_page/do_wp_page on one pte (the recheck under the ptl
+    decides), and a store of one can land between the other's fault and its retry.
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=8),
+        _one_process(2),
+        [
+            TaskSpec("T1", [("read", 1, 0)] * 3 + [("write", 1, 0, 21), ("write", 1, 1, 23)]),
+            TaskSpec("T2", [("read", 1, 0)] * 3 + [("write", 1, 0, 22), ("read", 1, 1)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 0), ("migrate", 1, 1, 0, 0)]),
+        ],
+        name="threads-vs-migrate",
+    )
+
+
+def gup_vs_fork() -> Scenario:
+    """get_user_pages in one thread while a sibling forks (fix fork-early-cow-pinned).
+
+        A: pin 0, DMA 500..502, unpin       B: fork 2, write 0 (600)
+        C (pid 2): read 0
+        migrator: migrate node 0 -> 1
+
+    If the fork lands between the pin and the DMA, the child shares the pinned page: a DMA
+    burst after the fork shows up in the child, and B's store COWs the parent away from
+    the page the device keeps writing (both are lost writes).
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=8),
+        _one_process(2),
+        [
+            TaskSpec("A", [("pin", 1, 0, 500)]),
+            TaskSpec("B", [("fork", 1, 2), ("write", 1, 0, 600)]),
+            TaskSpec("C", [("read", 2, 0)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 0)]),
+        ],
+        name="gup-vs-fork",
+    )
+
+
 CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-fault": migrate_vs_fault,
     "migrate-vs-fork-exit": migrate_vs_fork_exit,
@@ -297,6 +344,8 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-fork-swapoff": migrate_fork_swapoff,
     "migrate-vs-mremap": migrate_vs_mremap,
     "migrate-vs-mremap-back": migrate_vs_mremap_back,
+    "threads-vs-migrate": threads_vs_migrate,
+    "gup-vs-fork": gup_vs_fork,
     "tiny-migrate-fault": tiny_migrate_fault,
     "tiny-migrate-pin": tiny_migrate_pin,
 }
@@ -344,11 +393,47 @@ def _user_op(rng: random.Random, kind: str, spec: ProcessSpec, addrs: list[int],
     return None
 
 
+THREAD_OPS = ("write", "read", "pin", "exit", "mprotect", "munmap", "mremap", "mlock")
+
+
+def _sibling_threads(rng: random.Random, enabled: list[str], spec: ProcessSpec,
+                     addrs: list[int], main_ops: list[Op], room: int) -> list[TaskSpec]:
+    """Sometimes 1-2 more user threads of ``spec``'s process (tasks sharing its mm).
+
+    They lean on one hot address, the one the main thread touches first, so that two faults
+    meet on one pte or migration entry, two COW breaks race, and a pin in one thread meets a
+    fork or an exit in another. Forks stay with the main thread (only it names children)."""
+    if room <= 0 or rng.random() >= 0.35:
+        return []
+    kinds = [k for k in THREAD_OPS if k in enabled] or ["write"]
+    touched = [op[2] for op in main_ops if op[0] in ("write", "read", "pin")]
+    hot = touched[0] if touched else rng.choice(addrs)
+    threads = []
+    for k in range(min(room, rng.randint(1, 2))):
+        ops: list[Op] = []
+        for _ in range(rng.randint(2, 5)):
+            kind = rng.choice(kinds)
+            if kind == "exit":
+                continue  # at the end, below
+            addr_pool = [hot] if rng.random() < 0.6 else addrs
+            op = _user_op(rng, kind, spec, addr_pool, 2000 + 100 * k + len(ops))
+            if op is not None:
+                ops.append(op)
+        if "exit" in kinds and rng.random() < 0.4:
+            ops.append(("exit", spec.pid))
+        if ops:
+            threads.append(TaskSpec(f"p{spec.pid}.t{k + 1}", ops))
+    return threads
+
+
 def generate(seed: int) -> Scenario:
-    """A random scenario: swarm-selected op kinds, 1-2 processes (+ forked children), a
-    migrator, and kswapd when swap-out is enabled (sometimes ending in swapoff); some worlds
-    have CONFIG_HIGHPTE. Always valid (``validate`` passes)."""
+    """A random scenario: swarm-selected op kinds, 1-2 processes (+ forked children), some
+    with sibling threads, a migrator, and kswapd when swap-out is enabled (sometimes ending
+    in swapoff); some worlds have CONFIG_HIGHPTE. Always valid (``validate`` passes)."""
     rng = random.Random(f"scenario:{seed}")
+    # Threads are drawn from their own stream: the single-threaded part of each seed's
+    # scenario is what it was before processes had threads.
+    trng = random.Random(f"threads:{seed}")
     enabled = [op for op in USER_OPS if rng.random() < 0.6] or ["write"]
     if "write" not in enabled and "read" not in enabled:
         enabled.append("write")
@@ -391,6 +476,7 @@ def generate(seed: int) -> Scenario:
             ops.append(("exit", spec.pid))
         if ops:
             tasks.append(TaskSpec(f"p{spec.pid}", ops))
+            tasks += _sibling_threads(trng, enabled, spec, addrs, ops, 5 - len(tasks))
     # One migrator, sometimes two (overlapping migrations of the same processes and pages),
     # each mixing whole-process sys_migrate_pages with page-by-page move_pages.
     every = [a for p in procs for v in p.vmas for a in range(v.start, v.end)]

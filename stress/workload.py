@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from target.kernel import HOOKS, KernelFinding, WaitBit, preempt, trace
 from target.mm import syscalls
 from target.mm.mprotect import PROT_READ, PROT_WRITE
-from target.mm.syscalls import UserProcess
+from target.mm.syscalls import MAIN_THREAD, UserProcess
 from target.mm.types import (
     VM_LOCKED,
     VM_MAYWRITE,
@@ -268,6 +268,56 @@ class Scenario:
         return len(self.tasks), sum(len(t.ops) for t in self.tasks)
 
 
+def expand_loops(ops: Any, where: str) -> Any:
+    """A scenario file's op list with its loops unrolled: ``{"repeat": N, "ops": [...]}``
+    stands for its ops N times over (nested loops allowed), so a reader can spin on a page
+    while another thread migrates it. Anything else is passed through for the schema to
+    judge; the unrolled program is what runs and what a finding file records."""
+    if not isinstance(ops, list):
+        return ops
+    out: list[Any] = []
+    for i, op in enumerate(ops):
+        if isinstance(op, dict):
+            n, body = op.get("repeat"), op.get("ops")
+            if set(op) != {"repeat", "ops"} or type(n) is not int or not 1 <= n <= MAX_OPS:
+                raise ScenarioError(
+                    f"field {where}.ops[{i}]: a loop is {{\"repeat\": N, \"ops\": [...]}} "
+                    f"with 1 <= N <= {MAX_OPS}")
+            inner = expand_loops(body, f"{where}.ops[{i}]")
+            if not isinstance(inner, list):
+                raise ScenarioError(f"field {where}.ops[{i}].ops: a list of operations")
+            out += inner * n
+            if len(out) > MAX_OPS:
+                raise ScenarioError(f"field {where}.ops: more than {MAX_OPS} operations "
+                                    "once its loops are unrolled")
+        else:
+            out.append(op)
+    return out
+
+
+def load_scenario_file(path: str) -> Scenario:
+    """A user's scenario file (JSON, the finding files' ``scenario`` form plus loops).
+
+    Raises:
+        ScenarioError: naming the file and the first bad field, or why it cannot be read.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ScenarioError(f"{path}: not a readable JSON scenario file: "
+                            f"{type(exc).__name__}: {exc}"[:300]) from None
+    if isinstance(d, dict) and isinstance(d.get("tasks"), list):
+        d = dict(d, tasks=[
+            dict(t, ops=expand_loops(t.get("ops"), f"{path}: field scenario.tasks[{i}]"))
+            if isinstance(t, dict) else t for i, t in enumerate(d["tasks"])])
+    try:
+        return Scenario.from_json(d, f"{path}: scenario")
+    except ScenarioError as exc:
+        msg = str(exc)
+        raise ScenarioError(msg if msg.startswith(path) else f"{path}: {msg}") from None
+
+
 def validate(sc: Scenario) -> None:
     """Reject malformed scenarios with a message naming the problem: the schema's types and
     bounds (the same check as a file gets), then the rules between fields."""
@@ -285,21 +335,18 @@ def _validate_rules(sc: Scenario) -> None:
         if p.pid in pids:
             raise ScenarioError(f"field scenario.processes: pid {p.pid} appears twice")
         pids.add(p.pid)
-    owner: dict[int, str] = {}
+    names: set[str] = set()
     for i, t in enumerate(sc.tasks):
         where = f"field scenario.tasks[{i}] ({t.name})"
+        # A task is a thread of every process it operates on: its name is the thread's.
+        if t.name in names:
+            raise ScenarioError(f"{where}: two tasks are named {t.name!r}")
+        names.add(t.name)
         for op in t.ops:
-            _, per_process = OPS[op[0]]
             if op[0] == "fork":
                 if op[2] in pids:
                     raise ScenarioError(f"{where}: pid {op[2]} exists or is forked twice")
                 pids.add(op[2])
-            if per_process:
-                prev = owner.setdefault(op[1], t.name)
-                if prev != t.name:
-                    raise ScenarioError(
-                        f"{where}: process {op[1]} has operations in two tasks ({prev}, "
-                        f"{t.name}); each process has one user thread")
             if op[0] in ("migrate",) and not (0 <= op[2] < sc.world.nodes
                                               and 0 <= op[3] < sc.world.nodes):
                 raise ScenarioError(f"{where}: no such node in {op!r}")
@@ -318,9 +365,25 @@ def _validate_rules(sc: Scenario) -> None:
 # -- building and running ----------------------------------------------------------------------
 
 
+Threads = dict[int, tuple[str, ...]]
+
+
+def threads_of(sc: Scenario) -> Threads:
+    """pid -> the user threads of that process: the tasks with per-process operations on it
+    (load, store, fork, exit, ...), in task order. Several tasks on one pid are threads
+    sharing its mm (clone(CLONE_VM)); a forked child's threads start at the fork."""
+    out: dict[int, list[str]] = {}
+    for t in sc.tasks:
+        for op in t.ops:
+            if OPS[op[0]][1] and t.name not in out.setdefault(op[1], []):
+                out[op[1]].append(t.name)
+    return {pid: tuple(names) for pid, names in out.items() if names}
+
+
 def build_world(sc: Scenario) -> tuple[World, dict[int, UserProcess]]:
-    """A fresh world with the scenario's processes and vmas (no pages yet)."""
+    """A fresh world with the scenario's processes, their threads and vmas (no pages yet)."""
     world = World.create(sc.world)
+    threads = threads_of(sc)
     procs: dict[int, UserProcess] = {}
     for spec in sc.processes:
         mm = MmStruct(f"mm{spec.pid}")
@@ -328,7 +391,7 @@ def build_world(sc: Scenario) -> tuple[World, dict[int, UserProcess]]:
             flags = VM_READ | VM_MAYWRITE | (VM_WRITE if v.writable else 0)
             mm.mmap.append(VmArea(mm, v.start, v.end, flags))
         mm.mmap.sort(key=lambda vma: vma.vm_start)
-        p = UserProcess(spec.pid, mm)
+        p = UserProcess(spec.pid, mm, threads.get(spec.pid, (MAIN_THREAD,)))
         procs[spec.pid] = p
         world.processes[spec.pid] = p
     return world, procs
@@ -351,11 +414,21 @@ class MigrationStats:
     one operation's count; the progress oracle is the exact check, this is the trend.
     """
 
-    __slots__ = ("attempted", "moved")
+    __slots__ = ("attempted", "move_pages", "moved")
 
     def __init__(self) -> None:
         self.attempted = 0
         self.moved = 0
+        self.move_pages: dict[str, int] = {}  # status -> how often (status_name)
+
+
+ERRNO_NAMES = {-2: "-ENOENT", -11: "-EAGAIN", -12: "-ENOMEM", -13: "-EACCES", -14: "-EFAULT",
+               -16: "-EBUSY"}
+
+
+def status_name(status: int) -> str:
+    """A move_pages status as the man page names it: the node, or the errno."""
+    return f"node {status}" if status >= 0 else ERRNO_NAMES.get(status, str(status))
 
 
 def _on_node(mm: MmStruct, nid: int) -> set[int]:
@@ -386,8 +459,11 @@ def births_of(sc: Scenario) -> Births:
 
 
 async def run_op(op: Op, births: Births | None = None,
-                 stats: MigrationStats | None = None) -> None:
-    """Execute one operation; a process that is gone makes it a no-op.
+                 stats: MigrationStats | None = None, thread: str | None = None,
+                 threads: Threads | None = None) -> None:
+    """Execute one operation as user thread ``thread`` (None: any live thread of the process,
+    for callers without tasks); a process that is gone, or a thread that has exited, makes it
+    a no-op. ``threads`` gives a forked child its threads (:func:`threads_of`).
 
     Entering a system call is a scheduling point, so that even an operation that turns out
     to be a no-op takes a step and lets others run.
@@ -408,17 +484,23 @@ async def run_op(op: Op, births: Births | None = None,
     p = _process(op[1])
     if p is None:
         return
+    if OPS[name][1]:  # a user thread's own operation
+        if thread is None:
+            thread = min(p.threads, default=MAIN_THREAD)
+        if thread not in p.threads:
+            return  # this thread has exited
+    me = thread or MAIN_THREAD
     if name == "write":
         await syscalls.user_access(p, op[2], True, op[3])
     elif name == "read":
         await syscalls.user_access(p, op[2], False)
     elif name == "fork":
         if op[2] not in W().processes:
-            await syscalls.sys_fork(p, op[2])
+            await syscalls.sys_fork(p, op[2], (threads or {}).get(op[2], (me,)))
         if births:
             _born(births, op[2])
     elif name == "exit":
-        await syscalls.sys_exit(p)
+        await syscalls.sys_exit(p, me)
     elif name == "munmap":
         await syscalls.sys_munmap(p, op[2], *op[3:])
     elif name == "mlock":
@@ -430,9 +512,9 @@ async def run_op(op: Op, births: Births | None = None,
     elif name == "mremap":
         await syscalls.sys_mremap(p, op[2], op[3], op[4], op[5])
     elif name == "pin":
-        if await syscalls.pin(p, op[2]):
-            await syscalls.dma_write(p, op[2], op[3])
-            await syscalls.unpin(p, op[2])
+        if await syscalls.pin(p, op[2], me):
+            await syscalls.dma_write(p, op[2], op[3], thread=me)
+            await syscalls.unpin(p, op[2], me)
     elif name == "migrate":
         mm = p.mm
         before = _on_node(mm, op[2]) if stats is not None and mm is not None else set()
@@ -441,7 +523,10 @@ async def run_op(op: Op, births: Births | None = None,
             stats.attempted += len(before)
             stats.moved += len(before & _on_node(mm, op[3]))
     elif name == "move_pages":
-        await syscalls.move_pages(p, op[2], op[3], bool(op[4]))
+        status = await syscalls.move_pages(p, op[2], op[3], bool(op[4]))
+        if stats is not None and status is not None:
+            key = status_name(status)
+            stats.move_pages[key] = stats.move_pages.get(key, 0) + 1
     else:  # validate() rejects unknown ops before a run
         raise ScenarioError(f"unknown operation {name!r}")
 
@@ -452,11 +537,14 @@ def _born(births: Births, pid: int) -> None:
         bit.clear()
 
 
-def program(ops: Sequence[Op], births: Births, stats: MigrationStats | None = None
+def program(ops: Sequence[Op], births: Births, stats: MigrationStats | None = None,
+            thread: str | None = None, threads: Threads | None = None,
             ) -> Callable[[], Coroutine[Any, Any, None]]:
+    """The body of the task that runs ``ops`` as user thread ``thread``."""
+
     async def body() -> None:
         for op in ops:
-            await run_op(op, births, stats)
+            await run_op(op, births, stats, thread, threads)
         # A fork this thread did not get to (its process exited first) never happens.
         for op in ops:
             if op[0] == "fork":

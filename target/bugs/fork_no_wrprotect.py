@@ -13,6 +13,7 @@ lost write when the child reads).
 from __future__ import annotations
 
 from target.kernel import BUG as BUG_
+from target.mm.ghost import ghost_copy
 from target.mm.memory import is_cow_mapping, vm_normal_page
 from target.mm.pgtable import pte_read, set_pte_at
 from target.mm.rmap import PageAnon, page_dup_rmap
@@ -51,6 +52,7 @@ async def copy_one_pte(
             if list_empty(dst_mm.mmlist):
                 list_add(dst_mm.mmlist, src_mm.mmlist)
             await w.mmlist_lock.unlock()
+        ghost_copy(src_mm, dst_mm, addr)
         await set_pte_at(dst_mm, addr, dst, pte)
         return
     if type(pte) is not PresentPte:  # copy_pte_range skips pte_none; no file ptes here
@@ -58,6 +60,7 @@ async def copy_one_pte(
     if is_cow_mapping(vma.vm_flags) and pte.write:
         # BUG: no ptep_set_wrprotect of the parent's pte: it stays writable
         pte = PresentPte(pte.pfn, False, pte.dirty, pte.young)
+    ghost_copy(src_mm, dst_mm, addr)
     if vma.vm_flags & VM_SHARED:
         pte = PresentPte(pte.pfn, pte.write, False, pte.young)
     pte = PresentPte(pte.pfn, pte.write, pte.dirty, False)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from . import (
     copy_one_pte_mmlist,
     copy_vma_rmap_order,
+    fork_early_cow_pinned,
     remove_migration_pte_locked,
     remove_migration_pte_ptep,
     remove_migration_ptes_efault,
@@ -29,6 +30,7 @@ FIXES: dict[str, UpstreamFix] = {
         copy_one_pte_mmlist,
         remove_migration_pte_locked,
         copy_vma_rmap_order,
+        fork_early_cow_pinned,
     )
 }
 

@@ -26,8 +26,9 @@ swaps, and swapoff can never find their swap entries:
 from __future__ import annotations
 
 from target.kernel import BUG
+from target.mm.ghost import ghost_copy
 from target.mm.memory import is_cow_mapping, vm_normal_page
-from target.mm.pgtable import pte_read, set_pte_at
+from target.mm.pgtable import pte_read, ptep_set_wrprotect, set_pte_at
 from target.mm.rmap import PageAnon, page_dup_rmap
 from target.mm.swap import get_page
 from target.mm.swapfile import swap_duplicate
@@ -66,13 +67,14 @@ async def copy_one_pte(
                 if list_empty(dst_mm.mmlist):
                     list_add(dst_mm.mmlist, src_mm.mmlist)
                 await w.mmlist_lock.unlock()
+        ghost_copy(src_mm, dst_mm, addr)
         await set_pte_at(dst_mm, addr, dst, pte)
         return
     if type(pte) is not PresentPte:
         BUG("bug", f"copy_one_pte: unexpected pte {pte} at {addr}", addr=addr)
     if is_cow_mapping(vma.vm_flags) and pte.write:
-        await set_pte_at(src_mm, addr, src, PresentPte(pte.pfn, False, pte.dirty, pte.young))
-        pte = PresentPte(pte.pfn, False, pte.dirty, pte.young)
+        pte = await ptep_set_wrprotect(src_mm, addr, src)
+    ghost_copy(src_mm, dst_mm, addr)
     if vma.vm_flags & VM_SHARED:
         pte = PresentPte(pte.pfn, pte.write, False, pte.young)
     pte = PresentPte(pte.pfn, pte.write, pte.dirty, False)

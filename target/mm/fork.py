@@ -48,11 +48,13 @@ async def exit_mm(p: Process) -> None:
     await mmput(mm)
 
 
-async def dup_mmap(mm: MmStruct, oldmm: MmStruct) -> None:
+async def dup_mmap(mm: MmStruct, oldmm: MmStruct) -> int:
     """``dup_mmap``: copy every vma; link the child's vma into the anon_vma (tail) *before*
     copying its ptes.
 
     Context: takes oldmm->mmap_sem and mm->mmap_sem for write (the child's nested).
+    Returns 0, or copy_page_range's error: the vmas copied so far stay in ``mm`` for the
+    caller's mmput to tear down (``goto out``).
     """
     await oldmm.mmap_sem.down_write()
     await mm.mmap_sem.down_write(SINGLE_DEPTH_NESTING)
@@ -64,9 +66,14 @@ async def dup_mmap(mm: MmStruct, oldmm: MmStruct) -> None:
         tmp.anon_vma = mpnt.anon_vma
         await anon_vma_link(tmp)
         mm.mmap.append(tmp)
-        await copy_page_range(mm, oldmm, mpnt)
+        retval = await copy_page_range(mm, oldmm, mpnt)
+        if retval:
+            break
+    else:
+        retval = 0
     await mm.mmap_sem.up_write()
     await oldmm.mmap_sem.up_write()
+    return retval
 
 
 async def do_fork(parent: Process, child_pid: int) -> Process | None:
@@ -75,8 +82,11 @@ async def do_fork(parent: Process, child_pid: int) -> Process | None:
     if oldmm is None:
         return None
     mm = MmStruct(f"mm{child_pid}")
-    await dup_mmap(mm, oldmm)
+    err = await dup_mmap(mm, oldmm)
     await mmput(oldmm)
+    if err:  # dup_mm's free_pt: the half-built child goes as an exiting mm does
+        await mmput(mm)
+        return None
     child = Process(child_pid, mm)
     W().processes[child_pid] = child
     return child

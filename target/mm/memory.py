@@ -22,6 +22,7 @@ from target.kernel import (
 )
 
 from .filemap import TestSetPageLocked, lock_page, unlock_page
+from .ghost import ghost_copy, ghost_forget
 from .locking import SINGLE_DEPTH_NESTING
 from .migrate import migration_entry_wait
 from .page_alloc import alloc_page_vma
@@ -32,6 +33,7 @@ from .pgtable import (
     pte_read,
     pte_unmap,
     ptep_clear_flush,
+    ptep_set_wrprotect,
     set_pte_at,
 )
 from .rmap import (
@@ -139,10 +141,13 @@ async def handle_pte_fault(
     if write_access:
         if not entry.write:
             return await do_wp_page(mm, vma, address, table, entry)
-        entry = PresentPte(entry.pfn, entry.write, True, entry.young)
-    young = PresentPte(entry.pfn, entry.write, entry.dirty, True)
-    if young != pte_read(table, address):
-        await set_pte_at(mm, address, table, young)  # ptep_set_access_flags
+        # ptep_set_access_flags(..., dirty=1). i386 writes the pte only for a write fault:
+        # on a read fault another CPU's MMU may be setting the dirty bit of this very pte,
+        # and a plain store of the value read above would drop it. Here the pte is writable
+        # and the new value has both A and D set, so no hardware update can be lost.
+        entry = PresentPte(entry.pfn, entry.write, True, True)
+        if entry != pte_read(table, address):
+            await set_pte_at(mm, address, table, entry)
     await ptl.unlock()
     return VM_FAULT_MINOR
 
@@ -340,13 +345,16 @@ async def copy_one_pte(
             if list_empty(dst_mm.mmlist):
                 list_add(dst_mm.mmlist, src_mm.mmlist)
             await w.mmlist_lock.unlock()
+        ghost_copy(src_mm, dst_mm, addr)  # a swap/migration entry: no store can land meanwhile
         await set_pte_at(dst_mm, addr, dst, pte)
         return
     if type(pte) is not PresentPte:  # copy_pte_range skips pte_none; no file ptes here
         BUG("bug", f"copy_one_pte: unexpected pte {pte} at {addr}", addr=addr)
     if is_cow_mapping(vma.vm_flags) and pte.write:
-        await set_pte_at(src_mm, addr, src, PresentPte(pte.pfn, False, pte.dirty, pte.young))
-        pte = PresentPte(pte.pfn, False, pte.dirty, pte.young)
+        pte = await ptep_set_wrprotect(src_mm, addr, src)  # and "pte = *src_pte"
+    # The child's user program sees what the parent's sees now: from this step on the parent
+    # cannot store to the shared page without a COW fault (target.mm.ghost).
+    ghost_copy(src_mm, dst_mm, addr)
     if vma.vm_flags & VM_SHARED:
         pte = PresentPte(pte.pfn, pte.write, False, pte.young)
     pte = PresentPte(pte.pfn, pte.write, pte.dirty, False)
@@ -359,16 +367,18 @@ async def copy_one_pte(
 
 async def copy_pte_range(
     dst_mm: MmStruct, src_mm: MmStruct, vma: VmArea, start: int, end: int
-) -> None:
+) -> int:
     """``copy_pte_range`` for one page-table page: dst ptl, then src ptl (nested).
 
-    The child's rss is added under the dst ptl at the end, as in the kernel.
+    The child's rss is added under the dst ptl at the end, as in the kernel. Returns 0, or
+    -ENOMEM when the child's page table cannot be allocated (never, in the model: its tables
+    are not charged to any node; the path is 2.6.17's, and the fork-early-cow fix uses it).
     """
     dst = dst_mm.pte_table(start)
     src = src_mm.pte_table(start, alloc=False)
     assert dst is not None  # harness: pte_table(alloc=True) never fails in the model
     if src is None:
-        return
+        return 0
     rss = [0, 0]
     dst_ptep = pte_offset_map(dst, start)  # pte_alloc_map_lock
     await dst.ptl.lock()
@@ -386,18 +396,23 @@ async def copy_pte_range(
     pte_unmap(dst_ptep)
     await dst.ptl.unlock()
     await cond_resched()
+    return 0
 
 
-async def copy_page_range(dst_mm: MmStruct, src_mm: MmStruct, vma: VmArea) -> None:
-    """``copy_page_range``: nothing to copy for a vma without an anon_vma (never faulted)."""
+async def copy_page_range(dst_mm: MmStruct, src_mm: MmStruct, vma: VmArea) -> int:
+    """``copy_page_range``: nothing to copy for a vma without an anon_vma (never faulted).
+    Returns 0 or the first error of copy_pte_range (-ENOMEM), which fails the fork."""
     if vma.anon_vma is None:
-        return
+        return 0
     addr = vma.vm_start
     while addr < vma.vm_end:
         next_table = (addr // PTRS_PER_PTE + 1) * PTRS_PER_PTE
         end = min(next_table, vma.vm_end)
-        await copy_pte_range(dst_mm, src_mm, vma, addr, end)
+        err = await copy_pte_range(dst_mm, src_mm, vma, addr, end)
+        if err:
+            return err
         addr = end
+    return 0
 
 
 # -- zap ------------------------------------------------------------------------------------------
@@ -421,7 +436,12 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
             continue
         if type(ptent) is PresentPte:
             page = vm_normal_page(vma, addr, ptent)
-            await ptep_clear_flush(mm, addr, table)
+            # ptep_get_and_clear_full: the value cleared, with any dirty bit a sibling
+            # thread's store set after the read above (the pfn cannot change under the ptl).
+            ptent = await ptep_clear_flush(mm, addr, table)
+            if type(ptent) is not PresentPte:  # only the MMU writes it unlocked, A/D bits
+                BUG("bug", f"zap_pte_range: pte at {addr} changed under the ptl", addr=addr)
+            ghost_forget(mm, addr)
             if PageAnon(page):
                 mm.anon_rss -= 1
                 trace("rss", mm=mm.name, anon_rss=mm.anon_rss)  # the timeline's I5 rows
@@ -435,6 +455,7 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
         if isinstance(ptent, SwapPte):
             await free_swap_and_cache(ptent)
         await ptep_clear_flush(mm, addr, table)
+        ghost_forget(mm, addr)
     pte_unmap(ptep)
     await table.ptl.unlock()
 

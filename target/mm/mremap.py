@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from target.kernel import cond_resched, kasan_check, lockdep_assert_held
 
+from .ghost import ghost_move
 from .locking import SINGLE_DEPTH_NESTING
 from .mlock import make_pages_present
 from .mmap import (
@@ -73,6 +74,7 @@ async def move_ptes(vma: VmArea, old_addr: int, old_end: int, new_vma: VmArea,
     while old_addr < old_end:
         if pte_read(old, old_addr) is not None:
             pte = await ptep_clear_flush(mm, old_addr, old)
+            ghost_move(mm, old_addr, new_addr)  # the value travels with the pte, this step
             await set_pte_at(mm, new_addr, new, pte)  # move_pte: nothing to do off MIPS
         old_addr += 1
         new_addr += 1

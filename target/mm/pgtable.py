@@ -155,6 +155,28 @@ async def ptep_clear_flush_young(mm: MmStruct, addr: int, table: PageTablePage) 
     return False
 
 
+async def ptep_set_wrprotect(mm: MmStruct, addr: int, table: PageTablePage) -> PresentPte:
+    """``ptep_set_wrprotect``: clear the write bit atomically (x86 ``clear_bit``), return
+    the pte as it is now.
+
+    Context: ptl of ``table`` held. The ptl keeps software writers out but not another CPU's
+    MMU: a sibling thread's store can set the dirty bit of a writable pte at any moment, so
+    the read and the write are one step. A read before the point and a ``set_pte_at`` of a
+    value built from it would drop that dirty bit (and copy_one_pte would give the child a
+    pte older than the page).
+    """
+    await preempt()
+    lockdep_assert_held(table.ptl)
+    pte = table.ptes[addr - table.base]
+    if type(pte) is not PresentPte:  # the caller saw it present under this ptl
+        BUG("bug", f"ptep_set_wrprotect: pte at {addr} is {pte}, changed under the ptl",
+            addr=addr)
+    if pte.write:
+        pte = PresentPte(pte.pfn, False, pte.dirty, pte.young)
+        _write(mm, table, addr, pte)
+    return pte
+
+
 def pte_read(table: PageTablePage, addr: int) -> Pte:
     """``*ptep`` under the ptl (no point: the lock already serialises writers)."""
     return table.ptes[addr - table.base]

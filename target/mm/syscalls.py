@@ -8,11 +8,13 @@ bits; x86 updates them atomically, so they are never lost to a concurrent
 ``ptep_get_and_clear``). Otherwise it takes the fault path (``do_page_fault``: mmap_sem read,
 find_vma, handle_mm_fault) and retries.
 
-Data integrity (reference I10) is checked here, on reads: each process keeps, as ghost state,
-the last value it stored at each address (a forked child starts from its parent's values);
-a read that returns anything else is a ``lost-write``. A process's own writes and the DMA
-writes through its pins are the only stores, and each process has one user thread, so the
-expectation is never ambiguous.
+Data integrity (reference I10) is checked here, on reads: each mm keeps, as ghost state, the
+value of the last store to each address in the run's step order (target.mm.ghost), updated in
+the same step as the page data, by the MMU access and by each DMA burst; fork, mremap and
+munmap carry it in the step that moves the pte. A read that returns anything else is a
+``lost-write``. A process may have several user threads (tasks sharing its mm, as after
+``clone(CLONE_VM)``): racing stores leave whichever ran last, and the ghost says the same, so
+the expectation is exact with any number of writers.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from target.kernel import BUG, preempt, trace
 from . import vmscan
 from .filemap import lock_page, unlock_page
 from .fork import Process, do_fork, exit_mm, get_task_mm
+from .ghost import ghost_dma, ghost_store, ghost_unmaps, ghost_value
 from .memory import VM_FAULT_OOM, get_user_pages, handle_mm_fault
 from .mempolicy import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, do_migrate_pages
 from .mlock import do_mlock
@@ -37,34 +40,56 @@ from .swapoff import sys_swapoff
 from .types import VM_WRITE, MmStruct, Page, PG_dirty, PresentPte
 from .world import W
 
+MAIN_THREAD = "main"
+
 
 class UserProcess(Process):
-    """A process with the ghost state of its user program."""
+    """A process: its user threads and the pages they have pinned.
 
-    def __init__(self, pid: int, mm: MmStruct | None) -> None:
+    Invariants:
+        Each live thread in ``threads`` holds one ``mm_users`` reference (clone(CLONE_VM)
+        takes one per thread); the last thread's exit detaches the mm (``mm = None``).
+    """
+
+    def __init__(self, pid: int, mm: MmStruct | None,
+                 threads: tuple[str, ...] = (MAIN_THREAD,)) -> None:
         super().__init__(pid, mm)
-        self.expected: dict[int, int] = {}  # ghost: address -> last value this process stored
-        self.pins: dict[int, Page] = {}  # address -> page pinned by get_user_pages
+        self.threads: set[str] = set(threads)
+        if mm is not None:
+            mm.mm_users += len(self.threads) - 1  # the first thread's reference is mm_init's
+        # (thread, address) -> the page that thread's get_user_pages pinned, and how often
+        # the user had unmapped or moved the address then (target.mm.ghost.ghost_dma)
+        self.pins: dict[tuple[str, int], tuple[Page, int]] = {}
+
+    @property
+    def expected(self) -> dict[int, int]:
+        """What the user program must read back at each address (the mm's ghost; empty once
+        the process has exited)."""
+        return self.mm.ghost if self.mm is not None else {}
 
 
-async def _mmu_access(mm: MmStruct, addr: int, write: bool, value: int) -> tuple[bool, int]:
-    """One MMU attempt: (True, value read) if the pte allowed the access, else (False, 0)."""
+async def _mmu_access(mm: MmStruct, addr: int, write: bool, value: int
+                      ) -> tuple[bool, int, int]:
+    """One MMU attempt: (True, value read, value the ghost expects at this step) if the pte
+    allowed the access, else (False, 0, 0). The access, the A/D update and the ghost update
+    are one step: another CPU sees all of it or none."""
     await preempt()
     table = mm.pte_table(addr, alloc=False)
     if table is None:
-        return False, 0
+        return False, 0, 0
     pte = table.ptes[addr - table.base]
     if type(pte) is not PresentPte or (write and not pte.write):
-        return False, 0
+        return False, 0, 0
     page = W().mem_map[pte.pfn]
     new = PresentPte(pte.pfn, pte.write, pte.dirty or write, True)
     if new != pte:
         _write(mm, table, addr, new)  # hardware A/D update, atomic with the access
     if write:
         page.data = value
+        ghost_store(mm, addr, value)
         trace("store", mm=mm.name, addr=addr, pfn=page.pfn, value=value)
-        return True, value
-    return True, page.data
+        return True, value, value
+    return True, page.data, ghost_value(mm, addr)
 
 
 async def do_page_fault(mm: MmStruct, addr: int, write: bool) -> bool:
@@ -85,55 +110,59 @@ async def do_page_fault(mm: MmStruct, addr: int, write: bool) -> bool:
 
 
 async def user_access(p: UserProcess, addr: int, write: bool, value: int = 0) -> int | None:
-    """A load or store by ``p``'s user thread; None if the process is gone or SIGSEGV."""
+    """A load or store by a user thread of ``p``; None if the process is gone or SIGSEGV."""
     mm = get_task_mm(p)
     if mm is None:
         return None
     result: int | None = None
+    expected = 0
     while True:
-        done, got = await _mmu_access(mm, addr, write, value)
+        done, got, expected = await _mmu_access(mm, addr, write, value)
         if done:
             result = got
             break
         if not await do_page_fault(mm, addr, write):
             break
     await mmput(mm)
-    if result is None:
-        return None
-    if write:
-        p.expected[addr] = value
-    elif result != p.expected.get(addr, 0):
+    if result is not None and not write and result != expected:
         BUG("lost-write",
-            f"process {p.pid} read {result} at address {addr}, expected "
-            f"{p.expected.get(addr, 0)}", pid=p.pid, addr=addr, read=result,
-            expected=p.expected.get(addr, 0))
+            f"process {p.pid} read {result} at address {addr}, expected {expected}",
+            pid=p.pid, addr=addr, read=result, expected=expected)
     return result
 
 
-async def sys_fork(p: UserProcess, child_pid: int) -> UserProcess | None:
-    """``fork``: the child is a new process with a copy of the mm and of the ghost values."""
-    expected = dict(p.expected)
+async def sys_fork(p: UserProcess, child_pid: int,
+                   threads: tuple[str, ...] = (MAIN_THREAD,)) -> UserProcess | None:
+    """``fork``: the child is a new process with a copy of the mm (copy_one_pte copies the
+    ghost values with the ptes). Only the calling thread is copied; the child's ``threads``
+    are that one and the ones it clones (``clone(CLONE_VM)``) at once."""
     child = await do_fork(p, child_pid)
     if child is None:
         return None
-    uchild = UserProcess(child_pid, child.mm)
-    uchild.expected = expected
+    uchild = UserProcess(child_pid, child.mm, threads)
     W().processes[child_pid] = uchild
     return uchild
 
 
-async def sys_exit(p: UserProcess) -> None:
-    """``exit``: unpin what is still pinned, then exit_mm."""
-    for addr in list(p.pins):
-        await unpin(p, addr)
-    await exit_mm(p)
+async def sys_exit(p: UserProcess, thread: str | None = None) -> None:
+    """``exit`` of one user thread (None: ``exit_group``, every thread in turn): unpin what
+    it still pins, drop its mm reference (``exit_mm``: ``tsk->mm = NULL; mmput(mm)``). The
+    last thread's exit detaches the mm from the process, and its mmput tears the mm down
+    unless a kernel user (get_task_mm) still holds it."""
+    for t in sorted(p.threads) if thread is None else [thread]:
+        await _exit_thread(p, t)
 
 
-def _forget_unmapped(p: UserProcess, mm: MmStruct) -> None:
-    """Ghost: an address no vma covers any more has no expected value (a later mapping there
-    starts from zero-filled pages)."""
-    for a in [a for a in p.expected if mm.find_vma(a) is None]:
-        del p.expected[a]
+async def _exit_thread(p: UserProcess, thread: str) -> None:
+    if thread not in p.threads:
+        return
+    for key in [k for k in p.pins if k[0] == thread]:
+        await unpin(p, key[1], thread)
+    p.threads.discard(thread)
+    if not p.threads:
+        await exit_mm(p)
+    elif p.mm is not None:
+        await mmput(p.mm)
 
 
 async def _with_mmap_sem_write(p: UserProcess, body: Callable[[MmStruct], Awaitable[int]],
@@ -145,7 +174,6 @@ async def _with_mmap_sem_write(p: UserProcess, body: Callable[[MmStruct], Awaita
         return None
     await mm.mmap_sem.down_write()
     ret = await body(mm)
-    _forget_unmapped(p, mm)
     await mm.mmap_sem.up_write()
     await mmput(mm)
     return ret
@@ -195,27 +223,19 @@ async def sys_mremap(p: UserProcess, addr: int, old_len: int, new_len: int,
     """``mremap(addr, old_len, new_len, MREMAP_MAYMOVE [| MREMAP_FIXED, new_addr])``:
     ``new_addr < 0`` lets the kernel choose (in place if it can, else get_unmapped_area).
 
-    Ghost: the expected values travel with the pages they were stored in.
+    Ghost: the expected values travel with the ptes (move_ptes, target.mm.ghost).
     """
     flags = MREMAP_MAYMOVE | (MREMAP_FIXED if new_addr >= 0 else 0)
-    carried = {a: p.expected[a] for a in range(addr, addr + max(old_len, 0)) if a in p.expected}
 
     async def body(mm: MmStruct) -> int:
-        ret = await do_mremap(mm, addr, old_len, new_len, flags, new_addr)
-        if ret >= 0 and ret != addr:  # moved: the old range is unmapped by now
-            for a in range(ret, ret + new_len):
-                p.expected.pop(a, None)
-            for k in range(min(old_len, new_len)):
-                if addr + k in carried:
-                    p.expected[ret + k] = carried[addr + k]
-        return ret
+        return await do_mremap(mm, addr, old_len, new_len, flags, new_addr)
 
     return await _with_mmap_sem_write(p, body)
 
 
-async def pin(p: UserProcess, addr: int) -> bool:
-    """``get_user_pages(write=1)`` of one page, as a driver pins a DMA buffer."""
-    if addr in p.pins:
+async def pin(p: UserProcess, addr: int, thread: str = MAIN_THREAD) -> bool:
+    """``get_user_pages(write=1)`` of one page by ``thread``, as a driver pins a DMA buffer."""
+    if (thread, addr) in p.pins:
         return False
     mm = get_task_mm(p)
     if mm is None:
@@ -225,28 +245,35 @@ async def pin(p: UserProcess, addr: int) -> bool:
     page = None
     if vma is not None and vma.vm_flags & VM_WRITE:
         page = await get_user_pages(mm, vma, addr, True)
+    # Read under mmap_sem, which the user's munmap and mremap need for write: a later one
+    # moves the buffer away from ``addr`` (target.mm.ghost.ghost_dma).
+    unmaps = ghost_unmaps(mm, addr)
     await mm.mmap_sem.up_read()
     await mmput(mm)
     if page is None:
         return False
-    p.pins[addr] = page
+    p.pins[thread, addr] = page, unmaps
     return True
 
 
-async def dma_write(p: UserProcess, addr: int, value: int, bursts: int = 3) -> bool:
-    """The device writes into the pinned page: no pte, no lock, no fault.
+async def dma_write(p: UserProcess, addr: int, value: int, bursts: int = 3,
+                    thread: str = MAIN_THREAD) -> bool:
+    """The device writes into the page ``thread`` pinned: no pte, no lock, no fault.
 
     A DMA transfer is not one store: the device writes ``bursts`` times (``value``,
     ``value + 1``, ...), each a scheduling point, and the last one is what the buffer holds.
-    Any burst that lands in a page the process no longer maps is lost to it.
+    The user program expects each burst from its step on where it maps the page, and at
+    ``addr`` unless it unmapped or moved it meanwhile (target.mm.ghost.ghost_dma).
     """
-    page = p.pins.get(addr)
-    if page is None:
+    pinned = p.pins.get((thread, addr))
+    if pinned is None:
         return False
+    page, unmaps = pinned
     for i in range(bursts):
         await preempt()
         page.data = value + i
-        p.expected[addr] = value + i
+        if p.mm is not None:
+            ghost_dma(p.mm, addr, unmaps, page.pfn, value + i)
         trace("dma", pid=p.pid, addr=addr, pfn=page.pfn, value=value + i)
     return True
 
@@ -261,11 +288,12 @@ async def set_page_dirty_lock(page: Page) -> None:
     await unlock_page(page)
 
 
-async def unpin(p: UserProcess, addr: int) -> bool:
-    """``set_page_dirty_lock`` + ``put_page``: the end of the DMA."""
-    page = p.pins.pop(addr, None)
-    if page is None:
+async def unpin(p: UserProcess, addr: int, thread: str = MAIN_THREAD) -> bool:
+    """``set_page_dirty_lock`` + ``put_page``: the end of ``thread``'s DMA."""
+    pinned = p.pins.pop((thread, addr), None)
+    if pinned is None:
         return False
+    page = pinned[0]
     await set_page_dirty_lock(page)
     await put_page(page)
     return True

@@ -321,8 +321,8 @@ class MmStruct(KObject):
         walks that list and nothing else to find them; checked at quiescence and by swapoff).
     """
 
-    __slots__ = ("anon_rss", "file_rss", "mm_users", "mmap", "mmap_sem", "mmlist", "name",
-                 "page_table_lock", "pgtables")
+    __slots__ = ("anon_rss", "file_rss", "ghost", "ghost_unmaps", "mm_users", "mmap",
+                 "mmap_sem", "mmlist", "name", "page_table_lock", "pgtables")
     kind = "mm"
 
     def __init__(self, name: str) -> None:
@@ -338,6 +338,9 @@ class MmStruct(KObject):
         # swapoff's list (init_mm.mmlist): INIT_LIST_HEAD at mm_init, so list_empty() until
         # something adds it; its *position* is what matters, see copy_one_pte.
         self.mmlist = ListHead(self)
+        # Ours: the value each address must read back (target.mm.ghost, reference I10).
+        self.ghost: dict[int, int] = {}
+        self.ghost_unmaps: dict[int, int] = {}
 
     def __repr__(self) -> str:
         return f"<mm {self.name}{' FREED' if self.freed else ''}>"
