@@ -496,15 +496,15 @@ class History:
 
 # -- drops of a migration rate ----------------------------------------------------------------
 
-# Why these thresholds (measured: bench/rates.md). The two-proportion z test treats pages as
-# independent trials, but pages of one run move or stay together (one migrate operation, one
-# race), and a strategy's series mixes scenarios whose rates differ from 14% to 100%: between
-# two seeds of the same model the variance of z is up to 3.2 times the binomial one (per
-# series; 1.1 over all). A nominal -4 was reached by seed noise alone (-3.95 in 448 pairs), so
-# the bar is -6 (about -3.4 standard deviations of the measured noise). The fall must also be
-# worth a look (5 points: a huge night makes a 1-point wobble of the scenario mix
-# "significant"), and each night must have tried enough pages for the normal approximation
-# (100: a 100%-rate series cannot show a fall of one page in a handful).
+# Why these thresholds (measured: bench/rate_noise.md). The two-proportion z test treats
+# pages as independent trials, but pages of one run move or stay together (one migrate
+# operation, one race), and a strategy's series mixes scenarios whose rates run from 13% to
+# 100%: between two seeds of the same model the variance of z is up to 3.2 times the binomial
+# one, and seed noise alone came to z = -3.95 (602 pairs of 8 seeds). So the bar is -6 (about
+# -3.4 standard deviations of the measured noise). The fall must also be worth a look (5
+# points: a huge night makes a 1-point wobble of the scenario mix "significant"), and each
+# night must have tried enough pages for the normal approximation (100: a series with a
+# handful of runs is shown, not judged).
 RATE_MIN_ATTEMPTS = 100
 """Pages attempted, on each of the two nights, below which a series is not compared."""
 RATE_MIN_DROP = 0.05

@@ -60,7 +60,8 @@ finding is gone). The stress runs label their findings themselves; what is still
 when the runs end (a fuzz crash, a killed run's file) is labelled by the parent before the
 report, which lists known flaws with their label, apart from new findings.
 
-Exit status: 0 no new findings (known flaws are not new), 1 new findings, 2 usage error
+Exit status: 0 no new findings (known flaws are not new; a drop of a migration rate is
+flagged, not failed), 1 new findings, 2 usage error
 (another nightly holds the database, a bad option), 3 a run hit a harness error or the report
 could not be written.
 """

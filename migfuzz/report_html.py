@@ -503,8 +503,10 @@ def line_chart_svg(title: str, x_labels: Sequence[str],
     """A line plot, one line per series, x = nights; gaps where a night has no value. Each
     point carries its values (``data-x``, ``data-y``); ``marks`` ((series, x label) pairs)
     get a red ring. The plot grows taller when the legend needs it."""
-    w = 520
-    left, right, top, bottom = 64, 150, 34, 44
+    # (the legend sets the right margin and, with many series, the height)
+    left, top, bottom = 64, 34, 44
+    right = max(150, 40 + round(6.6 * max((len(k) for k in series), default=0)))
+    w = left + 306 + right
     h = max(250, top + 18 * len(series) + bottom)
     pw, ph = w - left - right, h - top - bottom
     vals = [v for s in series.values() for v in s if v is not None]
@@ -542,18 +544,20 @@ def line_chart_svg(title: str, x_labels: Sequence[str],
                'fill="#555">night</text>')
     for j, (name, ys) in enumerate(series.items()):
         color = PALETTE[j % len(PALETTE)]
+        # more series than colours: the second round of colours is dashed
+        dash = ' stroke-dasharray="6 3"' if j >= len(PALETTE) else ""
         out.append(f'<g class="series" data-series="{esc(name)}">')
         seg: list[str] = []
         for i, v in enumerate(ys):
             if v is None:
                 if len(seg) > 1:
-                    out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
+                    out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} '
                                f'points="{" ".join(seg)}"/>')
                 seg = []
                 continue
             seg.append(f"{xp(i):.1f},{yp(v):.1f}")
         if len(seg) > 1:
-            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
+            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} '
                        f'points="{" ".join(seg)}"/>')
         for i, v in enumerate(ys):
             if v is not None:
@@ -567,8 +571,9 @@ def line_chart_svg(title: str, x_labels: Sequence[str],
                                f"<title>{esc(name)}: dropped on night {esc(x_labels[i])}"
                                "</title></circle>")
         ly = top + 8 + 18 * j
-        out.append(f'<rect x="{left + pw + 14}" y="{ly - 8}" width="12" height="4" '
-                   f'fill="{color}"/><text x="{left + pw + 30}" y="{ly - 2}" font-size="11">'
+        out.append(f'<line x1="{left + pw + 12}" y1="{ly - 6}" x2="{left + pw + 26}" '
+                   f'y2="{ly - 6}" stroke="{color}" stroke-width="3"{dash}/>'
+                   f'<text x="{left + pw + 30}" y="{ly - 2}" font-size="11">'
                    f"{esc(name)}</text></g>")
     if not vals:
         out.append(f'<text x="{left + pw / 2}" y="{top + ph / 2}" font-size="12" '
@@ -828,7 +833,7 @@ def _trends(hist: History, night: int, rates: Sequence[RateComparison]) -> str:
             "the latest earlier night with the same bugs and fixes. A drop: at least "
             f"{RATE_MIN_DROP:.0%} lower with a two-proportion z of at most -{RATE_Z:g} and at "
             f"least {RATE_MIN_ATTEMPTS} pages on each night (pages of one run move or stay "
-            "together, so seed noise alone reaches |z| of 4).</p>"
+            "together: seed noise alone came to z = -3.95, bench/rate_noise.md).</p>"
             + _rates_table(rates))
 
 
