@@ -577,16 +577,19 @@ def two_proportion_z(moved: int, attempted: int, prev_moved: int, prev_attempted
 
 def compare_rates(trend: Sequence[NightRates], night: int) -> list[RateComparison]:
     """Every series ``night`` has counts for, against the latest earlier night that ran the
-    same bugs and fixes and has counts for that series (another variant's rate is another
-    model's, not a baseline)."""
+    same bugs and fixes and tried at least RATE_MIN_ATTEMPTS pages of that series, else the
+    latest that tried any (then shown, not judged). Another variant's rate is another model's,
+    not a baseline; a night killed a few minutes in must not blind the comparison."""
     by_id = {n.night: n for n in trend}
     me = by_id.get(night)
     if me is None:
         return []
     out: list[RateComparison] = []
     for series, (attempted, moved) in sorted(me.counts.items()):
-        prev = next((n for n in reversed(trend) if n.night < night and n.bugs == me.bugs
-                     and n.fixes == me.fixes and n.counts.get(series, (0, 0))[0] > 0), None)
+        earlier = [n for n in reversed(trend) if n.night < night and n.bugs == me.bugs
+                   and n.fixes == me.fixes and n.counts.get(series, (0, 0))[0] > 0]
+        prev = next((n for n in earlier if n.counts[series][0] >= RATE_MIN_ATTEMPTS),
+                    earlier[0] if earlier else None)
         if prev is None or attempted <= 0:
             continue
         pa, pm = prev.counts[series]

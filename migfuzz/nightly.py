@@ -43,7 +43,7 @@ Migration rates: each stress run's campaign counts, per strategy and per scenari
 its ``migrate`` operations found on the source node and the pages they moved
 (:data:`migfuzz.campaign.Migrations`); the run writes them into its status and result files
 and the parent records them in the ``migrations`` table. Each of tonight's series is compared
-with the latest earlier night of the same bugs and fixes that has it
+with the latest earlier night of the same bugs and fixes that has enough of it
 (:func:`migfuzz.history.compare_rates`): a *drop* is a fall of at least
 ``RATE_MIN_DROP`` (5 points) with a pooled two-proportion z of at most ``-RATE_Z`` (-6), both
 nights having at least ``RATE_MIN_ATTEMPTS`` (100) pages. A drop is flagged in the summary,

@@ -830,7 +830,8 @@ def _trends(hist: History, night: int, rates: Sequence[RateComparison]) -> str:
             + "<h3>Migration rates against the previous night</h3>"
             + '<p class="sub">Pages the stress runs\' <code>migrate</code> operations moved / '
             "the pages they found on the source node, per strategy and per scenario, against "
-            "the latest earlier night with the same bugs and fixes. A drop: at least "
+            "the latest earlier night with the same bugs and fixes (and at least "
+            f"{RATE_MIN_ATTEMPTS} pages of that series). A drop: at least "
             f"{RATE_MIN_DROP:.0%} lower with a two-proportion z of at most -{RATE_Z:g} and at "
             f"least {RATE_MIN_ATTEMPTS} pages on each night (pages of one run move or stay "
             "together: seed noise alone came to z = -3.95, bench/rate_noise.md).</p>"

@@ -195,10 +195,16 @@ def test_the_baseline_is_the_latest_night_of_the_same_variant_with_that_series()
     trend = [_n(1, {"strategy:a": (1000, 900)}),
              _n(2, {"strategy:a": (1000, 500)}, fixes="[]"),  # another variant: skipped
              _n(3, {}),  # a night without stress counts: skipped
-             _n(4, {"strategy:a": (1000, 600), "strategy:new": (1000, 100)})]
-    (c,) = compare_rates(trend, 4)  # strategy:new has no baseline yet
+             _n(4, {"strategy:a": (20, 20)}),  # killed early: too few pages to be a baseline
+             _n(5, {"strategy:a": (1000, 600), "strategy:new": (1000, 100)})]
+    (c,) = compare_rates(trend, 5)  # strategy:new has no baseline yet
     assert (c.series, c.prev_night, c.dropped) == ("strategy:a", 1, True)
     assert compare_rates(trend, 2) == [] and compare_rates(trend, 9) == []
+    (few,) = compare_rates(trend, 4)
+    assert (few.prev_night, few.z) == (1, None)  # tonight has too few: shown, not judged
+    (only,) = compare_rates([_n(1, {"strategy:a": (20, 20)}),
+                             _n(2, {"strategy:a": (1000, 100)})], 2)
+    assert (only.prev_night, only.z, only.dropped) == (1, None, False)
 
 
 # -- the database ---------------------------------------------------------------------------
