@@ -11,6 +11,9 @@
     sightings  (run, key): hits of that key in that run, the run's finding file
     files      every finding file and libFuzzer artifact already read (path, size, mtime), so
                a rescan after a crash only reads what is new
+    migrations (run, kind, name): the pages a stress run's ``migrate`` operations found on
+               their source node and the pages they moved, per strategy and per scenario
+               (``migfuzz.campaign.Migrations``, as the campaign counted them)
 
 Durability ("a run killed midway loses nothing it had found"): finding files are written
 atomically by the campaigns as they find things; this database is a second, queryable copy.
@@ -21,15 +24,23 @@ serialises them, ``busy_timeout`` makes them wait instead of failing. Every writ
 idempotent (upserts keyed by path, (run, key), key), which is what lets the next night's
 start simply rescan the output directories of runs that were killed and record whatever
 they had written.
+
+Schema changes are additive (a new table, a new nullable column) and applied in place when a
+database is opened (:meth:`History._upgrade`), so every older database stays readable; the
+nights it recorded simply have no rows in what it lacked (no migration counts before the
+``migrations`` table: their charts start later). ``SCHEMA_VERSION`` is raised only by a change
+an older migfuzz would misread, which none has been so far: an older migfuzz ignores the
+tables it does not know and keeps writing nights that the current one reads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,6 +126,14 @@ CREATE TABLE IF NOT EXISTS files (
     key TEXT,
     status TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS migrations (
+    run INTEGER NOT NULL REFERENCES runs(id),
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    attempted INTEGER NOT NULL,
+    moved INTEGER NOT NULL,
+    PRIMARY KEY (run, kind, name)
+);
 CREATE INDEX IF NOT EXISTS runs_night ON runs(night);
 CREATE INDEX IF NOT EXISTS sightings_key ON sightings(key);
 CREATE INDEX IF NOT EXISTS files_run ON files(run);
@@ -171,21 +190,28 @@ class History:
         self.db.execute("PRAGMA synchronous = FULL")
         self.db.execute("PRAGMA foreign_keys = ON")
         with self.tx() as db:
-            for stmt in _SCHEMA.split(";"):
-                if stmt.strip():
-                    db.execute(stmt)
-            db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('schema', ?)",
-                       (str(SCHEMA_VERSION),))
-            # A database from before target/fixes: no flaw known, the nights ran V2 as posted.
-            cols = {str(r[1]) for r in db.execute("PRAGMA table_info(findings)")}
-            if "known_flaw" not in cols:
-                db.execute("ALTER TABLE findings ADD COLUMN known_flaw TEXT")
-            if "fixes" not in {str(r[1]) for r in db.execute("PRAGMA table_info(nights)")}:
-                db.execute("ALTER TABLE nights ADD COLUMN fixes TEXT")
+            self._upgrade(db)
         found = self.query("SELECT value FROM meta WHERE name = 'schema'")[0][0]
         if int(found) > SCHEMA_VERSION:
             raise UsageError(f"{self.path}: written by a newer migfuzz (history schema "
                              f"{found}; this one knows up to {SCHEMA_VERSION})")
+
+    @staticmethod
+    def _upgrade(db: sqlite3.Connection) -> None:
+        """Create what is missing: every table of ``_SCHEMA`` (``CREATE ... IF NOT EXISTS``:
+        a database from before the ``migrations`` table gets it, empty) and the columns added
+        since the first release."""
+        for stmt in _SCHEMA.split(";"):
+            if stmt.strip():
+                db.execute(stmt)
+        db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('schema', ?)",
+                   (str(SCHEMA_VERSION),))
+        # A database from before target/fixes: no flaw known, the nights ran V2 as posted.
+        cols = {str(r[1]) for r in db.execute("PRAGMA table_info(findings)")}
+        if "known_flaw" not in cols:
+            db.execute("ALTER TABLE findings ADD COLUMN known_flaw TEXT")
+        if "fixes" not in {str(r[1]) for r in db.execute("PRAGMA table_info(nights)")}:
+            db.execute("ALTER TABLE nights ADD COLUMN fixes TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -439,3 +465,135 @@ class History:
                 (nid,))[0][0])
             out.append(row)
         return out
+
+    # -- migration rates -------------------------------------------------------------------
+
+    def record_migrations(self, run: int, migrations: Mapping[str, Sequence[int]]) -> None:
+        """``run``'s counts so far (``kind:name`` -> [attempted, moved], as the campaign's
+        summary has them). A campaign's counts only grow, so the latest report replaces what
+        was recorded before: recording a status file and then the result is idempotent."""
+        rows = []
+        for key, counts in sorted(migrations.items()):
+            kind, _, name = key.partition(":")
+            rows.append((run, kind, name, int(counts[0]), int(counts[1])))
+        with self.tx() as db:
+            db.execute("DELETE FROM migrations WHERE run = ?", (run,))
+            db.executemany("INSERT INTO migrations(run, kind, name, attempted, moved) "
+                           "VALUES (?, ?, ?, ?, ?)", rows)
+
+    def night_migrations(self, night: int) -> dict[str, tuple[int, int]]:
+        """``kind:name`` -> (pages attempted, pages moved), summed over ``night``'s runs."""
+        return {f"{r['kind']}:{r['name']}": (int(r["a"]), int(r["m"])) for r in self.query(
+            "SELECT g.kind, g.name, SUM(g.attempted) AS a, SUM(g.moved) AS m "
+            "FROM migrations g JOIN runs r ON r.id = g.run WHERE r.night = ? "
+            "GROUP BY g.kind, g.name ORDER BY g.kind, g.name", (night,))}
+
+    def migration_trend(self) -> list[NightRates]:
+        """Every night's migration counts, oldest first (empty for a night without any)."""
+        return [NightRates(int(n["id"]), str(n["bugs"]), str(n["fixes"] or "[]"),
+                           self.night_migrations(int(n["id"]))) for n in self.nights()]
+
+
+# -- drops of a migration rate ----------------------------------------------------------------
+
+# Why these thresholds (measured: bench/rate_noise.md). The two-proportion z test treats
+# pages as independent trials, but pages of one run move or stay together (one migrate
+# operation, one race), and a strategy's series mixes scenarios whose rates run from 13% to
+# 100%: between two seeds of the same model the variance of z is up to 3.2 times the binomial
+# one, and seed noise alone came to z = -3.95 (602 pairs of 8 seeds). So the bar is -6 (about
+# -3.4 standard deviations of the measured noise). The fall must also be worth a look (5
+# points: a huge night makes a 1-point wobble of the scenario mix "significant"), and each
+# night must have tried enough pages for the normal approximation (100: a series with a
+# handful of runs is shown, not judged).
+RATE_MIN_ATTEMPTS = 100
+"""Pages attempted, on each of the two nights, below which a series is not compared."""
+RATE_MIN_DROP = 0.05
+"""The smallest fall of the rate (moved / attempted, absolute) that is flagged."""
+RATE_Z = 6.0
+"""The one-sided two-proportion z a fall must reach (the score is at most -RATE_Z)."""
+
+
+@dataclass(frozen=True)
+class NightRates:
+    night: int
+    bugs: str  # JSON, as in ``nights``
+    fixes: str
+    counts: dict[str, tuple[int, int]]  # ``kind:name`` -> (attempted, moved)
+
+
+@dataclass(frozen=True)
+class RateComparison:
+    """One series (``strategy:pct``, ``scenario:generated``) tonight against the latest
+    earlier night of the same model variant that has counts for it."""
+
+    series: str
+    night: int
+    attempted: int
+    moved: int
+    prev_night: int
+    prev_attempted: int
+    prev_moved: int
+    z: float | None  # None: too few attempts on either night to compare
+
+    @property
+    def rate(self) -> float:
+        return self.moved / self.attempted if self.attempted else 0.0
+
+    @property
+    def prev_rate(self) -> float:
+        return self.prev_moved / self.prev_attempted if self.prev_attempted else 0.0
+
+    @property
+    def dropped(self) -> bool:
+        return (self.z is not None and self.z <= -RATE_Z
+                and self.prev_rate - self.rate >= RATE_MIN_DROP)
+
+    def text(self) -> str:
+        kind, _, name = self.series.partition(":")
+        z = "too few pages to compare" if self.z is None else f"z = {self.z:+.1f}"
+        return (f"{kind} {name}: {self.prev_rate:.0%} ({self.prev_moved:,}/"
+                f"{self.prev_attempted:,}) on night {self.prev_night} -> {self.rate:.0%} "
+                f"({self.moved:,}/{self.attempted:,}) on night {self.night}, {z}")
+
+    def to_json(self) -> dict[str, Any]:
+        kind, _, name = self.series.partition(":")
+        return {"kind": kind, "name": name, "night": self.night,
+                "attempted": self.attempted, "moved": self.moved,
+                "rate": round(self.rate, 4), "previous_night": self.prev_night,
+                "previous_attempted": self.prev_attempted,
+                "previous_moved": self.prev_moved, "previous_rate": round(self.prev_rate, 4),
+                "z": None if self.z is None else round(self.z, 2), "dropped": self.dropped}
+
+
+def two_proportion_z(moved: int, attempted: int, prev_moved: int, prev_attempted: int) -> float:
+    """The pooled two-proportion z score of tonight's rate against the previous one
+    (negative: tonight is lower); 0 when the pooled rate is 0 or 1 (no variance)."""
+    pooled = (moved + prev_moved) / (attempted + prev_attempted)
+    var = pooled * (1 - pooled) * (1 / attempted + 1 / prev_attempted)
+    if var <= 0:
+        return 0.0
+    return (moved / attempted - prev_moved / prev_attempted) / math.sqrt(var)
+
+
+def compare_rates(trend: Sequence[NightRates], night: int) -> list[RateComparison]:
+    """Every series ``night`` has counts for, against the latest earlier night that ran the
+    same bugs and fixes and tried at least RATE_MIN_ATTEMPTS pages of that series, else the
+    latest that tried any (then shown, not judged). Another variant's rate is another model's,
+    not a baseline; a night killed a few minutes in must not blind the comparison."""
+    by_id = {n.night: n for n in trend}
+    me = by_id.get(night)
+    if me is None:
+        return []
+    out: list[RateComparison] = []
+    for series, (attempted, moved) in sorted(me.counts.items()):
+        earlier = [n for n in reversed(trend) if n.night < night and n.bugs == me.bugs
+                   and n.fixes == me.fixes and n.counts.get(series, (0, 0))[0] > 0]
+        prev = next((n for n in earlier if n.counts[series][0] >= RATE_MIN_ATTEMPTS),
+                    earlier[0] if earlier else None)
+        if prev is None or attempted <= 0:
+            continue
+        pa, pm = prev.counts[series]
+        z = (two_proportion_z(moved, attempted, pm, pa)
+             if min(attempted, pa) >= RATE_MIN_ATTEMPTS else None)
+        out.append(RateComparison(series, night, attempted, moved, prev.night, pa, pm, z))
+    return out

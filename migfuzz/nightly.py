@@ -1,7 +1,8 @@
 """``migfuzz nightly``: a time-boxed night of stress and fuzzing, with history and a report.
 
-    migfuzz nightly [--hours H] [--minutes M] [--jobs N] [--bug NAME] [--fix NAME]
-                    [--fixes all|none] [--out DIR] [--db PATH] [--report DIR]
+    migfuzz nightly [--hours H] [--minutes M] [--jobs N] [--runs N] [--bug NAME]
+                    [--fix NAME] [--fixes all|none] [--out DIR] [--db PATH] [--report DIR]
+                    [--json]
 
 The budget (default 8 hours; ``--hours`` and ``--minutes`` add up) is spread over ``--jobs``
 processes (default: the machine's cores) as *lanes*, each a queue of runs:
@@ -13,7 +14,10 @@ processes (default: the machine's cores) as *lanes*, each a queue of runs:
     jobs >= 6     a stress campaign with jobs-3 workers, and one lane per fuzz target
 
 so a 2-core machine runs two things at a time, and the stress portfolio (the engine that
-finds races on the trio executor) keeps at least half the machine. A lane whose queue ends
+finds races on the trio executor) keeps at least half the machine. ``--runs N`` makes a night
+reproducible instead (tests, and bisecting a drop of a migration rate): one stress campaign of
+exactly N schedules from the night's seed on every job, no fuzzing (libFuzzer's executions
+depend on its timing) and no filling; the budget is then only a cap. A lane whose queue ends
 early (a fuzz target that stops at a crash: libFuzzer without ``-fork`` stops at the first
 one, and is restarted as long as restarts find new crashing inputs) fills the rest of the
 budget with another stress campaign, so the machine stays busy until the deadline.
@@ -35,6 +39,19 @@ transactions, and the next ``migfuzz nightly`` starts by marking the dead night 
 *killed* and rescanning their directories for anything not yet recorded; its report lists
 those findings as new ("recovered"), since no report showed them.
 
+Migration rates: each stress run's campaign counts, per strategy and per scenario, the pages
+its ``migrate`` operations found on the source node and the pages they moved
+(:data:`migfuzz.campaign.Migrations`); the run writes them into its status and result files
+and the parent records them in the ``migrations`` table. Each of tonight's series is compared
+with the latest earlier night of the same bugs and fixes that has enough of it
+(:func:`migfuzz.history.compare_rates`): a *drop* is a fall of at least
+``RATE_MIN_DROP`` (5 points) with a pooled two-proportion z of at most ``-RATE_Z`` (-6), both
+nights having at least ``RATE_MIN_ATTEMPTS`` (100) pages. A drop is flagged in the summary,
+in ``--json`` (``rate_drops``) and in the report, but does not change the exit status: it is
+a statistical signal with no reproducer, like a performance regression in kernel CI, and a
+CI job failing on noise once in a while would train people to ignore it; a new finding is a
+reproducible failure and keeps exit 1.
+
 A finding is *new* when no earlier report showed its deduplication key (signature + injected
 bugs, as in ``corpus/README.md``) and no entry of ``corpus/known`` or ``corpus/regressions``
 explains it (same key; or same signature with the corpus entry's bugs all injected), and no
@@ -43,7 +60,8 @@ finding is gone). The stress runs label their findings themselves; what is still
 when the runs end (a fuzz crash, a killed run's file) is labelled by the parent before the
 report, which lists known flaws with their label, apart from new findings.
 
-Exit status: 0 no new findings (known flaws are not new), 1 new findings, 2 usage error
+Exit status: 0 no new findings (known flaws are not new; a drop of a migration rate is
+flagged, not failed), 1 new findings, 2 usage error
 (another nightly holds the database, a bad option), 3 a run hit a harness error or the report
 could not be written.
 """
@@ -71,16 +89,24 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from . import __version__
-from ._args import add_fix_arguments, fixes_of, jobs_count, non_negative_float
+from ._args import add_fix_arguments, bounded_int, fixes_of, jobs_count, non_negative_float
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
-from .campaign import Campaign, CampaignConfig, Message, default_jobs
+from .campaign import Campaign, CampaignConfig, Message, default_jobs, migration_rates
 from .findings import FindingRecord, FindingStore, load, model_commit, write_atomic
 from .flaws import explain
 from .fuzz import TARGETS as FUZZ_TARGETS
 from .fuzz import artifact_record, run_fuzz
-from .history import History, RunRow
-from .report import fixes_text, format_summary
+from .history import (
+    RATE_MIN_ATTEMPTS,
+    RATE_MIN_DROP,
+    RATE_Z,
+    History,
+    RateComparison,
+    RunRow,
+    compare_rates,
+)
+from .report import fixes_text, format_summary, migration_lines
 from .report_html import write_report
 from .strategies import BASE_STRATEGIES
 
@@ -107,6 +133,7 @@ class Item:
     seconds: float
     jobs: int = 1
     note: str = ""
+    runs: int | None = None  # a stress campaign of exactly this many schedules (--runs)
 
 
 @dataclass
@@ -118,8 +145,10 @@ class Lane:
     failed: bool = False
 
 
-def plan(jobs: int, seconds: float) -> list[Lane]:
+def plan(jobs: int, seconds: float, runs: int | None = None) -> list[Lane]:
     """Lanes of runs for ``jobs`` processes over ``seconds`` (see the module docstring)."""
+    if runs is not None:
+        return [Lane(jobs, deque([Item("stress", "portfolio", seconds, jobs, runs=runs)]))]
     fuzz = list(FUZZ_TARGETS)
     if jobs <= 1:
         items = [Item("stress", "portfolio", seconds / 2)]
@@ -305,6 +334,21 @@ def _numbers(run_dir: Path) -> dict[str, Any]:
     return res or _read_json(run_dir / "status.json")
 
 
+def record_migrations(hist: History, run: int, nums: dict[str, Any]) -> None:
+    """Record the migration counts a stress run reported (``migrations`` of its result or
+    status file), if it reported well-formed ones."""
+    got = nums.get("migrations")
+    if not isinstance(got, dict):
+        return
+    counts: dict[str, list[int]] = {}
+    for key, val in got.items():
+        if not (isinstance(key, str) and ":" in key and isinstance(val, list) and len(val) == 2
+                and all(isinstance(v, int) and v >= 0 for v in val) and val[1] <= val[0]):
+            return  # not what a campaign writes: record nothing rather than half
+        counts[key] = val
+    hist.record_migrations(run, counts)
+
+
 def _run_fields(nums: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k in ("execs", "restarts", "coverage", "features"):
@@ -330,7 +374,9 @@ def recover(hist: History, night: int, corpus: CorpusIndex,
         ended = None
         with contextlib.suppress(OSError):
             ended = max((p.stat().st_mtime for p in d.rglob("*") if p.is_file()), default=None)
-        fields = _run_fields(_numbers(d))
+        nums = _numbers(d)
+        fields = _run_fields(nums)
+        record_migrations(hist, run.id, nums)
         hist.update_run(run.id, status="killed", note="the nightly died before this run "
                         "ended; what its directory holds was recovered at the next start",
                         ended=_iso(ended) if ended else run.started, **fields)
@@ -378,12 +424,41 @@ class NightSummary:
     recovered: Harvest = field(default_factory=Harvest)
     interrupted: bool = False
     report_error: str | None = None
+    migrations: dict[str, tuple[int, int]] = field(default_factory=dict)  # tonight, summed
+    rates: list[RateComparison] = field(default_factory=list)  # against the previous night
+
+    @property
+    def drops(self) -> list[RateComparison]:
+        return [c for c in self.rates if c.dropped]
 
     @property
     def exit_code(self) -> int:
+        """3 harness error, 1 new findings, else 0. A drop of a migration rate is flagged but
+        is not a failure (module docstring)."""
         if self.report_error or any(r.status == "error" for r in self.runs):
             return 3
         return 1 if self.new else 0
+
+    def to_json(self) -> dict[str, Any]:
+        by: dict[str, int] = {}
+        for r in self.runs:
+            by[r.status] = by.get(r.status, 0) + 1
+        return {
+            "tool_version": __version__, "night": self.night, "db": str(self.db),
+            "report": None if self.report is None else str(self.report),
+            "report_error": self.report_error, "interrupted": self.interrupted,
+            "runs": [{"id": r.id, "kind": r.kind, "target": r.target, "seed": r.seed,
+                      "status": r.status, "execs": r.execs, "seconds": r.seconds,
+                      "findings": r.findings, "hits": r.hits, "note": r.note}
+                     for r in self.runs],
+            "runs_by_status": dict(sorted(by.items())),
+            "new": self.new, "known": self.known, "known_flaws": self.flaws,
+            "recovered_files": len(self.recovered.files),
+            "migration": migration_rates({k: list(v) for k, v in self.migrations.items()}),
+            "rate_comparisons": [c.to_json() for c in self.rates],
+            "rate_drops": [c.to_json() for c in self.drops],
+            "exit_code": self.exit_code,
+        }
 
 
 @contextlib.contextmanager
@@ -426,9 +501,10 @@ def _descendants(pid: int) -> list[int]:
 class Nightly:
     def __init__(self, *, seconds: float, jobs: int, bugs: Sequence[str], out: Path,
                  db: Path, report: Path, log: TextIO | None = None,
-                 fixes: Sequence[str] = ()) -> None:
+                 fixes: Sequence[str] = (), runs: int | None = None) -> None:
         self.seconds = seconds
         self.jobs = jobs
+        self.runs = runs
         self.bugs = sorted(bugs)
         self.fixes = sorted(fixes)
         self.out = out.resolve()
@@ -457,12 +533,13 @@ class Nightly:
             self.night = night
             recovered = recover(hist, night, self.corpus, self.log)
             self._seed_corpora()
-            lanes = plan(self.jobs, self.seconds)
+            lanes = plan(self.jobs, self.seconds, self.runs)
             self.log(f"night {night}: {self.seconds / 60:g} min on {self.jobs} job(s), bugs "
                      f"{', '.join(self.bugs) or 'none'}, fixes {fixes_text(self.fixes)}; "
                      "lanes: " + "; ".join(
                          " -> ".join(f"{i.kind} {i.target} {i.seconds:.0f}s"
                                      + (f" x{i.jobs}" if i.jobs > 1 else "")
+                                     + (f" ({i.runs} schedules)" if i.runs else "")
                                      for i in lane.queue) for lane in lanes)
                      + f"; out {self.out}")
             self.deadline = time.monotonic() + self.seconds
@@ -475,6 +552,8 @@ class Nightly:
             summary = NightSummary(night, self.db_path, None, interrupted=self.signals > 0,
                                    recovered=recovered)
             summary.flaws = label_known_flaws(hist, night, self.log)
+            summary.migrations = hist.night_migrations(night)
+            summary.rates = compare_rates(hist.migration_trend(), night)
             hist.end_night(night, "interrupted" if self.signals else "done")
             try:
                 index, new, shown = write_report(hist, night, self.report_dir)
@@ -558,9 +637,10 @@ class Nightly:
             item = lane.queue.popleft()
             secs = remaining * item.seconds / total if total > 0 else remaining
             if secs >= MIN_RUN_S:
-                self._start(idx, lane, Item(item.kind, item.target, secs, item.jobs, item.note))
+                self._start(idx, lane, Item(item.kind, item.target, secs, item.jobs, item.note,
+                                            item.runs))
                 return
-        if remaining >= FILL_MIN_S and not lane.failed:
+        if remaining >= FILL_MIN_S and not lane.failed and self.runs is None:
             self._start(idx, lane, Item("stress", "portfolio", remaining, lane.width,
                                         "fills the lane's unused budget"))
             return
@@ -584,7 +664,7 @@ class Nightly:
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = {"run": run, "night": self.night, "kind": item.kind, "target": item.target,
                 "seconds": item.seconds, "jobs": item.jobs, "bugs": self.bugs,
-                "fixes": self.fixes, "seed": seed,
+                "fixes": self.fixes, "seed": seed, "runs": item.runs,
                 "db": str(self.db_path), "out_dir": str(run_dir),
                 "corpus": str(self.out / "corpus" / item.target), "parent": os.getpid(),
                 "started": time.time()}
@@ -596,6 +676,7 @@ class Nightly:
         self.active[run] = Active(run, idx, item, proc, run_dir, log, time.monotonic())
         lane.busy = True
         self.log(f"run {run}: {item.kind} {item.target} for {item.seconds:.0f} s"
+                 + (f" at most, {item.runs} schedules" if item.runs else "")
                  + (f" with {item.jobs} workers" if item.jobs > 1 else "")
                  + f" -> {run_dir}")
 
@@ -651,7 +732,9 @@ class Nightly:
             return
         harvest(self.hist, run, self.corpus, self.log)
         res = _read_json(a.run_dir / "result.json")
-        fields = _run_fields(res or _read_json(a.run_dir / "status.json"))
+        nums = res or _read_json(a.run_dir / "status.json")
+        fields = _run_fields(nums)
+        record_migrations(self.hist, a.run, nums)
         fields.setdefault("seconds", round(time.monotonic() - a.started, 3))
         run = self.hist.run(a.run) or run
         notes = [run.note] if run.note else []
@@ -739,7 +822,8 @@ class _NightlyCampaign(Campaign):
             runs, _, _ = self.totals()
             el = t - self.t0
             write_atomic(self.status_path, json.dumps(
-                {"execs": runs, "seconds": el, "exec_per_s": runs / el if el > 0 else 0.0}))
+                {"execs": runs, "seconds": el, "exec_per_s": runs / el if el > 0 else 0.0,
+                 "migrations": self.migrations()}))
 
 
 def _stress_child(spec: dict[str, Any]) -> int:
@@ -761,7 +845,9 @@ def _stress_child(spec: dict[str, Any]) -> int:
             print(f"nightly: cannot record {path} now ({exc}); the parent will",
                   file=sys.stderr)
 
+    runs = spec.get("runs")
     cfg = CampaignConfig(seed=int(spec["seed"]), seconds=float(spec["seconds"]),
+                         runs=None if runs is None else int(runs),
                          strategy="portfolio", executor="trio", jobs=int(spec["jobs"]),
                          bugs=tuple(spec["bugs"]), fixes=tuple(spec.get("fixes", [])),
                          out=str(run_dir),
@@ -771,6 +857,7 @@ def _stress_child(spec: dict[str, Any]) -> int:
     write_atomic(run_dir / "result.json", json.dumps({
         "execs": summary.runs, "seconds": summary.seconds, "exec_per_s": summary.rate,
         "decisions": summary.decisions, "findings": len(summary.findings),
+        "migrations": summary.migrations,
         "interrupted": summary.interrupted,
         "error": None if err is None else f"harness error in run {err.get('run')}: "
                                           f"{err.get('error')}",
@@ -896,6 +983,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="budget in minutes (added to --hours)")
     p.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
                    help=f"processes to use (default: os.cpu_count() = {default_jobs()})")
+    p.add_argument("--runs", type=bounded_int(1, 10**9), default=None, metavar="N",
+                   help="a reproducible night: one stress campaign of exactly N schedules "
+                        "on every job, no fuzzing; the budget is only a cap")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug in every run (repeatable)")
     add_fix_arguments(p)
@@ -906,13 +996,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="history database (default OUT/history.sqlite)")
     p.add_argument("--report", default=None, metavar="DIR",
                    help="HTML report directory (default OUT/report)")
+    p.add_argument("--json", action="store_true",
+                   help="print the night's summary as JSON on stdout (runs, findings, "
+                        "migration rates and their drops, exit code)")
 
 
 DESCRIPTION = ("Run the stress portfolio and the fuzz targets in parallel for a time budget; "
                "record every run and finding in a SQLite history; write a static HTML report "
                "(trends, new findings with their interleaving and lock graph; known flaws of V2 "
-               "as posted labelled apart). Exit 0: no new findings; 1: new findings; 2: usage "
-               "error; 3: harness error.")
+               "as posted labelled apart; migration rates per strategy and scenario across nights, "
+               "a significant drop flagged). Exit 0: no new findings (a rate drop included); "
+               "1: new findings; 2: usage error; 3: harness error.")
 
 
 def format_night(s: NightSummary) -> str:
@@ -932,6 +1026,13 @@ def format_night(s: NightSummary) -> str:
              f"  history    {s.db}",
              f"  report     {s.report or 'NOT WRITTEN: ' + str(s.report_error)}"]
     lines += [f"  known flaw {f}" for f in s.flaws]
+    lines += migration_lines({k: list(v) for k, v in s.migrations.items()}, "migrated  ")
+    compared = [c for c in s.rates if c.z is not None]
+    if s.rates:
+        lines.append(f"  rates      {len(compared)} series compared with the previous night "
+                     f"(drop: -{RATE_MIN_DROP:.0%} or more, z <= -{RATE_Z:g}, "
+                     f">= {RATE_MIN_ATTEMPTS} pages each night): {len(s.drops)} dropped")
+    lines += [f"  RATE DROP  {c.text()}" for c in s.drops]
     if s.interrupted:
         lines.append("  interrupted: the runs were stopped early; everything found is saved")
     for r in s.runs:
@@ -955,10 +1056,14 @@ def cmd_nightly(a: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"--out {a.out}: cannot create: {exc.strerror or exc}") from None
     n = Nightly(seconds=seconds, jobs=a.jobs or default_jobs(), bugs=bugs, fixes=fixes, out=out,
+                runs=a.runs,
                 db=Path(a.db) if a.db else out / "history.sqlite",
                 report=Path(a.report) if a.report else out / "report")
     summary = n.run()
-    print(format_night(summary))
+    if a.json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print(format_night(summary))
     return summary.exit_code
 
 

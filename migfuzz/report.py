@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from .campaign import Entry, Summary, migration_rates
+from .campaign import Entry, Migrations, Summary, migration_rates
 from .replay import Verdict
 from .timeline import describe, last_touching, render
 
@@ -104,16 +104,16 @@ def verdict_json(v: Verdict, path: str) -> dict[str, Any]:
     }
 
 
-def migration_lines(s: Summary) -> list[str]:
+def migration_lines(migrations: Migrations, head: str = "migrated   ") -> list[str]:
     """Pages moved / pages the migrate operations found, per strategy and per scenario: a
     model change that makes migration a safe no-op shows here as a collapsed rate."""
-    rates = migration_rates(s.migrations)
+    rates = migration_rates(migrations)
     lines = []
     for kind in ("strategy", "scenario"):
         cells = ", ".join(f"{name} {r['rate']:.0%} ({int(r['moved']):,}/{int(r['attempted']):,})"
                           for name, r in rates[f"by_{kind}"].items())
         if cells:
-            lines.append(f"  migrated    by {kind}: {cells}")
+            lines.append(f"  {head} by {kind}: {cells}")
     return lines
 
 
@@ -131,7 +131,7 @@ def format_summary(s: Summary) -> str:
         f"  strategies  {strategies_line(c.strategy, c.members)}: {by}",
         f"  scenarios   {c.scenario or 'mixed (canonical + generated)'}; seed {c.seed}; "
         f"bugs {', '.join(c.bugs) or 'none'}; fixes {fixes_text(c.fixes)}",
-        *migration_lines(s),
+        *migration_lines(s.migrations),
         *(["  move_pages  statuses: "
            + ", ".join(f"{k} {v:,}" for k, v in s.move_pages.items())] if s.move_pages else []),
         f"  findings    {len(s.findings)} signature{'s' if len(s.findings) != 1 else ''}, "

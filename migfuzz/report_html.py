@@ -6,8 +6,11 @@ can be archived as a CI artifact, mailed, or opened from a file system years lat
 * summary: this night's runs (kind, target, execs, exec/s, coverage, status) and findings,
   new versus known (seen on an earlier night, or explained by ``corpus/known`` /
   ``corpus/regressions``);
-* trends across nights, from the history database: exec/s per process, fuzz coverage, and
-  findings per night, as line plots;
+* trends across nights, from the history database: exec/s per process, fuzz coverage,
+  findings per night, and the migration rate (pages moved / pages attempted by the stress
+  runs' ``migrate`` operations) per strategy and per scenario, as line plots; a drop of a rate
+  against the previous night (:func:`migfuzz.history.compare_rates`) is a red flag row in the
+  summary, a red ring on the chart and a row of the rates table;
 * each new finding: the command that reproduces it, its interleaving as a *swimlane* (one
   lane per task, one row per traced event, lock hold intervals as bars beside the events, the
   finding marked across the lanes), and its *lock-order graph* (lock classes as nodes, the
@@ -29,14 +32,23 @@ import json
 import math
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .findings import FindingRecord, load, write_atomic
-from .history import History, RunRow
+from .history import (
+    RATE_MIN_ATTEMPTS,
+    RATE_MIN_DROP,
+    RATE_Z,
+    History,
+    NightRates,
+    RateComparison,
+    RunRow,
+    compare_rates,
+)
 from .replay import check
 from .timeline import describe
 
@@ -486,13 +498,19 @@ def _nice_max(v: float) -> float:
 
 def line_chart_svg(title: str, x_labels: Sequence[str],
                    series: Mapping[str, Sequence[float | None]], *, y_label: str = "",
-                   css_class: str = "trend") -> str:
-    """A line plot, one line per series, x = nights; gaps where a night has no value."""
-    w, h = 520, 250
-    left, right, top, bottom = 64, 150, 34, 44
+                   css_class: str = "trend", y_max: float | None = None,
+                   marks: Collection[tuple[str, str]] = ()) -> str:
+    """A line plot, one line per series, x = nights; gaps where a night has no value. Each
+    point carries its values (``data-x``, ``data-y``); ``marks`` ((series, x label) pairs)
+    get a red ring. The plot grows taller when the legend needs it."""
+    # (the legend sets the right margin and, with many series, the height)
+    left, top, bottom = 64, 34, 44
+    right = max(150, 40 + round(6.6 * max((len(k) for k in series), default=0)))
+    w = left + 306 + right
+    h = max(250, top + 18 * len(series) + bottom)
     pw, ph = w - left - right, h - top - bottom
     vals = [v for s in series.values() for v in s if v is not None]
-    ymax = _nice_max(max(vals, default=0.0))
+    ymax = y_max if y_max is not None else _nice_max(max(vals, default=0.0))
     n = len(x_labels)
 
     def xp(i: int) -> float:
@@ -526,27 +544,36 @@ def line_chart_svg(title: str, x_labels: Sequence[str],
                'fill="#555">night</text>')
     for j, (name, ys) in enumerate(series.items()):
         color = PALETTE[j % len(PALETTE)]
+        # more series than colours: the second round of colours is dashed
+        dash = ' stroke-dasharray="6 3"' if j >= len(PALETTE) else ""
         out.append(f'<g class="series" data-series="{esc(name)}">')
         seg: list[str] = []
         for i, v in enumerate(ys):
             if v is None:
                 if len(seg) > 1:
-                    out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
+                    out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} '
                                f'points="{" ".join(seg)}"/>')
                 seg = []
                 continue
             seg.append(f"{xp(i):.1f},{yp(v):.1f}")
         if len(seg) > 1:
-            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" '
+            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2"{dash} '
                        f'points="{" ".join(seg)}"/>')
         for i, v in enumerate(ys):
             if v is not None:
-                out.append(f'<circle cx="{xp(i):.1f}" cy="{yp(v):.1f}" r="3.5" fill="{color}">'
+                out.append(f'<circle cx="{xp(i):.1f}" cy="{yp(v):.1f}" r="3.5" fill="{color}" '
+                           f'data-x="{esc(x_labels[i])}" data-y="{v:g}">'
                            f"<title>{esc(name)}, night {esc(x_labels[i])}: {_fmt_num(v)}"
                            "</title></circle>")
+                if (name, x_labels[i]) in marks:
+                    out.append(f'<circle class="drop" cx="{xp(i):.1f}" cy="{yp(v):.1f}" r="8" '
+                               'fill="none" stroke="#d62728" stroke-width="2.5">'
+                               f"<title>{esc(name)}: dropped on night {esc(x_labels[i])}"
+                               "</title></circle>")
         ly = top + 8 + 18 * j
-        out.append(f'<rect x="{left + pw + 14}" y="{ly - 8}" width="12" height="4" '
-                   f'fill="{color}"/><text x="{left + pw + 30}" y="{ly - 2}" font-size="11">'
+        out.append(f'<line x1="{left + pw + 12}" y1="{ly - 6}" x2="{left + pw + 26}" '
+                   f'y2="{ly - 6}" stroke="{color}" stroke-width="3"{dash}/>'
+                   f'<text x="{left + pw + 30}" y="{ly - 2}" font-size="11">'
                    f"{esc(name)}</text></g>")
     if not vals:
         out.append(f'<text x="{left + pw / 2}" y="{top + ph / 2}" font-size="12" '
@@ -579,6 +606,7 @@ article.finding { border: 1px solid #d8dde6; border-radius: 8px; padding: 4px 18
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: 2px 14px;
            font-size: 13.5px; } dl.facts dt { color: #5a6270; } dl.facts dd { margin: 0; }
 .warn { color: #a35d00; }
+tr.flag th, tr.flag td { background: #fde8e8; border-color: #d62728; }
 """
 
 
@@ -733,7 +761,49 @@ def _runs_table(runs: Sequence[RunRow]) -> str:
     return "\n".join(rows)
 
 
-def _trends(hist: History) -> str:
+def _rate_series(trend: Sequence[NightRates], kind: str) -> dict[str, list[float | None]]:
+    """Percent of pages moved per night, one series per strategy or scenario (``kind``)."""
+    names = sorted({k.partition(":")[2] for n in trend for k in n.counts
+                    if k.partition(":")[0] == kind})
+    out: dict[str, list[float | None]] = {}
+    for name in names:
+        vals: list[float | None] = []
+        for n in trend:
+            attempted, moved = n.counts.get(f"{kind}:{name}", (0, 0))
+            vals.append(100.0 * moved / attempted if attempted else None)
+        out[name] = vals
+    return out
+
+
+def _rates_table(rates: Sequence[RateComparison]) -> str:
+    if not rates:
+        return ('<p class="sub" id="rates">No migration rate to compare yet: tonight or every '
+                "earlier night of the same bugs and fixes has no stress run counts.</p>")
+    rows = ['<table id="rates"><thead><tr><th>series</th><th>previous night</th>'
+            "<th>rate</th><th>moved / attempted</th><th>tonight</th>"
+            "<th>moved / attempted</th><th>z</th><th>verdict</th></tr></thead><tbody>"]
+    for c in rates:
+        kind, _, name = c.series.partition(":")
+        if c.dropped:
+            verdict = '<span class="new">DROP</span>'
+        elif c.z is None:
+            verdict = f'<span class="known">not compared (&lt; {RATE_MIN_ATTEMPTS} pages)</span>'
+        else:
+            verdict = '<span class="known">no drop</span>'
+        rows.append(f'<tr data-series="{esc(c.series)}" data-dropped="{int(c.dropped)}"'
+                    + (' class="flag"' if c.dropped else "") + ">"
+                    f"<td>{esc(kind)} {esc(name)}</td><td class=\"num\">{c.prev_night}</td>"
+                    f'<td class="num">{c.prev_rate:.1%}</td>'
+                    f'<td class="num">{c.prev_moved:,} / {c.prev_attempted:,}</td>'
+                    f'<td class="num">{c.rate:.1%}</td>'
+                    f'<td class="num">{c.moved:,} / {c.attempted:,}</td>'
+                    f'<td class="num">{"" if c.z is None else f"{c.z:+.1f}"}</td>'
+                    f"<td>{verdict}</td></tr>")
+    rows.append("</tbody></table>")
+    return "\n".join(rows)
+
+
+def _trends(hist: History, night: int, rates: Sequence[RateComparison]) -> str:
     rows = hist.trend_rows()[-60:]
     labels = [str(r["night"]) for r in rows]
     rate_names = sorted({k for r in rows for k in r["rate"]})
@@ -742,12 +812,30 @@ def _trends(hist: History) -> str:
     cov = {k: [r["coverage"].get(k) for r in rows] for k in cov_names}
     found = {"signatures seen": [float(r["seen"]) for r in rows],
              "new signatures": [float(r["new"]) for r in rows]}
+    shown = {int(r["night"]) for r in rows}
+    trend = [n for n in hist.migration_trend() if n.night in shown]
+    charts = "".join(
+        line_chart_svg(f"Migration rate per {kind}", labels, _rate_series(trend, kind),
+                       y_label="% of pages moved", css_class=f"trend rate-{kind}",
+                       y_max=100.0, marks={(c.series.partition(":")[2], str(night))
+                                           for c in rates if c.dropped
+                                           and c.series.startswith(f"{kind}:")})
+        for kind in ("strategy", "scenario"))
     return ('<div class="trends">'
             + line_chart_svg("Executions per second, per process", labels, rate,
                              y_label="exec/s (stress: schedules/s)")
             + line_chart_svg("Fuzz coverage (libFuzzer cov)", labels, cov, y_label="edges")
             + line_chart_svg("Findings per night", labels, found, y_label="signatures")
-            + "</div>")
+            + charts + "</div>"
+            + "<h3>Migration rates against the previous night</h3>"
+            + '<p class="sub">Pages the stress runs\' <code>migrate</code> operations moved / '
+            "the pages they found on the source node, per strategy and per scenario, against "
+            "the latest earlier night with the same bugs and fixes (and at least "
+            f"{RATE_MIN_ATTEMPTS} pages of that series). A drop: at least "
+            f"{RATE_MIN_DROP:.0%} lower with a two-proportion z of at most -{RATE_Z:g} and at "
+            f"least {RATE_MIN_ATTEMPTS} pages on each night (pages of one run move or stay "
+            "together: seed noise alone came to z = -3.95, bench/rate_noise.md).</p>"
+            + _rates_table(rates))
 
 
 def render(hist: History, night: int, *, archive: Sequence[tuple[int, str]] = (),
@@ -759,6 +847,7 @@ def render(hist: History, night: int, *, archive: Sequence[tuple[int, str]] = ()
         raise ValueError(f"no night {night} in {hist.path}")
     runs = hist.runs(night)
     views = finding_views(hist, night)
+    rates = compare_rates(hist.migration_trend(), night)
     new = [v for v in views if v.new]
     stress = [r for r in runs if r.kind == "stress"]
     fuzz = [r for r in runs if r.kind == "fuzz"]
@@ -793,6 +882,17 @@ def render(hist: History, night: int, *, archive: Sequence[tuple[int, str]] = ()
          "</td></tr>",
          f"<tr><th>findings</th><td><span class=\"new\" id=\"new-count\">{len(new)} new"
          f"</span>, <span class=\"known\">{len(views) - len(new)} known</span></td></tr>"]
+    drops = [c for c in rates if c.dropped]
+    if drops:  # the flag row: what a reader of the summary must not miss
+        p.append(f'<tr id="rate-drops" class="flag" data-drops="{len(drops)}"><th>migration '
+                 f'rate drop</th><td><span class="new">{len(drops)} series migrated '
+                 "significantly less than on the previous night</span> "
+                 '(<a href="#rates">rates</a>)<ul>'
+                 + "".join(f"<li>{esc(c.text())}</li>" for c in drops) + "</ul></td></tr>")
+    elif rates:
+        p.append(f'<tr id="rate-drops" data-drops="0"><th>migration rates</th><td>no drop '
+                 f"against the previous night ({sum(c.z is not None for c in rates)} series "
+                 'compared, <a href="#rates">rates</a>)</td></tr>')
     if recovered:
         p.append(f"<tr><th>recovered</th><td>findings of night(s) "
                  f"{', '.join(map(str, recovered))}, which ended before reporting</td></tr>")
@@ -801,7 +901,7 @@ def render(hist: History, night: int, *, archive: Sequence[tuple[int, str]] = ()
     p.append(_runs_table(runs))
     p.append("</section>")
     p.append('<section id="trends"><h2>Trends across nights</h2>')
-    p.append(_trends(hist))
+    p.append(_trends(hist, night, rates))
     p.append("</section>")
     p.append('<section id="findings"><h2>Findings</h2>')
     if views:

@@ -347,6 +347,7 @@ def test_line_chart_handles_gaps_and_single_nights() -> None:
     (["nightly", "--minutes", "0"], "must be positive"),
     (["nightly", "--hours", "-1"], "expected a number >= 0"),
     (["nightly", "--jobs", "0"], "expected an integer from 1 to 64"),
+    (["nightly", "--runs", "0"], "argument --runs: expected an integer from 1 to"),
     (["nightly", "--bug", "no-such-bug"], "unknown bug no-such-bug"),
 ])
 def test_usage_errors(argv: list[str], message: str, tmp_path: Path,

@@ -140,7 +140,9 @@ def test_report_renders_in_headless_chromium(tmp_path: Path, chromium: str) -> N
         ("anon_vma->lock", "PG_locked")]
     repro = [d for d, anc in dom.text if ("pre", "repro") in anc]
     assert f"migfuzz repro {finding_file}" in repro
-    assert len(dom.find("svg", "trend")) == 3
+    # exec/s, coverage, findings, and the migration rate per strategy and per scenario
+    assert len(dom.find("svg", "trend")) == 5
+    assert len(dom.find("svg", "rate-strategy")) == len(dom.find("svg", "rate-scenario")) == 1
 
     png = tmp_path / "report.png"
     res = _run([chromium, f"--screenshot={png}", "--window-size=1280,2200", url],
