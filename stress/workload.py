@@ -41,6 +41,8 @@ from target.mm.types import (
 )
 from target.mm.world import W, World, WorldConfig
 
+from . import spec as layout_spec
+
 Op = tuple[Any, ...]
 
 # name -> (argument names, whether argument 0 is a pid whose user thread the op runs on).
@@ -391,10 +393,51 @@ def build_world(sc: Scenario) -> tuple[World, dict[int, UserProcess]]:
             flags = VM_READ | VM_MAYWRITE | (VM_WRITE if v.writable else 0)
             mm.mmap.append(VmArea(mm, v.start, v.end, flags))
         mm.mmap.sort(key=lambda vma: vma.vm_start)
+        mm.ghost_layout = {a: (v.writable, False) for v in spec.vmas
+                           for a in range(v.start, v.end)}
         p = UserProcess(spec.pid, mm, threads.get(spec.pid, (MAIN_THREAD,)))
         procs[spec.pid] = p
         world.processes[spec.pid] = p
     return world, procs
+
+
+def _spec(call: str, op: Op) -> syscalls.SpecHook:
+    """The specification check of one mm system call of the workload (stress/layout_spec.py)."""
+
+    def before(mm: MmStruct) -> Callable[[int], None]:
+        lay = dict(mm.ghost_layout)
+        name = op[0]
+        if name == "mremap":
+            _, _, addr, old_len, new_len, new_addr = op
+            flags = layout_spec.MREMAP_MAYMOVE | (layout_spec.MREMAP_FIXED if new_addr >= 0 else 0)
+            vma_end = layout_spec.vma_end_at(mm, addr)
+        else:
+            start, length = layout_spec.vma_form(mm, op[2], op[3] if len(op) > 3 else None)
+
+        def after(ret: int) -> None:
+            expected: int | None
+            if name == "mremap":
+                expected = layout_spec.mremap(lay, addr, old_len, new_len, flags, new_addr, vma_end,
+                                       ret)
+            elif not length:  # the op's vma form found no vma
+                expected = layout_spec.EINVAL if name == "munmap" else layout_spec.ENOMEM
+            elif name == "munmap":
+                expected = layout_spec.munmap(lay, start, length)
+            elif name == "mprotect":
+                expected = layout_spec.mprotect(lay, start, length, bool(op[4]))
+            else:
+                expected = layout_spec.mlock(lay, start, length, name == "mlock")
+            layout_spec.check(mm, call, ret, expected, lay)
+            mm.ghost_layout = lay
+
+        return after
+
+    return before
+
+
+def _length(op: Op) -> int | None:
+    """munmap/mlock/munlock's optional length (without: the vma containing the address)."""
+    return int(op[3]) if len(op) > 3 else None
 
 
 def _process(pid: int) -> UserProcess | None:
@@ -422,8 +465,8 @@ class MigrationStats:
         self.move_pages: dict[str, int] = {}  # status -> how often (status_name)
 
 
-ERRNO_NAMES = {-2: "-ENOENT", -11: "-EAGAIN", -12: "-ENOMEM", -13: "-EACCES", -14: "-EFAULT",
-               -16: "-EBUSY"}
+ERRNO_NAMES = {-1: "-EPERM", -2: "-ENOENT", -11: "-EAGAIN", -12: "-ENOMEM", -13: "-EACCES",
+               -14: "-EFAULT", -16: "-EBUSY"}
 
 
 def status_name(status: int) -> str:
@@ -490,6 +533,7 @@ async def run_op(op: Op, births: Births | None = None,
         if thread not in p.threads:
             return  # this thread has exited
     me = thread or MAIN_THREAD
+    desc = " ".join(str(x) for x in op)
     if name == "write":
         await syscalls.user_access(p, op[2], True, op[3])
     elif name == "read":
@@ -502,15 +546,16 @@ async def run_op(op: Op, births: Births | None = None,
     elif name == "exit":
         await syscalls.sys_exit(p, me)
     elif name == "munmap":
-        await syscalls.sys_munmap(p, op[2], *op[3:])
+        await syscalls.sys_munmap(p, op[2], _length(op), _spec(desc, op))
     elif name == "mlock":
-        await syscalls.sys_mlock(p, op[2], True, *op[3:])
+        await syscalls.sys_mlock(p, op[2], True, _length(op), _spec(desc, op))
     elif name == "munlock":
-        await syscalls.sys_mlock(p, op[2], False, *op[3:])
+        await syscalls.sys_mlock(p, op[2], False, _length(op), _spec(desc, op))
     elif name == "mprotect":
-        await syscalls.sys_mprotect(p, op[2], op[3], PROT_READ | (PROT_WRITE if op[4] else 0))
+        await syscalls.sys_mprotect(p, op[2], op[3], PROT_READ | (PROT_WRITE if op[4] else 0),
+                                    spec=_spec(desc, op))
     elif name == "mremap":
-        await syscalls.sys_mremap(p, op[2], op[3], op[4], op[5])
+        await syscalls.sys_mremap(p, op[2], op[3], op[4], op[5], spec=_spec(desc, op))
     elif name == "pin":
         if await syscalls.pin(p, op[2], me):
             await syscalls.dma_write(p, op[2], op[3], thread=me)

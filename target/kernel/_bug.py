@@ -37,6 +37,7 @@ FINDING_KINDS: frozenset[str] = frozenset(
         "kmap-misuse",  # CONFIG_DEBUG_HIGHMEM: kmap_atomic slot busy / wrong kunmap_atomic
         "swapoff-hang",  # swap entries swapoff can never find (try_to_unuse would loop)
         "object-leak",  # at quiescence: a kernel object no live structure reaches (ours)
+        "syscall-mismatch",  # an mm system call's result or layout is not its spec's (ours)
         "bug",  # any other BUG_ON / VM_BUG_ON in the model
     }
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from target.kernel import kasan_check
 
+from .ghost import ghost_fork_layout
 from .locking import SINGLE_DEPTH_NESTING
 from .memory import copy_page_range
 from .mmap import mmput
@@ -71,6 +72,7 @@ async def dup_mmap(mm: MmStruct, oldmm: MmStruct) -> int:
             break
     else:
         retval = 0
+        ghost_fork_layout(oldmm, mm)  # ours: stress/spec.py checks the child's syscalls
     await mm.mmap_sem.up_write()
     await oldmm.mmap_sem.up_write()
     return retval

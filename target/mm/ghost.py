@@ -61,6 +61,12 @@ def ghost_forget(mm: MmStruct, addr: int) -> None:
     mm.ghost.pop(addr, None)
 
 
+def ghost_fork_layout(oldmm: MmStruct, mm: MmStruct) -> None:
+    """dup_mmap, both mmap_sems held: the child's address space is the parent's, unlocked
+    (VM_LOCKED is not inherited)."""
+    mm.ghost_layout = {a: (w, False) for a, (w, _) in oldmm.ghost_layout.items()}
+
+
 def ghost_unmaps(mm: MmStruct, addr: int) -> int:
     """How often the user has unmapped or moved ``addr`` so far (a pin records it)."""
     return mm.ghost_unmaps.get(addr, 0)

@@ -165,15 +165,25 @@ async def _exit_thread(p: UserProcess, thread: str) -> None:
         await mmput(p.mm)
 
 
+SpecHook = Callable[[MmStruct], Callable[[int], None]]
+"""A harness check of an mm system call (stress/spec.py): called with the mm once mmap_sem is
+held for write, it returns the check of the call's return value, run before up_write."""
+
+
 async def _with_mmap_sem_write(p: UserProcess, body: Callable[[MmStruct], Awaitable[int]],
-                               ) -> int | None:
+                               spec: SpecHook | None = None) -> int | None:
     """Run ``body(mm)`` the way an mm-changing system call does: ``get_task_mm``,
-    ``down_write(mmap_sem)``, body, ``up_write``, ``mmput``. None if the process is gone."""
+    ``down_write(mmap_sem)``, body, ``up_write``, ``mmput``. None if the process is gone.
+    ``spec`` sees the call from inside the write section: no other thread's mm system call
+    can come between what it reads before and after (ours)."""
     mm = get_task_mm(p)
     if mm is None:
         return None
     await mm.mmap_sem.down_write()
+    after = spec(mm) if spec is not None else None
     ret = await body(mm)
+    if after is not None:
+        after(ret)
     await mm.mmap_sem.up_write()
     await mmput(mm)
     return ret
@@ -188,38 +198,40 @@ def _range(mm: MmStruct, addr: int, length: int | None) -> tuple[int, int]:
     return (vma.vm_start, vma.vm_end - vma.vm_start) if vma is not None else (addr, 0)
 
 
-async def sys_munmap(p: UserProcess, addr: int, length: int | None = None) -> int | None:
+async def sys_munmap(p: UserProcess, addr: int, length: int | None = None,
+                     spec: SpecHook | None = None) -> int | None:
     """``munmap(addr, length)``. Context: mmap_sem write."""
 
     async def body(mm: MmStruct) -> int:
         start, n = _range(mm, addr, length)
         return await do_munmap(mm, start, n) if n else EINVAL
 
-    return await _with_mmap_sem_write(p, body)
+    return await _with_mmap_sem_write(p, body, spec)
 
 
 async def sys_mlock(p: UserProcess, addr: int, lock: bool,
-                    length: int | None = None) -> int | None:
+                    length: int | None = None, spec: SpecHook | None = None) -> int | None:
     """``mlock``/``munlock(addr, length)``. Context: mmap_sem write."""
 
     async def body(mm: MmStruct) -> int:
         start, n = _range(mm, addr, length)
         return await do_mlock(mm, start, n, lock) if n else ENOMEM
 
-    return await _with_mmap_sem_write(p, body)
+    return await _with_mmap_sem_write(p, body, spec)
 
 
-async def sys_mprotect(p: UserProcess, addr: int, length: int, prot: int) -> int | None:
+async def sys_mprotect(p: UserProcess, addr: int, length: int, prot: int,
+                       spec: SpecHook | None = None) -> int | None:
     """``mprotect(addr, length, prot)`` with PROT_READ, optionally PROT_WRITE."""
 
     async def body(mm: MmStruct) -> int:
         return await do_mprotect(mm, addr, length, prot)
 
-    return await _with_mmap_sem_write(p, body)
+    return await _with_mmap_sem_write(p, body, spec)
 
 
 async def sys_mremap(p: UserProcess, addr: int, old_len: int, new_len: int,
-                     new_addr: int) -> int | None:
+                     new_addr: int, spec: SpecHook | None = None) -> int | None:
     """``mremap(addr, old_len, new_len, MREMAP_MAYMOVE [| MREMAP_FIXED, new_addr])``:
     ``new_addr < 0`` lets the kernel choose (in place if it can, else get_unmapped_area).
 
@@ -230,7 +242,7 @@ async def sys_mremap(p: UserProcess, addr: int, old_len: int, new_len: int,
     async def body(mm: MmStruct) -> int:
         return await do_mremap(mm, addr, old_len, new_len, flags, new_addr)
 
-    return await _with_mmap_sem_write(p, body)
+    return await _with_mmap_sem_write(p, body, spec)
 
 
 async def pin(p: UserProcess, addr: int, thread: str = MAIN_THREAD) -> bool:

@@ -321,8 +321,8 @@ class MmStruct(KObject):
         walks that list and nothing else to find them; checked at quiescence and by swapoff).
     """
 
-    __slots__ = ("anon_rss", "file_rss", "ghost", "ghost_unmaps", "mm_users", "mmap",
-                 "mmap_sem", "mmlist", "name", "page_table_lock", "pgtables")
+    __slots__ = ("anon_rss", "file_rss", "ghost", "ghost_layout", "ghost_unmaps", "mm_users",
+                 "mmap", "mmap_sem", "mmlist", "name", "page_table_lock", "pgtables")
     kind = "mm"
 
     def __init__(self, name: str) -> None:
@@ -341,6 +341,9 @@ class MmStruct(KObject):
         # Ours: the value each address must read back (target.mm.ghost, reference I10).
         self.ghost: dict[int, int] = {}
         self.ghost_unmaps: dict[int, int] = {}
+        # Ours: the page-level layout the mm's system calls must have left, address ->
+        # (writable, locked); maintained by the specification in stress/spec.py.
+        self.ghost_layout: dict[int, tuple[bool, bool]] = {}
 
     def __repr__(self) -> str:
         return f"<mm {self.name}{' FREED' if self.freed else ''}>"

@@ -1,0 +1,169 @@
+"""What an address space must look like after each mm system call: a specification, not the model.
+
+Ours (the kernel has no such check; LTP's mremap/munmap/mprotect tests play its part). The
+model's vma code (split_vma, vma_adjust, vma_merge, move_vma, fixup_range ...) is what it is
+for: an off-by-one in a split, a lost flag in a merge, an EINVAL that should have been a move
+keep every page count and lock balanced, so no other oracle sees them. This one does: each mm
+carries, as ghost state, the page-level layout its system calls must have left
+(``mm.ghost_layout``: address -> (writable, locked)), updated here from the documented
+semantics of munmap, mprotect, mlock/munlock and mremap as 2.6.17 implements them; the model's
+vmas are compared with it, and the call's return value with the one specified, in the same
+mmap_sem-for-write section (syscalls._with_mmap_sem_write's ``check``), so the comparison is
+exact however many threads share the mm. fork copies the layout in dup_mmap, with both
+mmap_sems held (VM_LOCKED is not inherited).
+
+Vma *boundaries* are not specified (whether two neighbours with the same flags merge is the
+model's business); pages and their flags are. Read from raw fields only (``vm_start``,
+``vm_end``, ``vm_flags``), never with the model's helpers.
+"""
+
+from __future__ import annotations
+
+from target.kernel import KernelFinding
+from target.mm.types import VM_LOCKED, VM_WRITE, MmStruct
+
+Layout = dict[int, tuple[bool, bool]]  # address -> (writable, locked)
+
+# The specification's constants: the user address space and the bottom of the mmap area
+# (i386's legacy layout, in pages as the model counts them), and the errnos.
+TASK_SIZE = 64
+TASK_UNMAPPED_BASE = 32
+EINVAL, ENOMEM, EFAULT = -22, -12, -14
+MREMAP_MAYMOVE, MREMAP_FIXED = 1, 2
+
+
+def actual_layout(mm: MmStruct) -> Layout:
+    """The model's vmas at page granularity (raw fields)."""
+    out: Layout = {}
+    for vma in mm.mmap:
+        for a in range(vma.vm_start, vma.vm_end):
+            out[a] = (bool(vma.vm_flags & VM_WRITE), bool(vma.vm_flags & VM_LOCKED))
+    return out
+
+
+def vma_form(mm: MmStruct, addr: int, length: int | None) -> tuple[int, int]:
+    """The range of a workload op without a length: the whole vma containing ``addr`` (the
+    op's documented form, stress.workload), or an empty range if none does."""
+    if length is not None:
+        return addr, length
+    for vma in mm.mmap:
+        if vma.vm_start <= addr < vma.vm_end:
+            return vma.vm_start, vma.vm_end - vma.vm_start
+    return addr, 0
+
+
+def vma_end_at(mm: MmStruct, addr: int) -> int | None:
+    """End of the model's vma containing ``addr`` (raw fields), None if none does."""
+    for vma in mm.mmap:
+        if vma.vm_start <= addr < vma.vm_end:
+            return vma.vm_end
+    return None
+
+
+def munmap(lay: Layout, start: int, length: int) -> int:
+    """``do_munmap``: -EINVAL for a range outside the user space; else 0, holes or not."""
+    if start < 0 or length <= 0 or start > TASK_SIZE or length > TASK_SIZE - start:
+        return EINVAL
+    for a in range(start, start + length):
+        lay.pop(a, None)
+    return 0
+
+
+def _change_range(lay: Layout, start: int, length: int, writable: bool | None,
+                  locked: bool | None) -> int:
+    """mprotect / mlock: pages from ``start`` in order, up to the first hole (-ENOMEM; the
+    pages before it keep their change, as sys_mprotect and do_mlock leave them)."""
+    if length <= 0:
+        return EINVAL
+    if start not in lay:
+        return ENOMEM
+    for a in range(start, start + length):
+        if a not in lay:
+            return ENOMEM
+        w, lk = lay[a]
+        lay[a] = (w if writable is None else writable, lk if locked is None else locked)
+    return 0
+
+
+def mprotect(lay: Layout, start: int, length: int, writable: bool) -> int:
+    return _change_range(lay, start, length, writable, None)
+
+
+def mlock(lay: Layout, start: int, length: int, on: bool) -> int:
+    return _change_range(lay, start, length, None, on)
+
+
+def mremap(lay: Layout, addr: int, old_len: int, new_len: int, flags: int, new_addr: int,
+           vma_end: int | None, ret: int) -> int | None:
+    """``do_mremap``: the return value the call must have, or None when the kernel may
+    choose (a move without MREMAP_FIXED: any free range of ``new_len`` pages at or above
+    TASK_UNMAPPED_BASE, checked against ``ret``). ``lay`` is left as the call must leave it.
+
+    ``vma_end`` is the end of the model's vma containing ``addr`` before the call (None: no
+    vma there): where a vma ends decides "we can't remap across vm area boundaries"
+    (-EFAULT) and growing in place, and vma boundaries are the one thing this specification
+    takes from the model (whether neighbours with equal flags merged is not specified)."""
+    if flags & ~(MREMAP_FIXED | MREMAP_MAYMOVE) or new_len <= 0 or old_len < 0:
+        return EINVAL
+    if flags & MREMAP_FIXED:
+        if not flags & MREMAP_MAYMOVE:
+            return EINVAL
+        if new_addr < 0 or new_len > TASK_SIZE or new_addr > TASK_SIZE - new_len:
+            return EINVAL
+        if new_addr <= addr < new_addr + new_len or addr <= new_addr < addr + old_len:
+            return EINVAL
+        munmap(lay, new_addr, new_len)
+    if old_len >= new_len:
+        if old_len > new_len:
+            munmap(lay, addr + new_len, old_len - new_len)
+        if not flags & MREMAP_FIXED or new_addr == addr:
+            return addr
+        old_len = new_len
+    if addr in lay and vma_end is not None:  # the munmaps above may have cut the vma short
+        vma_end = min([vma_end] + [a for a in range(addr, vma_end) if a not in lay])
+    if addr not in lay or vma_end is None or old_len > vma_end - addr:
+        return EFAULT
+    flags_of = lay[addr]
+    if (old_len == vma_end - addr and not (flags & MREMAP_FIXED and addr != new_addr)
+            and (old_len != new_len or not flags & MREMAP_MAYMOVE)):
+        nxt = min((a for a in lay if a >= vma_end), default=TASK_SIZE)
+        if nxt - addr >= new_len:  # grow in place
+            for a in range(addr + old_len, addr + new_len):
+                lay[a] = flags_of
+            return addr
+    if not flags & MREMAP_MAYMOVE:
+        return ENOMEM
+    expected: int | None = new_addr
+    if not flags & MREMAP_FIXED:
+        free = [b for b in range(TASK_UNMAPPED_BASE, TASK_SIZE - new_len + 1)
+                if all(a not in lay for a in range(b, b + new_len))]
+        if not free:
+            return ENOMEM
+        if ret not in free:
+            return free[0]  # not a free range: report the first one the kernel could take
+        expected, new_addr = None, ret
+    moved = {a: lay.pop(a) for a in range(addr, addr + old_len)}
+    for k in range(new_len):
+        lay[new_addr + k] = moved.get(addr + k, flags_of)
+    return expected
+
+
+def check(mm: MmStruct, call: str, ret: int, expected: int | None, lay: Layout) -> None:
+    """The call returned what it must and left the layout it must: else a finding."""
+    if expected is not None and ret != expected:
+        raise KernelFinding("syscall-mismatch",
+                            f"{call} on {mm.name} returned {ret}, its specification {expected}",
+                            {"call": call, "mm": mm.name, "ret": ret, "expected": expected},
+                            function="spec")
+    got = actual_layout(mm)
+    if got != lay:
+        diff = sorted(a for a in set(got) | set(lay) if got.get(a) != lay.get(a))
+        a = diff[0]
+        raise KernelFinding(
+            "syscall-mismatch",
+            f"after {call} (returned {ret}) {mm.name} maps page {a} as {got.get(a)} "
+            f"(writable, locked), its specification {lay.get(a)}; {len(diff)} pages differ",
+            {"call": call, "mm": mm.name, "ret": ret, "pages": diff[:16],
+             "got": {str(x): got.get(x) for x in diff[:16]},
+             "expected": {str(x): lay.get(x) for x in diff[:16]}},
+            function="spec")
