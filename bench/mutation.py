@@ -12,6 +12,9 @@ Operators (issue 18 item 6), applied to function bodies of ``target/mm`` files:
     drop-call    a get/put/lock/unlock statement is removed
     swap         two adjacent statements of one block change places
 
+Functions that ``--fixes all`` replaces (V2's flawed ``remove_migration_pte`` ...) are not
+sampled: their V2 versions never run in the measured stress.
+
 Files: ``--files`` globs over target/mm (default: migrate.py, rmap.py, memory.py, the files
 whose vma, mremap, mprotect, mlock and swapoff paths issue 10 added or rewrote, plus every
 model file that did not exist when this tool was written, so files added later are sampled
@@ -183,15 +186,31 @@ def mutate(source: str, op: str, index: int) -> str:
     return ast.unparse(tree)
 
 
+def replaced_by_fixes(path: Path) -> list[tuple[int, int]]:
+    """Line ranges of the functions of ``path`` that ``--fixes all`` replaces: V2's flawed
+    versions never run in the measured stress, so a mutant there measures nothing (the
+    fixed versions in target/fixes/ are what runs)."""
+    from target.fixes import FIXES
+
+    module = f"target.mm.{path.stem}"
+    names = {key.split(":", 1)[1] for fix in FIXES.values() for key in fix.overrides
+             if key.split(":", 1)[0] == module}
+    tree = ast.parse(path.read_text())
+    return [(fn.lineno, fn.end_lineno or fn.lineno) for fn in tree.body
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name in names]
+
+
 def enumerate_mutants(files: list[Path]) -> list[Mutant]:
     out = []
     for path in files:
         tree = ast.parse(path.read_text())
+        skip = replaced_by_fixes(path)
         counts: dict[str, int] = {}
         for op, line, detail, _ in _sites(tree):
-            i = counts.get(op, 0)
+            i = counts.get(op, 0)  # the index counts every site: mutate() walks them all
             counts[op] = i + 1
-            out.append(Mutant(path.name, op, line, i, detail))
+            if not any(lo <= line <= hi for lo, hi in skip):
+                out.append(Mutant(path.name, op, line, i, detail))
     return out
 
 

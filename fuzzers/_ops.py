@@ -19,12 +19,20 @@ Layout (byte fields, each read as ``byte % n`` for a choice among n):
            fork the child takes the next pid (10, 11, 12); with bit 5 the kinds include
            mprotect (length, writable), mremap (old length, new length, target) and ranged
            munmap/mlock/munlock (length), each extra field one byte
-    then migrator: op count (1-3), per op: pid choice, direction, MOVE_ALL bit
+    then migrator: op count (1-3), per op: pid choice, direction, MOVE_ALL bit (and, with
+           extension bit 1, a kind byte: 0 mod 3 makes it a move_pages of an address byte)
+    then, if bit 7 of the first process's prefault mask is set, one extension byte:
+           bit 0 a second migrator (its ops as the first's), bit 1 move_pages among the
+           migrators' ops (the first migrator's ops are then read again after this byte),
+           bits 2-3 / 4-5 sibling user threads (0-2) of process 1 / 2, each an op count
+           (1-4) and ops as a user thread's (no forks), then those threads
     then kswapd (if enabled): op count (1-3), per op: node
     rest   the schedule
 
 Forked children get a user thread of their own whose ops are drawn the same way, after their
-parent's. Inputs with bits 5-7 clear decode exactly as before those bits existed. Stored
+parent's. Inputs with bits 5-7 clear decode exactly as before those bits existed, and inputs
+whose first prefault mask has bit 7 clear exactly as before the extension byte existed (a
+mask bit beyond the process's at most six pages was unused). Stored
 values are drawn from a counter, not the input, so that a lost write is always a visible
 change of value.
 """
@@ -73,57 +81,52 @@ def decode_scenario(r: _Reader) -> Scenario:
         if second:
             vmas.append(VmaSpec(base + 4, base + 4 + second))
         mask = r.byte()
+        if i == 0:
+            extended = bool(mask & 128)
         addrs = [a for v in vmas for a in range(v.start, v.end)]
         prefault = [(a, 10 + a) for j, a in enumerate(addrs) if mask & (1 << j)]
         procs.append(ProcessSpec(i + 1, vmas, prefault))
 
-    value = 1000
     kinds = USER_KINDS + VMA_KINDS if flags & 32 else USER_KINDS
     tasks: list[TaskSpec] = []
     next_pid = 10
+    counter = [1000]  # stored values: a counter, not the input
     queue = [(p.pid, p.vmas) for p in procs]
     while queue and len(tasks) < 5:
         pid, vmas = queue.pop(0)
-        addrs = [a for v in vmas for a in range(v.start, v.end)]
-        if flags & 32:  # where mremap may have moved pages to
-            addrs += [40 + vmas[0].start + k for k in range(3)]
         ops: list[Op] = []
         for _ in range(r.choice(7)):
-            kind = kinds[r.choice(len(kinds))]
-            addr = addrs[r.choice(len(addrs))]
-            value += 1
-            if kind == "write":
-                ops.append(("write", pid, addr, value))
-            elif kind == "read":
-                ops.append(("read", pid, addr))
-            elif kind == "fork":
-                if next_pid <= 12:
-                    ops.append(("fork", pid, next_pid))
-                    queue.append((next_pid, vmas))
-                    next_pid += 1
-            elif kind == "exit":
-                ops.append(("exit", pid))
-            elif kind == "pin":
-                ops.append(("pin", pid, addr, value))
-            elif kind == "mprotect":
-                ops.append(("mprotect", pid, addr, 1 + r.choice(2), r.choice(2)))
-            elif kind == "mremap":
-                target = MREMAP_TARGETS[r.choice(len(MREMAP_TARGETS))]
-                new_addr = target + vmas[0].start if target >= 0 else -1
-                ops.append(("mremap", pid, addr, 1 + r.choice(2), 1 + r.choice(3), new_addr))
-            elif kind.endswith("-range"):
-                ops.append((kind.removesuffix("-range"), pid, addr, 1 + r.choice(2)))
-            else:
-                ops.append((kind, pid, addr))
+            op = _user_op(r, kinds, pid, vmas, flags, counter)
+            if op[0] == "fork":
+                if next_pid > 12:
+                    continue
+                op = ("fork", pid, next_pid)
+                queue.append((next_pid, vmas))
+                next_pid += 1
+            ops.append(op)
         if ops:
             tasks.append(TaskSpec(f"p{pid}", ops))
 
-    migr: list[Op] = []
-    for _ in range(1 + r.choice(3)):
-        pid = procs[r.choice(nproc)].pid
-        src = r.choice(2)
-        migr.append(("migrate", pid, src, 1 - src, r.choice(2)))
+    ext = 0
+    migr = _migrator(r, procs, False)
+    if extended:
+        ext = r.byte()
+        if ext & 2:  # the first migrator's ops, read again with their kind bytes
+            migr = _migrator(r, procs, True)
     tasks.append(TaskSpec("migrator", migr))
+    if ext:
+        no_fork = tuple(k for k in kinds if k != "fork")
+        # at most MAX_TASKS (8) tasks: keep room for migrator2 and kswapd
+        room = 8 - len(tasks) - (ext & 1) - (1 if flags & 4 and config_swap else 0)
+        for i, p in enumerate(procs):
+            for t in range(((ext >> (2 + 2 * i)) & 3) % 3):
+                thread_ops = [_user_op(r, no_fork, p.pid, p.vmas, flags, counter)
+                              for _ in range(1 + r.choice(4))]
+                if room > 0:
+                    room -= 1
+                    tasks.append(TaskSpec(f"p{p.pid}.t{t + 1}", thread_ops))
+        if ext & 1:
+            tasks.append(TaskSpec("migrator2", _migrator(r, procs, bool(ext & 2))))
     if flags & 4 and config_swap:
         kswapd: list[Op] = [("swapout", r.choice(2)) for _ in range(1 + r.choice(3))]
         if flags & 128:
@@ -134,6 +137,50 @@ def decode_scenario(r: _Reader) -> Scenario:
                         swap_slots=4 if config_swap else 0, config_swap=config_swap,
                         config_highpte=bool(flags & 64))
     return Scenario(world, procs, tasks, name="fuzz")
+
+
+def _user_op(r: _Reader, kinds: tuple[str, ...], pid: int, vmas: list[VmaSpec], flags: int,
+             counter: list[int]) -> Op:
+    """One user thread's operation: kind, address, and the kind's extra fields. A fork comes
+    back as ("fork", pid, 0): the caller names the child (or drops it)."""
+    addrs = [a for v in vmas for a in range(v.start, v.end)]
+    if flags & 32:  # where mremap may have moved pages to
+        addrs += [40 + vmas[0].start + k for k in range(3)]
+    kind = kinds[r.choice(len(kinds))]
+    addr = addrs[r.choice(len(addrs))]
+    counter[0] += 1
+    value = counter[0]
+    if kind in ("write", "pin"):
+        return (kind, pid, addr, value)
+    if kind == "fork":
+        return ("fork", pid, 0)
+    if kind == "exit":
+        return ("exit", pid)
+    if kind == "mprotect":
+        return ("mprotect", pid, addr, 1 + r.choice(2), r.choice(2))
+    if kind == "mremap":
+        target = MREMAP_TARGETS[r.choice(len(MREMAP_TARGETS))]
+        new_addr = target + vmas[0].start if target >= 0 else -1
+        return ("mremap", pid, addr, 1 + r.choice(2), 1 + r.choice(3), new_addr)
+    if kind.endswith("-range"):
+        return (kind.removesuffix("-range"), pid, addr, 1 + r.choice(2))
+    return (kind, pid, addr)
+
+
+def _migrator(r: _Reader, procs: list[ProcessSpec], with_move_pages: bool) -> list[Op]:
+    """A migrator's ops: sys_migrate_pages of a process, or (``with_move_pages``, a kind byte
+    of 0 mod 3) move_pages of one of its addresses."""
+    ops: list[Op] = []
+    for _ in range(1 + r.choice(3)):
+        p = procs[r.choice(len(procs))]
+        src = r.choice(2)
+        move_all = r.choice(2)
+        if with_move_pages and r.choice(3) == 0:
+            addrs = [a for v in p.vmas for a in range(v.start, v.end)]
+            ops.append(("move_pages", p.pid, addrs[r.choice(len(addrs))], 1 - src, move_all))
+        else:
+            ops.append(("migrate", p.pid, src, 1 - src, move_all))
+    return ops
 
 
 def decode(data: bytes) -> tuple[Scenario, bytes]:

@@ -152,6 +152,18 @@ def _check_anon_vma_cachep(world: World) -> None:
                   anon_vma=av_id, allocated_by=list(av._allocated), listed=len(av.head))
 
 
+def _check_vm_area_cachep(world: World) -> None:
+    """Every live vma is on the list of a live mm (ours, like the anon_vma check): a vma
+    that left every list without kmem_cache_free is never freed."""
+    live = {id(mm) for mm in live_mms(world)}
+    for vma in world.vm_area_cachep.values():
+        mm = vma.vm_mm
+        if id(mm) not in live or all(v is not vma for v in mm.mmap):
+            _fail("object-leak",
+                  f"{vma!r} is live in vm_area_cachep but on no live mm's vma list",
+                  vma=repr(vma), mm=mm.name, allocated_by=list(vma._allocated))
+
+
 def check_quiescent(world: World) -> None:
     """Raise a :class:`KernelFinding` for the first violated invariant, if any."""
     present: dict[int, list[tuple[str, int, bool]]] = defaultdict(list)
@@ -189,6 +201,7 @@ def check_quiescent(world: World) -> None:
                       vma=repr(vma), anon_vma=repr(av))
 
     _check_anon_vma_cachep(world)
+    _check_vm_area_cachep(world)
 
     for pfn, n in migration.items():
         _fail("migration-entry-leak",

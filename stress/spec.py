@@ -20,7 +20,7 @@ model's business); pages and their flags are. Read from raw fields only (``vm_st
 from __future__ import annotations
 
 from target.kernel import KernelFinding
-from target.mm.types import VM_LOCKED, VM_WRITE, MmStruct
+from target.mm.types import PTRS_PER_PTE, VM_LOCKED, VM_WRITE, MmStruct, PresentPte
 
 Layout = dict[int, tuple[bool, bool]]  # address -> (writable, locked)
 
@@ -146,6 +146,17 @@ def mremap(lay: Layout, addr: int, old_len: int, new_len: int, flags: int, new_a
     for k in range(new_len):
         lay[new_addr + k] = moved.get(addr + k, flags_of)
     return expected
+
+
+def resident(mm: MmStruct, start: int, length: int) -> int | None:
+    """The first page of [start, start + length) without a present pte (raw page tables),
+    or None: after a successful mlock every page is resident (mlock_fixup's
+    make_pages_present fails the call otherwise)."""
+    for a in range(start, start + length):
+        table = mm.pgtables.get(a // PTRS_PER_PTE)
+        if table is None or type(table.ptes[a - table.base]) is not PresentPte:
+            return a
+    return None
 
 
 def check(mm: MmStruct, call: str, ret: int, expected: int | None, lay: Layout) -> None:

@@ -391,7 +391,9 @@ def build_world(sc: Scenario) -> tuple[World, dict[int, UserProcess]]:
         mm = MmStruct(f"mm{spec.pid}")
         for v in spec.vmas:
             flags = VM_READ | VM_MAYWRITE | (VM_WRITE if v.writable else 0)
-            mm.mmap.append(VmArea(mm, v.start, v.end, flags))
+            vma = VmArea(mm, v.start, v.end, flags)  # the mmap() before the run
+            world.vm_area_cachep[id(vma)] = vma
+            mm.mmap.append(vma)
         mm.mmap.sort(key=lambda vma: vma.vm_start)
         mm.ghost_layout = {a: (v.writable, False) for v in spec.vmas
                            for a in range(v.start, v.end)}
@@ -429,10 +431,32 @@ def _spec(call: str, op: Op) -> syscalls.SpecHook:
                 expected = layout_spec.mlock(lay, start, length, name == "mlock")
             layout_spec.check(mm, call, ret, expected, lay)
             mm.ghost_layout = lay
+            if name == "mlock" and ret == 0:
+                missing = layout_spec.resident(mm, start, length)
+                if missing is not None:
+                    raise KernelFinding(
+                        "syscall-mismatch", f"{call} returned 0 but page {missing} of "
+                        f"{mm.name} is not resident", {"call": call, "addr": missing},
+                        function="spec")
 
         return after
 
     return before
+
+
+def _pin_spec(call: str, addr: int) -> Callable[[MmStruct, Any], None]:
+    """get_user_pages(write=1) of a writable mapped page succeeds unless memory is short
+    (ours: checked under the pin's mmap_sem against the specified layout)."""
+
+    def check(mm: MmStruct, page: Any) -> None:
+        writable = mm.ghost_layout.get(addr, (False, False))[0]
+        if page is None and writable and all(z.free_list for z in W().zones):
+            raise KernelFinding(
+                "syscall-mismatch", f"{call}: get_user_pages of writable page {addr} of "
+                f"{mm.name} failed with free memory on every node",
+                {"call": call, "addr": addr}, function="spec")
+
+    return check
 
 
 def _length(op: Op) -> int | None:
@@ -557,7 +581,7 @@ async def run_op(op: Op, births: Births | None = None,
     elif name == "mremap":
         await syscalls.sys_mremap(p, op[2], op[3], op[4], op[5], spec=_spec(desc, op))
     elif name == "pin":
-        if await syscalls.pin(p, op[2], me):
+        if await syscalls.pin(p, op[2], me, _pin_spec(desc, op[2])):
             await syscalls.dma_write(p, op[2], op[3], thread=me)
             await syscalls.unpin(p, op[2], me)
     elif name == "migrate":

@@ -248,3 +248,26 @@ def test_migfuzz_fuzz_and_repro_pass_the_fixes(tmp_path: Path,
     assert main(["repro", str(artifact), "--target", "fuzz_scenario", "--no-timeline",
                  "--fix", "remove-migration-pte-ptep"]) == 2
     assert "produces no finding" in capsys.readouterr().err
+
+
+def test_the_extension_byte_brings_threads_move_pages_and_a_second_migrator() -> None:
+    """Bit 7 of the first prefault mask reads the extension byte: here a sibling thread of
+    process 1, move_pages among the migrator's ops and a second migrator (issue 13), so the
+    fuzzers reach the races of one mm and of overlapping migrations as the generator does."""
+    data = bytes([0, 1, 0, 0x83, 0,  # flags; process 1: 2 pages, prefault 0-1, extended; no ops
+                  0, 0, 0, 0,  # migrator (first reading, without kind bytes)
+                  0b0111,  # extension: second migrator, move_pages, one thread of process 1
+                  0, 0, 0, 0, 0, 0,  # migrator again: 1 op, a move_pages of address 0
+                  0, 0, 0,  # the thread: 1 op, a write of address 0
+                  0, 0, 0, 0, 1])  # migrator2: 1 op, a sys_migrate_pages
+    scenario, _ = _ops.decode(data)
+    assert [(t.name, t.ops) for t in scenario.tasks] == [
+        ("migrator", [("move_pages", 1, 0, 1, 0)]),
+        ("p1.t1", [("write", 1, 0, 1001)]),
+        ("migrator2", [("migrate", 1, 0, 1, 0)]),
+    ]
+    # and about half of all inputs use it, as libFuzzer's mutations flip that bit
+    rng = random.Random(13)
+    decoded = [_ops.decode(rng.randbytes(48))[0] for _ in range(400)]
+    assert sum(any(".t" in t.name for t in sc.tasks) for sc in decoded) > 40
+    assert sum(any(t.name == "migrator2" for t in sc.tasks) for sc in decoded) > 40

@@ -402,3 +402,21 @@ def test_lru_list_update_outside_lru_lock_is_found(
     out = stress_json(tmp_path, capsys, "--runs", "50", "-x", "--executor", "direct")
     [f] = out["findings"]
     assert f["signature"] == "lock-not-held in del_page_from_lru_list"
+
+
+def test_vma_that_is_never_freed_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """remove_vma taking the vma off the list without vm_area_free: a leak no count shows;
+    the vm_area_cachep check at quiescence does."""
+    from target.mm import mmap
+
+    def remove_vma(mm: Any, vma: Any) -> None:
+        mm.mmap.remove(vma)  # mutant: no vm_area_free
+
+    monkeypatch.setattr(mmap, "remove_vma", remove_vma)
+    out = stress_json(tmp_path, capsys, "--runs", "50", "-x", "--executor", "direct",
+                      "--scenario", "migrate-vs-fork-exit")
+    [f] = out["findings"]
+    assert f["signature"] == "object-leak in quiescence"
+    assert "vm_area_cachep" in Path(f["file"]).read_text()

@@ -137,3 +137,39 @@ def test_the_check_sees_the_write_section(monkeypatch: pytest.MonkeyPatch) -> No
     sched.new_execution()
     assert run_scenario(sc, sched).finding is None
     assert seen == [True, True]
+
+
+def _stress(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> Any:
+    main(["stress", "--jobs", "1", "--runs", "200", "-x", "--fixes", "all", "--json",
+          "--executor", "direct", "--out", str(tmp_path), *extra])
+    return json.loads(capsys.readouterr().out)
+
+
+def test_mlock_that_leaves_pages_out_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mlock_fixup without make_pages_present returns 0 with the range not resident."""
+    from target.mm import mlock
+
+    async def make_pages_present(*args: Any) -> int:
+        return 0
+
+    monkeypatch.setattr(mlock, "make_pages_present", make_pages_present)
+    [f] = _stress(tmp_path, capsys, "--scenario", "generated")["findings"]
+    assert f["signature"] == "syscall-mismatch in spec"
+    assert "not resident" in Path(f["file"]).read_text()
+
+
+def test_get_user_pages_that_gives_up_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """get_user_pages returning no page for a writable mapped address (with memory free):
+    every pin silently fails, and nothing but the pin's specification notices."""
+
+    async def get_user_pages(*args: Any) -> None:
+        return None
+
+    monkeypatch.setattr(syscalls, "get_user_pages", get_user_pages)
+    [f] = _stress(tmp_path, capsys, "--scenario", "tiny-migrate-pin")["findings"]
+    assert f["signature"] == "syscall-mismatch in spec"
+    assert "get_user_pages" in Path(f["file"]).read_text()

@@ -24,7 +24,7 @@ remove-migration-pte-locked; the 2011 fix is modelled so that each flaw has its 
 from __future__ import annotations
 
 from target.kernel import kasan_check
-from target.mm.mmap import find_vma_prev, vma_link, vma_merge
+from target.mm.mmap import find_vma_prev, vm_area_alloc, vma_link, vma_merge
 from target.mm.rmap import anon_vma_list_del
 from target.mm.types import VmArea
 
@@ -59,7 +59,7 @@ async def copy_vma(vma: VmArea, addr: int, length: int, pgoff: int) -> tuple[VmA
         else:
             await anon_vma_moveto_tail(new_vma)  # FIX: dst after src in rmap walk order
         return new_vma, vma
-    new_vma = VmArea(mm, addr, addr + length, vma.vm_flags)
+    new_vma = vm_area_alloc(mm, addr, addr + length, vma.vm_flags)
     new_vma.vm_pgoff = pgoff
     new_vma.vm_page_prot_write = vma.vm_page_prot_write
     new_vma.anon_vma = vma.anon_vma

@@ -13,9 +13,9 @@ from target.kernel import kasan_check
 from .ghost import ghost_fork_layout
 from .locking import SINGLE_DEPTH_NESTING
 from .memory import copy_page_range
-from .mmap import mmput
+from .mmap import mmput, vm_area_alloc
 from .rmap import anon_vma_link
-from .types import VM_LOCKED, MmStruct, VmArea
+from .types import VM_LOCKED, MmStruct
 from .world import W
 
 
@@ -61,7 +61,7 @@ async def dup_mmap(mm: MmStruct, oldmm: MmStruct) -> int:
     await mm.mmap_sem.down_write(SINGLE_DEPTH_NESTING)
     for mpnt in list(oldmm.mmap):
         kasan_check(mpnt, "dup_mmap")
-        tmp = VmArea(mm, mpnt.vm_start, mpnt.vm_end, mpnt.vm_flags & ~VM_LOCKED)
+        tmp = vm_area_alloc(mm, mpnt.vm_start, mpnt.vm_end, mpnt.vm_flags & ~VM_LOCKED)
         tmp.vm_pgoff = mpnt.vm_pgoff
         tmp.vm_page_prot_write = mpnt.vm_page_prot_write
         tmp.anon_vma = mpnt.anon_vma

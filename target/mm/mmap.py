@@ -153,7 +153,7 @@ async def vma_adjust(vma: VmArea, start: int, end: int, pgoff: int,
     if anon_vma is not None:
         await anon_vma.lock.unlock()
     if remove_next and next_ is not None:
-        kfree(next_)
+        vm_area_free(next_)
         following = vma_next(mm, vma)
         if remove_next == 2 and following is not None:  # mprotect case 6: that one goes too
             await vma_adjust(vma, start, following.vm_end, pgoff)
@@ -253,7 +253,7 @@ async def split_vma(mm: MmStruct, vma: VmArea, addr: int, new_below: bool) -> in
     Context: mmap_sem held for write.
     """
     kasan_check(vma, "split_vma")
-    new = VmArea(mm, vma.vm_start, vma.vm_end, vma.vm_flags)
+    new = vm_area_alloc(mm, vma.vm_start, vma.vm_end, vma.vm_flags)
     new.vm_pgoff = vma.vm_pgoff
     new.vm_page_prot_write = vma.vm_page_prot_write
     new.anon_vma = vma.anon_vma
@@ -278,9 +278,23 @@ async def free_pgtables(mm: MmStruct, vmas: list[VmArea]) -> None:
             kfree(mm.pgtables.pop(idx))
 
 
+def vm_area_alloc(mm: MmStruct, start: int, end: int, flags: int) -> VmArea:
+    """``kmem_cache_alloc(vm_area_cachep)`` and the fields every caller sets; counted live in
+    the world's ``vm_area_cachep`` until :func:`vm_area_free`. Context: any (SLAB_KERNEL)."""
+    vma = VmArea(mm, start, end, flags)
+    W().vm_area_cachep[id(vma)] = vma
+    return vma
+
+
+def vm_area_free(vma: VmArea) -> None:
+    """``kmem_cache_free(vm_area_cachep, vma)``: KASAN poisons it."""
+    W().vm_area_cachep.pop(id(vma), None)
+    kfree(vma)
+
+
 def remove_vma(mm: MmStruct, vma: VmArea) -> None:
     mm.mmap.remove(vma)
-    kfree(vma)
+    vm_area_free(vma)
 
 
 async def unmap_region(mm: MmStruct, vmas: list[VmArea]) -> None:
@@ -319,7 +333,7 @@ async def do_munmap(mm: MmStruct, start: int, length: int) -> int:
         mm.mmap.remove(v)
     await unmap_region(mm, doomed)
     for v in doomed:  # remove_vma_list
-        kfree(v)
+        vm_area_free(v)
     return 0
 
 
@@ -344,7 +358,7 @@ async def copy_vma(vma: VmArea, addr: int, length: int, pgoff: int) -> tuple[VmA
         if new_vma.vm_start <= vma_start < new_vma.vm_end:  # source merged into new_vma
             vma = new_vma
         return new_vma, vma
-    new_vma = VmArea(mm, addr, addr + length, vma.vm_flags)
+    new_vma = vm_area_alloc(mm, addr, addr + length, vma.vm_flags)
     new_vma.vm_pgoff = pgoff
     new_vma.vm_page_prot_write = vma.vm_page_prot_write
     new_vma.anon_vma = vma.anon_vma

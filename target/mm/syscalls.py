@@ -245,8 +245,10 @@ async def sys_mremap(p: UserProcess, addr: int, old_len: int, new_len: int,
     return await _with_mmap_sem_write(p, body, spec)
 
 
-async def pin(p: UserProcess, addr: int, thread: str = MAIN_THREAD) -> bool:
-    """``get_user_pages(write=1)`` of one page by ``thread``, as a driver pins a DMA buffer."""
+async def pin(p: UserProcess, addr: int, thread: str = MAIN_THREAD,
+              spec: Callable[[MmStruct, Page | None], None] | None = None) -> bool:
+    """``get_user_pages(write=1)`` of one page by ``thread``, as a driver pins a DMA buffer.
+    ``spec`` (ours) sees the result under mmap_sem, where no munmap can change the answer."""
     if (thread, addr) in p.pins:
         return False
     mm = get_task_mm(p)
@@ -260,6 +262,8 @@ async def pin(p: UserProcess, addr: int, thread: str = MAIN_THREAD) -> bool:
     # Read under mmap_sem, which the user's munmap and mremap need for write: a later one
     # moves the buffer away from ``addr`` (target.mm.ghost.ghost_dma).
     unmaps = ghost_unmaps(mm, addr)
+    if spec is not None:
+        spec(mm, page)
     await mm.mmap_sem.up_read()
     await mmput(mm)
     if page is None:

@@ -17,7 +17,7 @@ from typing import Any
 from target.kernel import spinlock_t
 
 from .locking import LRU_LOCK, MMLIST_LOCK, SWAP_LOCK, TREE_LOCK
-from .types import AnonVma, ListHead, Page, PG_reserved
+from .types import AnonVma, ListHead, Page, PG_reserved, VmArea
 
 
 class Zone:
@@ -96,6 +96,9 @@ class World:
     # anon_vma_alloc adds, anon_vma_free removes. Quiescence checks that each one is reachable
     # from a live vma (stress/oracles.py): a leaked anon_vma breaks no other invariant.
     anon_vma_cachep: dict[int, AnonVma] = field(default_factory=dict)
+    # vm_area_cachep's live objects, by id(): vm_area_alloc adds, vm_area_free removes; each
+    # must be on its live mm's list at quiescence (a vma off every list is never freed).
+    vm_area_cachep: dict[int, VmArea] = field(default_factory=dict)
     processes: dict[int, Any] = field(default_factory=dict)  # pid -> fork.Process
 
     @classmethod
