@@ -263,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", action="append", help="glob under target/mm (repeatable)")
     ap.add_argument("--write", action="store_true", help="write bench/mutation.md")
     ap.add_argument("--parallel", type=int, default=1, help="mutants run at a time")
+    ap.add_argument("--resume", metavar="MD",
+                    help="a report of the same sample (same seed, --mutants and model files): "
+                         "keep its killed verdicts, run only the rest again (after an oracle "
+                         "was added; the model under test must be unchanged)")
     a = ap.parse_args(argv)
     files = selected_files(a.files)
     if not files:
@@ -276,11 +280,19 @@ def main(argv: list[str] | None = None) -> int:
     if verdict != "survived":
         print(f"mutation: the unmutated model does not pass: {verdict} {what}", file=sys.stderr)
         return 1
+    previous = resumed(a.resume, sample) if a.resume else {}
+    if previous is None:
+        print(f"mutation: {a.resume} is not a report of this sample (other seed, --mutants "
+              "or model files): run the whole sample", file=sys.stderr)
+        return 2
     t_all = time.perf_counter()
     done = 0
 
     def one(m: Mutant) -> tuple[Mutant, str, float, str]:
         nonlocal done
+        if m.key in previous and previous[m.key][0].startswith("killed"):
+            done += 1
+            return (m, *previous[m.key])
         verdict, dt, what = run_mutant(m, a.runs, a.timeout)
         done += 1
         print(f"[{done}/{len(sample)}] {m.key}: {verdict} {dt:.1f}s {what}", file=sys.stderr,
@@ -298,6 +310,18 @@ def main(argv: list[str] | None = None) -> int:
         tmp.replace(HERE / "mutation.md")
     print(md)
     return 0
+
+
+def resumed(path: str, sample: list[Mutant]) -> dict[str, tuple[str, float, str]] | None:
+    """The verdicts of the report at ``path`` by mutant key, or None if its "Every mutant"
+    table is not exactly this sample (keys carry line numbers: any change to a sampled model
+    file moves them, so a resumed run cannot mix two models)."""
+    rows: dict[str, tuple[str, float, str]] = {}
+    for line in Path(path).read_text().splitlines():
+        if line.startswith("| `") and line.count(" | ") >= 3:
+            key, verdict, secs, what = (c.strip() for c in line[2:-2].split(" | ", 3))
+            rows[key.strip("`")] = (verdict, float(secs), what)
+    return rows if sorted(rows) == sorted(m.key for m in sample) else None
 
 
 def report(files: list[Path], total: int, results: list[tuple[Mutant, str, float, str]],
@@ -325,7 +349,9 @@ def report(files: list[Path], total: int, results: list[tuple[Mutant, str, float
         f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}); {date}; {seconds / 60:.1f} min.",
         "",
         f"Command: `.venv/bin/python bench/mutation.py --mutants {a.mutants} --runs {a.runs} "
-        f"--seed {a.seed}{''.join(f' --files {g}' for g in a.files or [])} --write`",
+        f"--seed {a.seed}{''.join(f' --files {g}' for g in a.files or [])} --write`"
+        + (f", resuming `{a.resume}`: its killed verdicts kept, every other mutant run again "
+           "on this tree" if a.resume else ""),
         "",
         f"Files: {', '.join(p.name for p in files)} ({total} mutation sites); "
         f"{len(results)} mutants sampled with seed {a.seed}; each runs "

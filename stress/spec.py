@@ -166,6 +166,18 @@ def check(mm: MmStruct, call: str, ret: int, expected: int | None, lay: Layout) 
                             f"{call} on {mm.name} returned {ret}, its specification {expected}",
                             {"call": call, "mm": mm.name, "ret": ret, "expected": expected},
                             function="spec")
+    # mprotect's other half: a pte may be writable only where the vma is (change_protection
+    # after vm_flags and vm_page_prot are set). No fault runs while the caller holds mmap_sem
+    # for write, and the MMU never sets the write bit, so this holds exactly here.
+    for table in mm.pgtables.values():
+        for i, pte in enumerate(table.ptes):
+            a = table.base + i
+            if type(pte) is PresentPte and pte.write and not lay.get(a, (False, False))[0]:
+                raise KernelFinding(
+                    "syscall-mismatch",
+                    f"after {call} (returned {ret}) {mm.name} has a writable pte at {a}, "
+                    f"which its specification maps {lay.get(a, 'not at all')}",
+                    {"call": call, "mm": mm.name, "ret": ret, "addr": a}, function="spec")
     got = actual_layout(mm)
     if got != lay:
         diff = sorted(a for a in set(got) | set(lay) if got.get(a) != lay.get(a))
