@@ -3,10 +3,12 @@
 Canonical scenarios are small, hand-written races that each exercise one path of the seed
 patch against one other path; the gate explores the tiny ones exhaustively. The race each
 docstring draws is written down as a predicate on the model in tests/test_canonical_reach.py,
-which checks that some seeded schedule reaches it (``fuzz_schedule`` fuzzes only these). The generator makes
-random scenarios with *swarm testing* (Groce et al., "Swarm Testing", ISSTA 2012): each
-scenario enables a random subset of operation kinds, so that rare combinations (say, migrate +
-mlock without any swap-out noise) get whole runs to themselves instead of being diluted.
+which checks that some seeded schedule reaches it (``fuzz_schedule`` fuzzes only these).
+
+The generator makes random scenarios with *swarm testing* (Groce et al., "Swarm Testing",
+ISSTA 2012): each scenario enables a random subset of operation kinds, so that rare
+combinations (say, migrate + mlock without any swap-out noise) get whole runs to themselves
+instead of being diluted.
 
 Addresses are virtual page numbers; with PTRS_PER_PTE = 4, addresses 0-3 share one page table
 (one ptl), 4-7 the next, and so on.
@@ -280,18 +282,29 @@ def migrate_vs_mremap_back() -> Scenario:
     destination merges into the vma before the source in the anon_vma list.
 
         A: mremap [2,4) -> [40,42), fork B, then [40,42) -> [2,4) and out again, twice
-        B: read 2, read 3          migrator: MOVE_ALL of B 0 -> 1, 1 -> 0, twice
-    (fix copy-vma-rmap-order)
+        B: read 40, then migrate_pages of itself (MOVE_ALL) 0 -> 1, 1 -> 0, twice
+        migrator: MOVE_ALL of B 0 -> 1, 1 -> 0, twice
+
+        B (or migrator), B's mmap_sem read     A, its own mmap_sem write
+        try_to_unmap(P): A's pte 40 := M(P)
+                                               mremap 40 -> 2: copy_vma merges into [0,2),
+                                                 which is before [40,42) in the anon_vma
+        remove_migration_ptes(P): walks [0,4)
+                                               move_ptes: M(P) from 40 to 2, behind the walk
+          walks [40,42): nothing there         -> M(P) outlives the migration
+    (fix copy-vma-rmap-order). B's own migrations start at the fork (B is a thread of the
+    child); the migrator's are no-ops until then.
     """
     out_and_back: list[Op] = [("mremap", 1, 40, 2, 2, 2), ("mremap", 1, 2, 2, 2, 40)]
+    migrations: list[Op] = [("migrate", 2, 0, 1, 1), ("migrate", 2, 1, 0, 1)] * 2
     return Scenario(
         WorldConfig(pages_per_node=10, swap_slots=0, config_swap=False),
         _one_process(4),
         [
             TaskSpec("A", [("mremap", 1, 2, 2, 2, 40), ("fork", 1, 2), *out_and_back,
                            *out_and_back, ("read", 1, 40)]),
-            TaskSpec("B", [("read", 2, 2), ("read", 2, 3)]),
-            TaskSpec("migrator", [("migrate", 2, 0, 1, 1), ("migrate", 2, 1, 0, 1)] * 2),
+            TaskSpec("B", [("read", 2, 40), *migrations]),
+            TaskSpec("migrator", migrations),
         ],
         name="migrate-vs-mremap-back",
     )

@@ -85,11 +85,12 @@ def install(mp: pytest.MonkeyPatch, probe: Probe) -> None:
 
     def mew(real: Any) -> Any:
         async def migration_entry_wait(mm: MmStruct, table: Any, address: int) -> None:
-            probe.in_mew[current().name] = id(mm)
+            me = current().name
+            probe.in_mew[me] = id(mm)
             try:
                 await real(mm, table, address)
-            finally:
-                del probe.in_mew[current().name]
+            finally:  # also when a finding tears the run down: no model code here
+                del probe.in_mew[me]
         return migration_entry_wait
 
     def wait_on_page_locked(real: Any) -> Any:
@@ -178,13 +179,14 @@ def install(mp: pytest.MonkeyPatch, probe: Probe) -> None:
 
     def rmp_walk(real: Any) -> Any:
         async def remove_migration_ptes(old: Page, new: Page) -> None:
+            me = current().name
             probe.walking[id(old)] += 1
-            probe.walkers[current().name] += 1
+            probe.walkers[me] += 1
             try:
                 await real(old, new)
             finally:
                 probe.walking[id(old)] -= 1
-                probe.walkers[current().name] -= 1
+                probe.walkers[me] -= 1
         return remove_migration_ptes
 
     def restore(real: Any) -> Any:
@@ -317,9 +319,8 @@ RACES: dict[str, tuple[tuple[str, ...], bool | str]] = {
     "migrate-fork-swapoff": (("... from an mm on no mmlist",), True),
     "migrate-vs-mremap": (("... while remove_migration_ptes walks for its page",), True),
     # copy-vma-rmap-order moves the destination to the tail: the race is the flaw's
-    "migrate-vs-mremap-back": (
-        ("move_ptes moves a page the migrator holds into a vma before its source",),
-        "copy-vma-rmap-order"),
+    "migrate-vs-mremap-back": (("... into a vma before its source in the anon_vma",),
+                               "copy-vma-rmap-order"),
     "threads-vs-migrate": (("two faults sleep on one migration entry",), True),
     "gup-vs-fork": (("the fork happens while the pin is held",), True),
     "threads-cow-break": (("two do_wp_page on one pte",), True),
