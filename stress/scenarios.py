@@ -1,10 +1,14 @@
 """Named canonical scenarios and the swarm-testing scenario generator.
 
 Canonical scenarios are small, hand-written races that each exercise one path of the seed
-patch against one other path; the gate explores the tiny ones exhaustively. The generator makes
-random scenarios with *swarm testing* (Groce et al., "Swarm Testing", ISSTA 2012): each
-scenario enables a random subset of operation kinds, so that rare combinations (say, migrate +
-mlock without any swap-out noise) get whole runs to themselves instead of being diluted.
+patch against one other path; the gate explores the tiny ones exhaustively. The race each
+docstring draws is written down as a predicate on the model in tests/test_canonical_reach.py,
+which checks that some seeded schedule reaches it (``fuzz_schedule`` fuzzes only these).
+
+The generator makes random scenarios with *swarm testing* (Groce et al., "Swarm Testing",
+ISSTA 2012): each scenario enables a random subset of operation kinds, so that rare
+combinations (say, migrate + mlock without any swap-out noise) get whole runs to themselves
+instead of being diluted.
 
 Addresses are virtual page numbers; with PTRS_PER_PTE = 4, addresses 0-3 share one page table
 (one ptl), 4-7 the next, and so on.
@@ -50,19 +54,29 @@ def migrate_vs_fault() -> Scenario:
 
 
 def migrate_vs_fork_exit() -> Scenario:
-    """Fork copies migration entries verbatim; the child (after the parent in the anon_vma
-    list) is restored by the same remove_migration_ptes walk; the child exits meanwhile.
+    """Fork copies migration entries verbatim; the new child (linked at the anon_vma's tail,
+    after the parent) is restored by the same remove_migration_ptes walk; a child exits
+    meanwhile.
 
-        parent: fork 2, write 0              child: write 1, read 0, exit
-        migrator: MOVE_ALL node 0 -> 1 of the parent (shared pages included)
+        parent: fork 2, read 1                   child 2: write 1, read 0, exit
+        migrator: MOVE_ALL node 0 -> 1 of child 2 (no-op until the fork): try_to_unmap puts
+                  M(P) in the parent's ptes too, holding child 2's mmap_sem, not the parent's
+        parent: fork 3, copy_one_pte(M(P))       child 3: read 0 (waits on M(P)), exit
+        migrator: remove_migration_ptes walks parent, child 2, child 3
+        parent: write 0
+
+    Migrating the process that forks would never meet the copy: fork holds its mmap_sem for
+    write, sys_migrate_pages for read.
     """
     return Scenario(
-        WorldConfig(pages_per_node=8, swap_slots=4),
+        WorldConfig(pages_per_node=10, swap_slots=4),
         _one_process(2),
         [
-            TaskSpec("parent", [("fork", 1, 2), ("write", 1, 0, 200), ("read", 1, 1)]),
+            TaskSpec("parent", [("fork", 1, 2), ("read", 1, 1), ("fork", 1, 3),
+                                ("write", 1, 0, 200)]),
             TaskSpec("child", [("write", 2, 1, 300), ("read", 2, 0), ("exit", 2)]),
-            TaskSpec("migrator", [("migrate", 1, 0, 1, 1)]),
+            TaskSpec("grandchild", [("read", 3, 0), ("exit", 3)]),
+            TaskSpec("migrator", [("migrate", 2, 0, 1, 1)] * 2),
         ],
         name="migrate-vs-fork-exit",
     )
@@ -268,18 +282,29 @@ def migrate_vs_mremap_back() -> Scenario:
     destination merges into the vma before the source in the anon_vma list.
 
         A: mremap [2,4) -> [40,42), fork B, then [40,42) -> [2,4) and out again, twice
-        B: read 2, read 3          migrator: MOVE_ALL of B 0 -> 1, 1 -> 0, twice
-    (fix copy-vma-rmap-order)
+        B: read 40, then migrate_pages of itself (MOVE_ALL) 0 -> 1, 1 -> 0, twice
+        migrator: MOVE_ALL of B 0 -> 1, 1 -> 0, twice
+
+        B (or migrator), B's mmap_sem read     A, its own mmap_sem write
+        try_to_unmap(P): A's pte 40 := M(P)
+                                               mremap 40 -> 2: copy_vma merges into [0,2),
+                                                 which is before [40,42) in the anon_vma
+        remove_migration_ptes(P): walks [0,4)
+                                               move_ptes: M(P) from 40 to 2, behind the walk
+          walks [40,42): nothing there         -> M(P) outlives the migration
+    (fix copy-vma-rmap-order). B's own migrations start at the fork (B is a thread of the
+    child); the migrator's are no-ops until then.
     """
     out_and_back: list[Op] = [("mremap", 1, 40, 2, 2, 2), ("mremap", 1, 2, 2, 2, 40)]
+    migrations: list[Op] = [("migrate", 2, 0, 1, 1), ("migrate", 2, 1, 0, 1)] * 2
     return Scenario(
         WorldConfig(pages_per_node=10, swap_slots=0, config_swap=False),
         _one_process(4),
         [
             TaskSpec("A", [("mremap", 1, 2, 2, 2, 40), ("fork", 1, 2), *out_and_back,
                            *out_and_back, ("read", 1, 40)]),
-            TaskSpec("B", [("read", 2, 2), ("read", 2, 3)]),
-            TaskSpec("migrator", [("migrate", 2, 0, 1, 1), ("migrate", 2, 1, 0, 1)] * 2),
+            TaskSpec("B", [("read", 2, 40), *migrations]),
+            TaskSpec("migrator", migrations),
         ],
         name="migrate-vs-mremap-back",
     )
@@ -332,6 +357,69 @@ def gup_vs_fork() -> Scenario:
     )
 
 
+def threads_cow_break() -> Scenario:
+    """COW break by two threads: after a fork the page is read-only and shared, and two
+    threads of the parent store to it at once: two do_wp_page on one pte.
+
+        T1: fork 2, write 0 (31)              T2: read 0 (x3), write 0 (32), read 0
+        child (pid 2): read 0, exit
+        migrator: MOVE_ALL node 0 -> 1 of the child (a no-op before the fork; after it,
+                  the shared page's entries are in the parent's pte too)
+
+        T1                                    T2
+        fork: pte 0 := ro(P), child shares P
+        write 0: do_wp_page(P): mapcount 2
+          get_page(P), ptl unlocked            write 0: do_wp_page(P), get_page(P)
+          copy P -> N1                           ptl unlocked, copy P -> N2
+          ptl; pte == orig: map N1               ptl; pte is N1 != orig: put_page(N2)
+                                                 retries: N1 is writable, stores 32
+
+    The second COW's recheck of the pte under the ptl is what keeps one of the copies
+    (and the store made to it) from being thrown away; the child's exit and the migration
+    of the shared page change the mapcount under both.
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=8),
+        _one_process(2),
+        [
+            TaskSpec("T1", [("fork", 1, 2), ("write", 1, 0, 31)]),
+            TaskSpec("T2", [("read", 1, 0)] * 3 + [("write", 1, 0, 32), ("read", 1, 0)]),
+            TaskSpec("child", [("read", 2, 0), ("exit", 2)]),
+            TaskSpec("migrator", [("migrate", 2, 0, 1, 1)]),
+        ],
+        name="threads-cow-break",
+    )
+
+
+def thread_exit_vs_entry_wait() -> Scenario:
+    """A thread exits while its sibling sleeps in migration_entry_wait.
+
+        T1: read 0 (x3), exit                 T2: read 0 (x4), write 0 (7)
+        migrator: migrate node 0 -> 1
+
+        migrator                              T2                        T1
+        lock_page(P), try_to_unmap:
+          pte 0 := M(P)
+                                              fault: migration_entry_wait
+                                                get_page(P), sleeps
+                                                                        exit: mm_users 2 -> 1
+        remove_migration_ptes, unlock_page -> wakes, put_page(P), retries
+
+    The sleeper holds a reference of the page, not of the mm: the mm must stay because T2
+    is still one of its users, and its last user's exit is T2's (the process ends with it).
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=8),
+        _one_process(2),
+        [
+            TaskSpec("T1", [("read", 1, 0)] * 3 + [("exit", 1)]),
+            TaskSpec("T2", [("read", 1, 0)] * 4 + [("write", 1, 0, 7)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 0)]),
+        ],
+        name="thread-exit-vs-entry-wait",
+    )
+
+
 CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-fault": migrate_vs_fault,
     "migrate-vs-fork-exit": migrate_vs_fork_exit,
@@ -346,6 +434,8 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-mremap-back": migrate_vs_mremap_back,
     "threads-vs-migrate": threads_vs_migrate,
     "gup-vs-fork": gup_vs_fork,
+    "threads-cow-break": threads_cow_break,
+    "thread-exit-vs-entry-wait": thread_exit_vs_entry_wait,
     "tiny-migrate-fault": tiny_migrate_fault,
     "tiny-migrate-pin": tiny_migrate_pin,
 }
