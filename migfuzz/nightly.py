@@ -26,8 +26,10 @@ committing each to the history database as soon as it is saved); a fuzz run call
 from ``corpus/TARGET``, merged back after each run), and libFuzzer writes its crash artifacts
 under the run directory the moment it crashes. The parent polls every run directory twice a
 second and records in the history database (:mod:`migfuzz.history`) every finding file and
-every artifact it has not seen (an artifact is decoded and replayed with the run's bugs and
-saved as a finding file first).
+every artifact it has not seen, each replayed first as ``migfuzz repro`` would (an artifact is
+decoded and replayed with the run's bugs and saved as a finding file): a ``*.json`` that does
+not load or does not reproduce is recorded as such (``invalid``), listed in the summary, and
+never counted as a finding.
 
 Nothing found is lost when a night is killed (``kill -9`` of the process group, a reboot): the
 files were written atomically when found, the database rows are committed in short
@@ -44,8 +46,9 @@ when the runs end (a fuzz crash, a killed run's file) is labelled by the parent 
 report, which lists known flaws with their label, apart from new findings.
 
 Exit status: 0 no new findings (known flaws are not new), 1 new findings, 2 usage error
-(another nightly holds the database, a bad option), 3 a run hit a harness error or the report
-could not be written.
+(another nightly holds the database, a bad option), 3 a run hit a harness error, a run
+directory held a file that does not load or does not reproduce, or the report could not be
+written.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
@@ -80,6 +83,7 @@ from .flaws import explain
 from .fuzz import TARGETS as FUZZ_TARGETS
 from .fuzz import artifact_record, run_fuzz
 from .history import History, RunRow
+from .replay import check
 from .report import fixes_text, format_summary
 from .report_html import write_report
 from .strategies import BASE_STRATEGIES
@@ -176,18 +180,46 @@ class Harvest:
 
     files: list[str] = field(default_factory=list)  # finding files and artifacts read now
     new_keys: list[str] = field(default_factory=list)  # keys the database did not have
+    rejected: list[str] = field(default_factory=list)  # "FILE: why": not loaded / reproduced
 
     def add(self, other: Harvest) -> None:
         self.files += other.files
         self.new_keys += other.new_keys
+        self.rejected += other.rejected
+
+
+_REPLAYED: dict[str, str | None] = {}
+"""Verdicts of :func:`replay_problem` by the record's content without its counters: a
+campaign rewrites its file at every flush of a new hit count, which needs no new replay."""
+
+
+def replay_problem(rec: FindingRecord, source: str) -> str | None:
+    """Why ``rec`` is not a finding, judged as ``migfuzz repro`` would (two exact replays with
+    its bugs and fixes; a drifted schedule re-searched): None when it reproduces.
+
+    A finding file in a run directory is only a claim: a stray or edited file, or one whose
+    finding the model no longer shows, must not reach the history as a finding. Raises
+    :class:`FindingFileError` for a file that is corrupt in a way only a replay shows (a
+    padded schedule)."""
+    content = replace(rec, hits=1, first_seen="", last_seen="", known_flaw=None).dumps()
+    if content not in _REPLAYED:
+        v = check(rec, None, source)
+        _REPLAYED[content] = None if v.reproduced else (
+            f"does not reproduce ({v.status}): " + " ".join(" ".join(v.notes).split())[:300])
+    return _REPLAYED[content]
 
 
 def harvest(hist: History, run: RunRow, corpus: CorpusIndex,
             warn: Callable[[str], None] | None = None) -> Harvest:
     """Record every finding file and crash artifact of ``run``'s directory not yet in the
-    database. Idempotent and crash-safe: a file's row in ``files`` is written after its
-    finding, so a kill in between only means the next harvest records it again (which changes
-    nothing)."""
+    database, each replayed first (:func:`replay_problem`; an artifact is replayed to be
+    decoded at all): a file that does not load or does not reproduce is recorded in ``files``
+    as ``invalid: ...`` and in :attr:`Harvest.rejected`, never as a finding. Idempotent and
+    crash-safe: a file's row in ``files`` is written after its finding, so a kill in between
+    only means the next harvest records it again (which changes nothing).
+
+    (A stress run's campaign also records each finding it saves, before this harvest: those
+    records come from the campaign's own traced replay of the run that found them.)"""
     d = Path(run.out_dir)
     got = Harvest()
     if not d.is_dir():
@@ -203,11 +235,21 @@ def harvest(hist: History, run: RunRow, corpus: CorpusIndex,
             continue
         try:
             rec = load(p)
+            problem = replay_problem(rec, str(p))
         except FindingFileError as exc:
+            problem = exc.problem
+        except Exception as exc:  # a harness error replaying it: the run is in error
             hist.note_file(p, run.id, st.st_mtime_ns, st.st_size, None,
-                           f"invalid: {exc.problem}")
+                           f"error: cannot replay: {type(exc).__name__}: {exc}")
+            got.rejected.append(f"{p}: cannot replay: {type(exc).__name__}: {exc}")
             if warn:
-                warn(str(exc))
+                warn(f"{p}: cannot replay: {type(exc).__name__}: {exc}")
+            continue
+        if problem is not None:
+            hist.note_file(p, run.id, st.st_mtime_ns, st.st_size, None, f"invalid: {problem}")
+            got.rejected.append(f"{p}: {problem}")
+            if warn:
+                warn(f"{p}: not a finding: {problem}")
             continue
         if hist.record_finding(run.id, p, rec, corpus_match=corpus.match(rec)):
             got.new_keys.append(rec.key)
@@ -238,6 +280,7 @@ def _harvest_artifacts(hist: History, run: RunRow, corpus: CorpusIndex,
         except Exception as exc:
             hist.note_file(a, run.id, st.st_mtime_ns, st.st_size, None,
                            f"error: {type(exc).__name__}: {exc}")
+            got.rejected.append(f"{a}: cannot replay: {type(exc).__name__}: {exc}")
             if warn:
                 warn(f"{a}: cannot replay: {type(exc).__name__}: {exc}")
             continue
@@ -376,12 +419,13 @@ class NightSummary:
     known: int = 0
     flaws: list[str] = field(default_factory=list)  # "signature: label" per known flaw
     recovered: Harvest = field(default_factory=Harvest)
+    rejected: list[str] = field(default_factory=list)  # "FILE: why" (Harvest.rejected)
     interrupted: bool = False
     report_error: str | None = None
 
     @property
     def exit_code(self) -> int:
-        if self.report_error or any(r.status == "error" for r in self.runs):
+        if self.report_error or self.rejected or any(r.status == "error" for r in self.runs):
             return 3
         return 1 if self.new else 0
 
@@ -440,6 +484,7 @@ class Nightly:
         self.sigterm = False
         self._first_signal: float | None = None
         self.seq = 0
+        self.rejected: list[str] = []  # files of tonight's harvests that are not findings
 
     def log(self, msg: str) -> None:
         print(f"nightly: {msg}", file=self.stream, flush=True)
@@ -471,9 +516,10 @@ class Nightly:
             finally:
                 self._stop_all(force=True)
                 for run in hist.runs(night):
-                    harvest(hist, run, self.corpus, self.log)
+                    self._harvest(run)
             summary = NightSummary(night, self.db_path, None, interrupted=self.signals > 0,
-                                   recovered=recovered)
+                                   recovered=recovered,
+                                   rejected=recovered.rejected + self.rejected)
             summary.flaws = label_known_flaws(hist, night, self.log)
             hist.end_night(night, "interrupted" if self.signals else "done")
             try:
@@ -535,7 +581,7 @@ class Nightly:
                 for a in self.active.values():
                     run = self.hist.run(a.run)
                     if run is not None:
-                        harvest(self.hist, run, self.corpus, self.log)
+                        self._harvest(run)
             if now - last_status >= STATUS_EVERY:
                 last_status = now
                 for a in self.active.values():
@@ -546,6 +592,9 @@ class Nightly:
             if not self.active and (self.signals or all(lane.done for lane in lanes)):
                 return
             time.sleep(POLL_S)
+
+    def _harvest(self, run: RunRow) -> None:
+        self.rejected += harvest(self.hist, run, self.corpus, self.log).rejected
 
     def _maybe_start(self, idx: int, lane: Lane, now: float | None = None) -> None:
         if lane.busy or lane.done:
@@ -649,7 +698,7 @@ class Nightly:
         run = self.hist.run(a.run)
         if run is None:  # pragma: no cover
             return
-        harvest(self.hist, run, self.corpus, self.log)
+        self._harvest(run)
         res = _read_json(a.run_dir / "result.json")
         fields = _run_fields(res or _read_json(a.run_dir / "status.json"))
         fields.setdefault("seconds", round(time.monotonic() - a.started, 3))
@@ -932,6 +981,10 @@ def format_night(s: NightSummary) -> str:
              f"  history    {s.db}",
              f"  report     {s.report or 'NOT WRITTEN: ' + str(s.report_error)}"]
     lines += [f"  known flaw {f}" for f in s.flaws]
+    if s.rejected:
+        lines.append(f"  not findings: {len(s.rejected)} file(s) in the run directories did "
+                     "not load or did not reproduce (recorded as invalid, not as findings):")
+        lines += [f"    {r}" for r in s.rejected]
     if s.interrupted:
         lines.append("  interrupted: the runs were stopped early; everything found is saved")
     for r in s.runs:

@@ -28,6 +28,7 @@ import migfuzz.cli as cli_mod
 from migfuzz.cli import main
 from migfuzz.findings import FindingStore, file_name, load
 from migfuzz.strategies import decode, encode
+from migfuzz.timeline import last_touching
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = ROOT / "corpus" / "known"
@@ -353,3 +354,29 @@ def test_the_timeline_shows_rss_updates_unlocked_peeks_and_the_findings_last_cau
     assert "the last events that touched pfn 0 (read these first):" in after
     cause = after.splitlines()[2:5]
     assert all("pfn0" in line for line in cause), cause
+
+
+def test_a_quiescence_finding_names_its_swap_slot_and_the_ptes_that_held_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """remove-pte-unlocked's leak is found after every task finished (step 121, task '-'):
+    the slot's last holders are the migrator's pte writes, 14+ rows above the finding."""
+    assert run_main(["repro", "--width", "140", str(KNOWN / "remove-pte-unlocked.json")]) == 1
+    out = capsys.readouterr().out
+    after = out[out.index("FINDING at step"):]
+    assert after.startswith("FINDING at step") and " in -: page-leak in quiescence" in after
+    assert "the last events that touched swap slot 1 (read these first):" in after
+    cause = after.splitlines()[2:5]
+    assert len(cause) == 3 and all("S(0:1)" in line for line in cause), cause
+
+
+def test_last_touching_follows_the_object_the_details_name() -> None:
+    events = [(1, 0, "pte", {"mm": "mm1", "addr": 2, "old": "None", "new": "P(3,w--)"}),
+              (2, 0, "pte", {"mm": "mm1", "addr": 9, "old": "None", "new": "S(0:4)"}),
+              (3, 1, "peek", {"mm": "mm2", "addr": 2, "pte": "S(0:4)"}),
+              (4, 1, "get_page", {"pfn": 3, "count": 2}),
+              (5, 1, "finding", {"pfn": 3, "mm": "mm1"})]
+    assert last_touching(events, {"pfn": 3}) == ("pfn 3", [events[3]])
+    assert last_touching(events, {"slot": 4})[1] == [events[1], events[2]]
+    assert last_touching(events, {"vma": "<vma mm1 [0,4)>"}) == ("vma mm1 [0,4)", [events[0]])
+    assert last_touching(events, {"slot": 5}) == ("swap slot 5", [])
+    assert last_touching(events, {"cpu": 0, "km": 0}) == ("", [])

@@ -225,6 +225,48 @@ def test_recovery_records_what_a_killed_night_left_on_disk(tmp_path: Path) -> No
         assert all(html.escape(k.split(" +bugs")[0]) in page for k in keys)
 
 
+def _plant(run_dir: Path) -> tuple[str, str]:
+    """Two *.json a night did not find in ``run_dir``: a valid finding file whose finding does
+    not fire (its bug taken out, key and all), and one edited after it was written. Returns
+    (the first's key, the edited one's name)."""
+    gone = load(KNOWN / "get-after-unlock.json")
+    gone.bugs = []
+    write_atomic(run_dir / "stray.json", gone.dumps())
+    edited = json.loads((KNOWN / "get-after-unlock.json").read_text())
+    edited["signature"] = "use-after-free in put_page"
+    write_atomic(run_dir / "edited.json", json.dumps(edited))
+    return gone.key, "edited.json"
+
+
+def test_a_json_in_a_run_directory_is_a_finding_only_if_it_reproduces(tmp_path: Path) -> None:
+    out, db, _ = _fake_killed_night(tmp_path)
+    stress_dir = out / "runs" / "n0001-01-stress"
+    stray_key, edited = _plant(stress_dir)
+    with History(db) as h:
+        night2 = h.start_night(budget_s=60, jobs=2, bugs=QUICK_BUGS, out_dir=str(out),
+                               model_commit="test", tool_version="test")
+        got = recover(h, night2, CorpusIndex(), lambda s: None)
+        keys = {r["key"] for r in h.findings()}
+        assert stray_key not in keys and all("put_page" not in k for k in keys)
+        assert len(keys) == 2  # the genuine finding file and the artifact still count
+        rejected = sorted(got.rejected)
+        assert len(rejected) == 2
+        assert rejected[0].startswith(f"{stress_dir / edited}: field signature:")
+        assert rejected[1].startswith(f"{stress_dir / 'stray.json'}: does not reproduce "
+                                      "(fixed): all 50 recorded decisions replay exactly "
+                                      "and the finding does not fire")
+        statuses = {Path(r["path"]).name: r["status"] for r in h.query("SELECT * FROM files")}
+        assert statuses["stray.json"].startswith("invalid: does not reproduce (fixed)")
+        assert statuses[edited].startswith("invalid: field signature")
+        # recorded once: the next rescan neither replays nor lists them again
+        assert recover(h, night2, CorpusIndex(), lambda s: None).rejected == []
+    summary = nightly.NightSummary(night2, db, None, rejected=got.rejected)
+    assert summary.exit_code == 3
+    text = nightly.format_night(summary)
+    assert "not findings: 2 file(s) in the run directories did not load or did not " \
+           "reproduce" in text and "stray.json: does not reproduce (fixed)" in text
+
+
 def test_harvest_skips_files_it_has_read(tmp_path: Path) -> None:
     _, db, _ = _fake_killed_night(tmp_path)
     with History(db) as h:
