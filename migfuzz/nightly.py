@@ -1,6 +1,6 @@
 """``migfuzz nightly``: a time-boxed night of stress and fuzzing, with history and a report.
 
-    migfuzz nightly [--hours H] [--minutes M] [--jobs N] [--bug NAME] [--fix NAME]
+    migfuzz nightly [--hours H] [--minutes M | --runs N] [--jobs N] [--bug NAME] [--fix NAME]
                     [--fixes all|none] [--out DIR] [--db PATH] [--report DIR]
 
 The budget (default 8 hours; ``--hours`` and ``--minutes`` add up) is spread over ``--jobs``
@@ -17,6 +17,11 @@ finds races on the trio executor) keeps at least half the machine. A lane whose 
 early (a fuzz target that stops at a crash: libFuzzer without ``-fork`` stops at the first
 one, and is restarted as long as restarts find new crashing inputs) fills the rest of the
 budget with another stress campaign, so the machine stays busy until the deadline.
+
+With ``--runs N`` instead of a budget, no clock decides what runs: the lanes run their queues
+once, each stress run exactly N schedules and each fuzz run N libFuzzer executions (one
+session: libFuzzer stops at its first crash), nothing fills the lanes and no deadline stops a
+run. A night's work then depends only on its options and seeds (tests, comparisons).
 
 Every run is a child process (``python -m migfuzz.nightly RUN_DIR/run.json``) in the nightly's
 process group, with its own output directory ``OUT/runs/nNNNN-SS-KIND-TARGET/``: a stress run
@@ -74,7 +79,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from . import __version__
-from ._args import add_fix_arguments, fixes_of, jobs_count, non_negative_float
+from ._args import add_fix_arguments, fixes_of, jobs_count, non_negative_float, runs_count
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
 from .campaign import Campaign, CampaignConfig, Message, default_jobs
@@ -470,8 +475,9 @@ def _descendants(pid: int) -> list[int]:
 class Nightly:
     def __init__(self, *, seconds: float, jobs: int, bugs: Sequence[str], out: Path,
                  db: Path, report: Path, log: TextIO | None = None,
-                 fixes: Sequence[str] = ()) -> None:
-        self.seconds = seconds
+                 fixes: Sequence[str] = (), runs: int | None = None) -> None:
+        self.seconds = 0.0 if runs is not None else seconds
+        self.runs = runs  # per run, instead of a time budget (see the module docstring)
         self.jobs = jobs
         self.bugs = sorted(bugs)
         self.fixes = sorted(fixes)
@@ -503,14 +509,17 @@ class Nightly:
             recovered = recover(hist, night, self.corpus, self.log)
             self._seed_corpora()
             lanes = plan(self.jobs, self.seconds)
-            self.log(f"night {night}: {self.seconds / 60:g} min on {self.jobs} job(s), bugs "
+            budget = (f"{self.runs:,} runs per run" if self.runs is not None else
+                      f"{self.seconds / 60:g} min")
+            self.log(f"night {night}: {budget} on {self.jobs} job(s), bugs "
                      f"{', '.join(self.bugs) or 'none'}, fixes {fixes_text(self.fixes)}; "
                      "lanes: " + "; ".join(
                          " -> ".join(f"{i.kind} {i.target} {i.seconds:.0f}s"
                                      + (f" x{i.jobs}" if i.jobs > 1 else "")
                                      for i in lane.queue) for lane in lanes)
                      + f"; out {self.out}")
-            self.deadline = time.monotonic() + self.seconds
+            self.deadline = (time.monotonic() + self.seconds if self.runs is None else
+                             float("inf"))  # a night of --runs ends when its queues do
             try:
                 self._loop(lanes)
             finally:
@@ -599,6 +608,12 @@ class Nightly:
     def _maybe_start(self, idx: int, lane: Lane, now: float | None = None) -> None:
         if lane.busy or lane.done:
             return
+        if self.runs is not None:  # every queued run, in order; nothing fills the lane
+            if lane.queue:
+                self._start(idx, lane, lane.queue.popleft())
+            else:
+                lane.done = True
+            return
         remaining = self.deadline - (time.monotonic() if now is None else now)
         while lane.queue:
             # the lane's remaining time, shared in the planned proportions (a run that took
@@ -632,7 +647,8 @@ class Nightly:
             self.hist.update_run(run, note=item.note)
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = {"run": run, "night": self.night, "kind": item.kind, "target": item.target,
-                "seconds": item.seconds, "jobs": item.jobs, "bugs": self.bugs,
+                "seconds": item.seconds, "runs": self.runs, "jobs": item.jobs,
+                "bugs": self.bugs,
                 "fixes": self.fixes, "seed": seed,
                 "db": str(self.db_path), "out_dir": str(run_dir),
                 "corpus": str(self.out / "corpus" / item.target), "parent": os.getpid(),
@@ -644,7 +660,8 @@ class Nightly:
                                 stdin=subprocess.DEVNULL)
         self.active[run] = Active(run, idx, item, proc, run_dir, log, time.monotonic())
         lane.busy = True
-        self.log(f"run {run}: {item.kind} {item.target} for {item.seconds:.0f} s"
+        self.log(f"run {run}: {item.kind} {item.target} for "
+                 + (f"{self.runs:,} runs" if self.runs is not None else f"{item.seconds:.0f} s")
                  + (f" with {item.jobs} workers" if item.jobs > 1 else "")
                  + f" -> {run_dir}")
 
@@ -810,7 +827,9 @@ def _stress_child(spec: dict[str, Any]) -> int:
             print(f"nightly: cannot record {path} now ({exc}); the parent will",
                   file=sys.stderr)
 
-    cfg = CampaignConfig(seed=int(spec["seed"]), seconds=float(spec["seconds"]),
+    runs = spec.get("runs")
+    cfg = CampaignConfig(seed=int(spec["seed"]), runs=None if runs is None else int(runs),
+                         seconds=float(spec["seconds"]) if runs is None else None,
                          strategy="portfolio", executor="trio", jobs=int(spec["jobs"]),
                          bugs=tuple(spec["bugs"]), fixes=tuple(spec.get("fixes", [])),
                          out=str(run_dir),
@@ -855,6 +874,7 @@ def _fuzz_child(spec: dict[str, Any]) -> int:
     target = str(spec["target"])
     run_dir = Path(spec["out_dir"])
     bugs = list(spec["bugs"])
+    runs = None if spec.get("runs") is None else int(spec["runs"])
     t0 = time.monotonic()
     deadline = t0 + float(spec["seconds"])
     tot: dict[str, Any] = {"execs": 0, "coverage": 0, "features": 0, "restarts": 0,
@@ -894,12 +914,12 @@ def _fuzz_child(spec: dict[str, Any]) -> int:
             # The first session always runs (libFuzzer executes the seed corpus before it
             # looks at the clock): a fuzz run of the night never ends with nothing done
             # because a loaded machine started it late.
-            if remaining < MIN_RUN_S and tot["restarts"]:
-                break
+            if tot["restarts"] and (runs is not None or remaining < MIN_RUN_S):
+                break  # (with --runs: one session, whatever it found)
             s = run_fuzz(target, max(1.0, remaining - FUZZ_OVERHEAD_S), 1, bugs,
                          Path(spec["corpus"]), run_dir, seed=int(spec["seed"]) * 1000
                          + int(tot["restarts"]), progress=True,
-                         fixes=list(spec.get("fixes", [])))
+                         fixes=list(spec.get("fixes", [])), runs=runs)
             tot["restarts"] += 1
             tot["execs"] += s.execs
             tot["fuzz_seconds"] += s.seconds
@@ -943,6 +963,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"budget in hours (added to --minutes; default {DEFAULT_HOURS:g} h)")
     p.add_argument("--minutes", type=non_negative_float, default=None, metavar="M",
                    help="budget in minutes (added to --hours)")
+    p.add_argument("--runs", type=runs_count, default=None, metavar="N",
+                   help="instead of a time budget: each stress run does exactly N schedules "
+                        "and each fuzz run N executions, every lane's queue once (no clock "
+                        "decides what runs)")
     p.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
                    help=f"processes to use (default: os.cpu_count() = {default_jobs()})")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
@@ -996,6 +1020,8 @@ def format_night(s: NightSummary) -> str:
 def cmd_nightly(a: argparse.Namespace) -> int:
     bugs = check_bugs(a.bug)
     fixes = fixes_of(a)
+    if a.runs is not None and (a.hours is not None or a.minutes is not None):
+        raise UsageError("--runs replaces the time budget: not with --hours or --minutes")
     if a.hours is None and a.minutes is None:
         seconds = DEFAULT_HOURS * 3600
     else:
@@ -1007,7 +1033,8 @@ def cmd_nightly(a: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out {a.out}: cannot create: {exc.strerror or exc}") from None
-    n = Nightly(seconds=seconds, jobs=a.jobs or default_jobs(), bugs=bugs, fixes=fixes, out=out,
+    n = Nightly(seconds=seconds, runs=a.runs, jobs=a.jobs or default_jobs(), bugs=bugs,
+                fixes=fixes, out=out,
                 db=Path(a.db) if a.db else out / "history.sqlite",
                 report=Path(a.report) if a.report else out / "report")
     summary = n.run()

@@ -415,6 +415,12 @@ def _nightly_cmd(out: Path, minutes: float, *bugs: str) -> list[str]:
     return cmd
 
 
+def _nightly_runs_cmd(out: Path, runs: int, *more: str) -> list[str]:
+    """A night of one job bounded by runs, not time: what it runs depends on no clock."""
+    return [sys.executable, "-m", "migfuzz.cli", "nightly", "--runs", str(runs), "--jobs", "1",
+            "--out", str(out), *more]
+
+
 def _found_on_disk(out: Path) -> dict[str, str]:
     """Every finding that exists on disk: finding files and (decoded) crash artifacts."""
     found: dict[str, str] = {}
@@ -475,20 +481,44 @@ def test_kill_9_midway_then_rerun_loses_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_short_nightly_on_the_faithful_model_is_clean(tmp_path: Path) -> None:
-    """One job, 45 s with every upstream fix: the stress portfolio, then each fuzz target;
-    no findings, exit 0. (At 30 s, a fuzz run's start-up on a busy 2-core machine ate the
-    last target's share: the lane stops starting runs below MIN_RUN_S.)"""
+    """One job, every upstream fix, 200 runs per run (no clock decides what runs): the stress
+    portfolio, then each fuzz target; no findings, exit 0."""
     out = tmp_path / "n"
-    cmd = [*_nightly_cmd(out, 0.75), "--fixes", "all"]
-    cmd[cmd.index("--jobs") + 1] = "1"
-    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    res = subprocess.run(_nightly_runs_cmd(out, 200, "--fixes", "all"), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     with History(out / "history.sqlite") as h:
         runs = h.runs()
-        assert [r.kind for r in runs][:4] == ["stress", "fuzz", "fuzz", "fuzz"]
+        assert [r.kind for r in runs] == ["stress", "fuzz", "fuzz", "fuzz"]
+        assert [r.target for r in runs][1:] == list(FUZZ_TARGETS)
         assert {r.status for r in runs} == {"ok"}
-        assert all(r.execs > 0 for r in runs) and h.findings() == []
+        assert [r.execs for r in runs] == [200] * 4 and h.findings() == []
         assert all(r.coverage for r in runs if r.kind == "fuzz")
     page = (out / "report" / "index.html").read_text()
     assert "No findings tonight." in page and "0 new" in page
     assert not list(out.glob("runs/*/fuzz-*/corpus"))  # merged into OUT/corpus, removed
+
+
+@pytest.mark.slow
+def test_a_nightly_lists_files_that_do_not_reproduce_and_records_none(tmp_path: Path) -> None:
+    """A killed night's run directory holding a stray and an edited finding file: the next
+    nightly replays them, records neither, lists both and exits 3."""
+    out, db, _ = _fake_killed_night(tmp_path)
+    stray_key, edited = _plant(out / "runs" / "n0001-01-stress")
+    res = subprocess.run(_nightly_runs_cmd(out, 10, "--fixes", "all"), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert "not findings: 2 file(s) in the run directories did not load or did not " \
+           "reproduce" in res.stdout
+    assert "stray.json: does not reproduce (fixed)" in res.stdout
+    assert f"{edited}: field signature:" in res.stdout
+    with History(db) as h:
+        keys = {r["key"] for r in h.findings()}
+    assert stray_key not in keys and len(keys) == 2
+
+
+def test_runs_replaces_the_time_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    assert run_main(["nightly", "--runs", "5", "--minutes", "1",
+                     "--out", str(tmp_path / "o")]) == 2
+    assert "--runs replaces the time budget" in capsys.readouterr().err
