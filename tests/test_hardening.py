@@ -184,6 +184,34 @@ def test_an_edited_signature_is_corrupt(tmp_path: Path,
     assert "field key:" in one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [lambda d: d["scenario"]["world"].update(config_swap=not d["scenario"]["world"]["config_swap"]),
+     lambda d: d["scenario"]["processes"][0]["prefault"][0].__setitem__(1, 11),
+     lambda d: d["scenario"]["tasks"][0]["ops"][0].__setitem__(3, 9),
+     lambda d: d["strategy"].update(seed=1),
+     lambda d: d.update(max_steps=d["max_steps"] - 1),
+     lambda d: d.update(trace_hash="sha256:" + "0" * 32)],
+    ids=["config_swap", "prefault", "op-argument", "strategy", "max_steps", "trace_hash"])
+def test_an_edit_that_still_replays_is_corrupt(tmp_path: Path, edit: Any,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Each of these edits of a file migfuzz wrote still replays to the same finding (the
+    scenario edits: REPRODUCED, 'trace differs'); the digest tells the file was edited."""
+    d = json.loads(load(REPRO).dumps())  # as migfuzz writes it today, with its digest
+    assert run_main(["repro", "--no-timeline", str(write(tmp_path, d))]) == 1
+    capsys.readouterr()
+    edit(d)
+    assert run_main(["repro", "--no-timeline", str(write(tmp_path, d))]) == 2
+    assert "field digest: the file was edited after migfuzz wrote it" in one_error_line(
+        capsys.readouterr().err)
+    del d["digest"]  # a file from before digests: the edit replays, as it always did
+    assert run_main(["repro", "--no-timeline", str(write(tmp_path, d))]) in (0, 1)
+    capsys.readouterr()
+    d = json.loads(load(REPRO).dumps())
+    d["hits"], d["last_seen"] = 99, "2027-01-01T00:00:00+00:00"  # what migfuzz rewrites itself
+    assert run_main(["repro", "--no-timeline", str(write(tmp_path, d))]) == 1
+
+
 def test_a_padded_schedule_is_corrupt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = known()
     schedule = decode(d["schedule_encoding"], d["schedule"])
