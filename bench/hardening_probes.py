@@ -110,23 +110,27 @@ def mutate(rng: random.Random, d: dict[str, Any]) -> tuple[dict[str, Any] | str,
         target = rng.choice([sc["world"], sc["processes"][0], sc["processes"][0]["vmas"][0],
                              sc["tasks"][0]])
         key = rng.choice(list(target))
+        old = json.dumps(target[key])
         target[key] = random_json(rng)
         MUTATION[0] = f"scenario ...{key} = {target[key]!r}"
-        return d, True
+        return d, json.dumps(target[key]) != old  # (the same value again changes nothing)
     if how == 5:  # an op argument
         op = d["scenario"]["tasks"][rng.randrange(len(d["scenario"]["tasks"]))]["ops"][0]
         i = rng.randrange(len(op))
+        old = json.dumps(op[i])
         op[i] = random_json(rng)
         MUTATION[0] = f"op argument {i} = {op[i]!r}: {op}"
-        return d, True
+        return d, json.dumps(op[i]) != old
     if how == 6:  # a top-level field: deleted or replaced
         key = rng.choice(sorted(d))
         if rng.random() < 0.5:
             del d[key]
             MUTATION[0] = f"deleted {key}"
         else:
+            old = json.dumps(d[key])
             d[key] = random_json(rng)
             MUTATION[0] = f"{key} = {d[key]!r}"
+            return d, key in SEMANTIC and json.dumps(d[key]) != old
         return d, key in SEMANTIC
     d["strategy"]["params"] = {"unknown": random_json(rng)}  # strategy params
     d["strategy"]["name"] = rng.choice(["pct", "random", "minimize"])
@@ -164,9 +168,10 @@ def probe_files(work: Path, n: int, rng: random.Random) -> dict[str, Any]:
                              str(out_dir) + os.sep]}[cmd]
         rc, err = run(argv)
         stats[f"{cmd} exit {rc}"] += 1
-        if rc == 1 and corrupt:
-            exit1_corrupt += 1
-            print(f"  exit 1 after: {MUTATION[0]}", file=sys.stderr)
+        if rc in (0, 1) and corrupt:  # 1 "reproduces", 0 "fixed" / "written": both wrong
+            stats[f"exit {rc} on a corrupting mutation"] += 1
+            exit1_corrupt += rc == 1
+            print(f"  {cmd} exit {rc} after: {MUTATION[0]}", file=sys.stderr)
         if "Traceback" in err or rc in ("traceback", 3):
             stats["traceback or harness error"] += 1
         for p in listing(work) - before:
