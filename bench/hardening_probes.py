@@ -1,11 +1,13 @@
 """Issue 11's probes, rerun: hostile finding files, random raw artifacts, unwritable outputs,
 and kill -9 of a campaign's parent. Prints the figures the issue's "Done when" asks for.
 
-    .venv/bin/python bench/hardening_probes.py [--files 448] [--raw 800] [--kills 5]
+    .venv/bin/python bench/hardening_probes.py [--files 448] [--raw 800] [--kills 4]
+                                               [--nightly 40] [--only PROBE ...]
 
 The file probes run ``migfuzz.cli.main`` in this process (a subprocess each would take most of
 the time starting Python), each under a 60 s alarm that counts as a hang; the kill probe runs
-real ``migfuzz stress --jobs 2`` processes. Everything is written under one temp directory, and
+real ``migfuzz stress --jobs 2`` processes, the nightly probe a real ``migfuzz nightly``
+over planted files. Everything is written under one temp directory, and
 every file that appears outside the output directories a probe names is counted.
 """
 
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from migfuzz.cli import main  # noqa: E402
+from migfuzz.findings import load  # noqa: E402
 from migfuzz.strategies import decode, encode  # noqa: E402
 
 KNOWN = sorted((ROOT / "corpus" / "known").glob("*.json"))
@@ -107,27 +110,38 @@ def mutate(rng: random.Random, d: dict[str, Any]) -> tuple[dict[str, Any] | str,
         target = rng.choice([sc["world"], sc["processes"][0], sc["processes"][0]["vmas"][0],
                              sc["tasks"][0]])
         key = rng.choice(list(target))
+        old = json.dumps(target[key])
         target[key] = random_json(rng)
         MUTATION[0] = f"scenario ...{key} = {target[key]!r}"
-        return d, True
+        return d, json.dumps(target[key]) != old  # (the same value again changes nothing)
     if how == 5:  # an op argument
         op = d["scenario"]["tasks"][rng.randrange(len(d["scenario"]["tasks"]))]["ops"][0]
         i = rng.randrange(len(op))
+        old = json.dumps(op[i])
         op[i] = random_json(rng)
         MUTATION[0] = f"op argument {i} = {op[i]!r}: {op}"
-        return d, True
+        return d, json.dumps(op[i]) != old
     if how == 6:  # a top-level field: deleted or replaced
         key = rng.choice(sorted(d))
         if rng.random() < 0.5:
             del d[key]
             MUTATION[0] = f"deleted {key}"
         else:
+            old = json.dumps(d[key])
             d[key] = random_json(rng)
             MUTATION[0] = f"{key} = {d[key]!r}"
+            return d, key in SEMANTIC and json.dumps(d[key]) != old
         return d, key in SEMANTIC
     d["strategy"]["params"] = {"unknown": random_json(rng)}  # strategy params
     d["strategy"]["name"] = rng.choice(["pct", "random", "minimize"])
     return d, False
+
+
+def written(path: Path) -> dict[str, Any]:
+    """A known reproducer as this migfuzz writes it (with its digest): the files the probes
+    mutate are what a campaign, minimize or refresh would have written."""
+    doc: dict[str, Any] = load(path).to_json()
+    return doc
 
 
 def listing(root: Path) -> set[Path]:
@@ -141,7 +155,7 @@ def probe_files(work: Path, n: int, rng: random.Random) -> dict[str, Any]:
     out_dir = work / "out"
     out_dir.mkdir()
     for i in range(n):
-        base = json.loads(rng.choice(KNOWN).read_text())
+        base = written(rng.choice(KNOWN))
         doc, corrupt = mutate(rng, base)
         f = work / "in" / f"m{i}.json"
         f.parent.mkdir(exist_ok=True)
@@ -154,9 +168,10 @@ def probe_files(work: Path, n: int, rng: random.Random) -> dict[str, Any]:
                              str(out_dir) + os.sep]}[cmd]
         rc, err = run(argv)
         stats[f"{cmd} exit {rc}"] += 1
-        if rc == 1 and corrupt:
-            exit1_corrupt += 1
-            print(f"  exit 1 after: {MUTATION[0]}", file=sys.stderr)
+        if rc in (0, 1) and corrupt:  # 1 "reproduces", 0 "fixed" / "written": both wrong
+            stats[f"exit {rc} on a corrupting mutation"] += 1
+            exit1_corrupt += rc == 1
+            print(f"  {cmd} exit {rc} after: {MUTATION[0]}", file=sys.stderr)
         if "Traceback" in err or rc in ("traceback", 3):
             stats["traceback or harness error"] += 1
         for p in listing(work) - before:
@@ -262,21 +277,76 @@ def probe_kills(work: Path, n: int) -> dict[str, Any]:
             "stress --jobs 64 --seconds 2 wall time": f"{time.monotonic() - t:.1f} s"}
 
 
+def probe_nightly(work: Path, n: int, rng: random.Random) -> dict[str, Any]:
+    """A killed night's run directory with ``n`` planted *.json (mutated finding files, and
+    valid ones whose bug was taken out, key and all, so that they no longer reproduce), then a
+    real ``migfuzz nightly --runs 5``: which of them reach the history as findings."""
+    from migfuzz.history import History
+
+    out = work / "night"
+    run_dir = out / "runs" / "n0001-01-stress"
+    run_dir.mkdir(parents=True)
+    with History(out / "history.sqlite") as h:
+        night = h.start_night(budget_s=60, jobs=1, bugs=[], out_dir=str(out),
+                              model_commit="probe", tool_version="probe")
+        h.start_run(night=night, kind="stress", target="portfolio", seed=1, bugs=[], jobs=1,
+                    budget_s=60, out_dir=str(run_dir))
+    corrupt: set[str] = set()
+    for i in range(n):
+        src = rng.choice(KNOWN)
+        name = f"m{i:03d}.json"
+        if rng.random() < 0.25:  # valid, but its finding does not fire
+            rec = load(src)
+            rec.bugs = []
+            (run_dir / name).write_text(rec.dumps())
+            corrupt.add(name)
+            continue
+        doc, bad = mutate(rng, written(src))
+        (run_dir / name).write_text(doc if isinstance(doc, str) else json.dumps(doc))
+        if bad:
+            corrupt.add(name)
+    t = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "migfuzz.cli", "nightly", "--runs", "5",
+                           "--jobs", "1", "--fixes", "all", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    wall = time.monotonic() - t
+    with History(out / "history.sqlite") as h:
+        status = {Path(r["path"]).name: str(r["status"]) for r in h.query(
+            "SELECT path, status FROM files")}
+    planted = {f"m{i:03d}.json" for i in range(n)}
+    kinds = Counter(status.get(f, "not recorded").split(":")[0] for f in planted)
+    listed = proc.stdout.count(str(run_dir) + os.sep)
+    return {"planted files": n, "of which corrupt or not reproducing": len(corrupt),
+            "nightly exit": proc.returncode, "nightly wall seconds": round(wall, 1),
+            "recorded as": dict(sorted(kinds.items())),
+            "corrupt or not reproducing recorded as findings": sum(
+                status.get(f) == "finding" for f in corrupt),
+            "listed as not findings in the summary": listed,
+            "tracebacks": int("Traceback" in proc.stdout + proc.stderr)}
+
+
 def main_() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=448)
     ap.add_argument("--raw", type=int, default=800)
     ap.add_argument("--kills", type=int, default=4)
+    ap.add_argument("--nightly", type=int, default=40)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--only", nargs="*", default=None, metavar="PROBE",
+                    help="run only these probes (files raw outputs kills nightly)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     with tempfile.TemporaryDirectory(prefix="migfuzz-probes-") as tmp:
         work = Path(tmp)
         report = {}
-        for name, fn in (("finding files", lambda: probe_files(work, a.files, rng)),
-                         ("raw artifacts", lambda: probe_raw(work, a.raw, rng)),
-                         ("outputs", lambda: probe_outputs(work)),
-                         ("kills", lambda: probe_kills(work, a.kills))):
+        for short, name, fn in (
+                ("files", "finding files", lambda: probe_files(work, a.files, rng)),
+                ("raw", "raw artifacts", lambda: probe_raw(work, a.raw, rng)),
+                ("outputs", "outputs", lambda: probe_outputs(work)),
+                ("kills", "kills", lambda: probe_kills(work, a.kills)),
+                ("nightly", "nightly", lambda: probe_nightly(work, a.nightly, rng))):
+            if a.only is not None and short not in a.only:
+                continue
             t = time.monotonic()
             report[name] = fn()
             report[name]["probe seconds"] = round(time.monotonic() - t, 1)

@@ -134,6 +134,11 @@ class KnownFlaw:
         return cls(v["fix"], v.get("label", ""), v.get("how", ""))
 
 
+DIGESTED = ("signature", "kind", "message", "function", "task", "step", "details", "scenario",
+            "strategy", "executor", "bugs", "fixes", "max_steps", "steps", "trace_hash")
+"""The fields a finding file's ``digest`` covers (with its decoded schedule)."""
+
+
 @dataclass
 class FindingRecord:
     """The contents of one finding file (see ``corpus/README.md`` for each field)."""
@@ -175,6 +180,15 @@ class FindingRecord:
         return tasks, ops, len(self.schedule)
 
     def to_json(self) -> dict[str, Any]:
+        body = self._body()
+        out: dict[str, Any] = {}
+        for k, v in body.items():
+            out[k] = v
+            if k == "trace_hash":  # the digest next to the trace hash it covers
+                out["digest"] = self.digest(body)
+        return out
+
+    def _body(self) -> dict[str, Any]:
         encoding, data = encode(self.schedule)
         return {
             "format": FORMAT,
@@ -209,6 +223,17 @@ class FindingRecord:
 
     def dumps(self) -> str:
         return pretty_json(self.to_json()) + "\n"
+
+    def digest(self, body: dict[str, Any] | None = None) -> str:
+        """``sha256:`` + 32 hex digits over what a replay uses and a verdict compares: the
+        finding, scenario, strategy, executor, decisions, bugs, fixes and bounds, and the trace
+        hash (not the counters, dates, origin or label, which migfuzz itself rewrites). Any
+        other change to a file migfuzz wrote is an edit, and reads as corrupt."""
+        d = self._body() if body is None else body
+        content = {k: d[k] for k in DIGESTED}
+        content["schedule"] = list(self.schedule)  # whatever its encoding
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
     @classmethod
     def from_json(cls, d: Any, source: str = "<finding>") -> FindingRecord:
@@ -331,6 +356,7 @@ class _Finding(_Strict):
     max_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)]
     steps: _Count
     trace_hash: Annotated[str, Field(max_length=80)]
+    digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{32}$")] | None = None  # (older files)
     first_seen: Annotated[str, Field(max_length=40)]
     last_seen: Annotated[str, Field(max_length=40)]
     hits: Annotated[int, Field(ge=0, le=2**53)]
@@ -356,7 +382,8 @@ def _check_integrity(rec: FindingRecord, m: _Finding) -> str:
 
     A file edited by hand (or by a bad merge) must read as corrupt, never replay as some
     other finding or as "fixed": the key is recomputed from the signature and bugs, the
-    signature from the kind and function, the schedule against its length and the scenario.
+    signature from the kind and function, the schedule against its length and the scenario,
+    and (files written since it exists) everything a replay uses against the ``digest``.
     """
     if not rec.signature.startswith(f"{rec.kind} in {rec.function}"):
         return (f"field signature: {_short(rec.signature)} does not match kind {rec.kind!r} "
@@ -375,6 +402,10 @@ def _check_integrity(rec: FindingRecord, m: _Finding) -> str:
                 f"'decisions' says {m.decisions}: truncated or edited?")
     if len(rec.schedule) > rec.max_steps:
         return f"field schedule: {len(rec.schedule)} decisions exceed max_steps {rec.max_steps}"
+    if m.digest is not None and m.digest != rec.digest():
+        return ("field digest: the file was edited after migfuzz wrote it (its finding, "
+                "scenario, strategy, schedule, bugs, fixes or bounds no longer match the "
+                f"digest {m.digest}): corrupt, so no verdict")
     return ""
 
 

@@ -133,7 +133,10 @@ _STATUS = re.compile(r"#(\d+):?\s+(?:\w+\s+)?cov: (\d+) ft: (\d+).*?exec/s:? (\d
 
 def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Path,
              out: Path, *, feedback: bool = True, seed: int = 0,
-             progress: bool = True, fixes: Sequence[str] = ()) -> FuzzSummary:
+             progress: bool = True, fixes: Sequence[str] = (),
+             runs: int | None = None) -> FuzzSummary:
+    """Fuzz ``target`` for ``seconds``, or, with ``runs``, for exactly that many executions
+    (libFuzzer's ``-runs``, no time limit: what it does depends on no clock)."""
     check_target(target)
     base = out / f"fuzz-{target}"
     work = base / "corpus"
@@ -147,7 +150,8 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
     cmd = [sys.executable, "-m", f"fuzzers.{target}", str(work)]
     if corpus.is_dir():
         cmd.append(str(corpus))
-    cmd += [f"-max_total_time={max(1, int(seconds))}", f"-max_len={MAX_LEN}",
+    cmd += [f"-runs={runs}" if runs is not None else f"-max_total_time={max(1, int(seconds))}",
+            f"-max_len={MAX_LEN}",
             f"-artifact_prefix={artifacts}/", f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}",
             "-print_final_stats=1", f"-seed={seed + 1}"]
     env = dict(os.environ, MIGFUZZ_BUGS=",".join(bugs), MIGFUZZ_FIXES=",".join(fixes))

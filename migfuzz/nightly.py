@@ -1,6 +1,6 @@
 """``migfuzz nightly``: a time-boxed night of stress and fuzzing, with history and a report.
 
-    migfuzz nightly [--hours H] [--minutes M] [--jobs N] [--runs N] [--bug NAME]
+    migfuzz nightly [--hours H] [--minutes M | --runs N] [--jobs N] [--bug NAME]
                     [--fix NAME] [--fixes all|none] [--out DIR] [--db PATH] [--report DIR]
                     [--json]
 
@@ -14,13 +14,18 @@ processes (default: the machine's cores) as *lanes*, each a queue of runs:
     jobs >= 6     a stress campaign with jobs-3 workers, and one lane per fuzz target
 
 so a 2-core machine runs two things at a time, and the stress portfolio (the engine that
-finds races on the trio executor) keeps at least half the machine. ``--runs N`` makes a night
-reproducible instead (tests, and bisecting a drop of a migration rate): one stress campaign of
-exactly N schedules from the night's seed on every job, no fuzzing (libFuzzer's executions
-depend on its timing) and no filling; the budget is then only a cap. A lane whose queue ends
+finds races on the trio executor) keeps at least half the machine. A lane whose queue ends
 early (a fuzz target that stops at a crash: libFuzzer without ``-fork`` stops at the first
 one, and is restarted as long as restarts find new crashing inputs) fills the rest of the
 budget with another stress campaign, so the machine stays busy until the deadline.
+
+With ``--runs N`` instead of a budget (not with ``--hours``/``--minutes``: usage error), no
+clock decides what runs: the same lanes run their queues once, each stress run exactly N
+schedules from its seed and each fuzz run N libFuzzer executions (``-runs``; one session:
+libFuzzer stops at its first crash), nothing fills the lanes and no deadline stops a run. A
+night's work then depends only on its options and seeds: tests, and bisecting a drop of a
+migration rate (the rates come from the stress runs, whose N schedules are the same each
+night of the same seed).
 
 Every run is a child process (``python -m migfuzz.nightly RUN_DIR/run.json``) in the nightly's
 process group, with its own output directory ``OUT/runs/nNNNN-SS-KIND-TARGET/``: a stress run
@@ -30,8 +35,10 @@ committing each to the history database as soon as it is saved); a fuzz run call
 from ``corpus/TARGET``, merged back after each run), and libFuzzer writes its crash artifacts
 under the run directory the moment it crashes. The parent polls every run directory twice a
 second and records in the history database (:mod:`migfuzz.history`) every finding file and
-every artifact it has not seen (an artifact is decoded and replayed with the run's bugs and
-saved as a finding file first).
+every artifact it has not seen, each replayed first as ``migfuzz repro`` would (an artifact is
+decoded and replayed with the run's bugs and saved as a finding file): a ``*.json`` that does
+not load or does not reproduce is recorded as such (``invalid``), listed in the summary, and
+never counted as a finding.
 
 Nothing found is lost when a night is killed (``kill -9`` of the process group, a reboot): the
 files were written atomically when found, the database rows are committed in short
@@ -61,9 +68,9 @@ when the runs end (a fuzz crash, a killed run's file) is labelled by the parent 
 report, which lists known flaws with their label, apart from new findings.
 
 Exit status: 0 no new findings (known flaws are not new; a drop of a migration rate is
-flagged, not failed), 1 new findings, 2 usage error
-(another nightly holds the database, a bad option), 3 a run hit a harness error or the report
-could not be written.
+flagged, not failed), 1 new findings, 2 usage error (another nightly holds the database, a bad
+option), 3 a run hit a harness error, a run directory held a file that does not load or does
+not reproduce, or the report could not be written.
 """
 
 from __future__ import annotations
@@ -84,12 +91,12 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from . import __version__
-from ._args import add_fix_arguments, bounded_int, fixes_of, jobs_count, non_negative_float
+from ._args import add_fix_arguments, fixes_of, jobs_count, non_negative_float, runs_count
 from ._errors import FindingFileError, UsageError
 from .bugs import check_bugs
 from .campaign import Campaign, CampaignConfig, Message, default_jobs, migration_rates
@@ -106,6 +113,7 @@ from .history import (
     RunRow,
     compare_rates,
 )
+from .replay import check
 from .report import fixes_text, format_summary, migration_lines
 from .report_html import write_report
 from .strategies import BASE_STRATEGIES
@@ -133,7 +141,8 @@ class Item:
     seconds: float
     jobs: int = 1
     note: str = ""
-    runs: int | None = None  # a stress campaign of exactly this many schedules (--runs)
+    runs: int | None = None  # --runs: exactly this many schedules (stress) or libFuzzer
+    # executions (fuzz) instead of ``seconds``
 
 
 @dataclass
@@ -146,9 +155,16 @@ class Lane:
 
 
 def plan(jobs: int, seconds: float, runs: int | None = None) -> list[Lane]:
-    """Lanes of runs for ``jobs`` processes over ``seconds`` (see the module docstring)."""
+    """Lanes of runs for ``jobs`` processes over ``seconds``, or with ``runs`` the same lanes
+    with every run bounded by that many schedules or executions (see the module docstring)."""
+    lanes = _lanes(jobs, seconds)
     if runs is not None:
-        return [Lane(jobs, deque([Item("stress", "portfolio", seconds, jobs, runs=runs)]))]
+        for lane in lanes:
+            lane.queue = deque(replace(i, runs=runs) for i in lane.queue)
+    return lanes
+
+
+def _lanes(jobs: int, seconds: float) -> list[Lane]:
     fuzz = list(FUZZ_TARGETS)
     if jobs <= 1:
         items = [Item("stress", "portfolio", seconds / 2)]
@@ -205,18 +221,46 @@ class Harvest:
 
     files: list[str] = field(default_factory=list)  # finding files and artifacts read now
     new_keys: list[str] = field(default_factory=list)  # keys the database did not have
+    rejected: list[str] = field(default_factory=list)  # "FILE: why": not loaded / reproduced
 
     def add(self, other: Harvest) -> None:
         self.files += other.files
         self.new_keys += other.new_keys
+        self.rejected += other.rejected
+
+
+_REPLAYED: dict[str, str | None] = {}
+"""Verdicts of :func:`replay_problem` by the record's content without its counters: a
+campaign rewrites its file at every flush of a new hit count, which needs no new replay."""
+
+
+def replay_problem(rec: FindingRecord, source: str) -> str | None:
+    """Why ``rec`` is not a finding, judged as ``migfuzz repro`` would (two exact replays with
+    its bugs and fixes; a drifted schedule re-searched): None when it reproduces.
+
+    A finding file in a run directory is only a claim: a stray or edited file, or one whose
+    finding the model no longer shows, must not reach the history as a finding. Raises
+    :class:`FindingFileError` for a file that is corrupt in a way only a replay shows (a
+    padded schedule)."""
+    content = replace(rec, hits=1, first_seen="", last_seen="", known_flaw=None).dumps()
+    if content not in _REPLAYED:
+        v = check(rec, None, source)
+        _REPLAYED[content] = None if v.reproduced else (
+            f"does not reproduce ({v.status}): " + " ".join(" ".join(v.notes).split())[:300])
+    return _REPLAYED[content]
 
 
 def harvest(hist: History, run: RunRow, corpus: CorpusIndex,
             warn: Callable[[str], None] | None = None) -> Harvest:
     """Record every finding file and crash artifact of ``run``'s directory not yet in the
-    database. Idempotent and crash-safe: a file's row in ``files`` is written after its
-    finding, so a kill in between only means the next harvest records it again (which changes
-    nothing)."""
+    database, each replayed first (:func:`replay_problem`; an artifact is replayed to be
+    decoded at all): a file that does not load or does not reproduce is recorded in ``files``
+    as ``invalid: ...`` and in :attr:`Harvest.rejected`, never as a finding. Idempotent and
+    crash-safe: a file's row in ``files`` is written after its finding, so a kill in between
+    only means the next harvest records it again (which changes nothing).
+
+    (A stress run's campaign also records each finding it saves, before this harvest: those
+    records come from the campaign's own traced replay of the run that found them.)"""
     d = Path(run.out_dir)
     got = Harvest()
     if not d.is_dir():
@@ -232,11 +276,21 @@ def harvest(hist: History, run: RunRow, corpus: CorpusIndex,
             continue
         try:
             rec = load(p)
+            problem = replay_problem(rec, str(p))
         except FindingFileError as exc:
+            problem = exc.problem
+        except Exception as exc:  # a harness error replaying it: the run is in error
             hist.note_file(p, run.id, st.st_mtime_ns, st.st_size, None,
-                           f"invalid: {exc.problem}")
+                           f"error: cannot replay: {type(exc).__name__}: {exc}")
+            got.rejected.append(f"{p}: cannot replay: {type(exc).__name__}: {exc}")
             if warn:
-                warn(str(exc))
+                warn(f"{p}: cannot replay: {type(exc).__name__}: {exc}")
+            continue
+        if problem is not None:
+            hist.note_file(p, run.id, st.st_mtime_ns, st.st_size, None, f"invalid: {problem}")
+            got.rejected.append(f"{p}: {problem}")
+            if warn:
+                warn(f"{p}: not a finding: {problem}")
             continue
         if hist.record_finding(run.id, p, rec, corpus_match=corpus.match(rec)):
             got.new_keys.append(rec.key)
@@ -267,6 +321,7 @@ def _harvest_artifacts(hist: History, run: RunRow, corpus: CorpusIndex,
         except Exception as exc:
             hist.note_file(a, run.id, st.st_mtime_ns, st.st_size, None,
                            f"error: {type(exc).__name__}: {exc}")
+            got.rejected.append(f"{a}: cannot replay: {type(exc).__name__}: {exc}")
             if warn:
                 warn(f"{a}: cannot replay: {type(exc).__name__}: {exc}")
             continue
@@ -422,6 +477,7 @@ class NightSummary:
     known: int = 0
     flaws: list[str] = field(default_factory=list)  # "signature: label" per known flaw
     recovered: Harvest = field(default_factory=Harvest)
+    rejected: list[str] = field(default_factory=list)  # "FILE: why" (Harvest.rejected)
     interrupted: bool = False
     report_error: str | None = None
     migrations: dict[str, tuple[int, int]] = field(default_factory=dict)  # tonight, summed
@@ -433,9 +489,10 @@ class NightSummary:
 
     @property
     def exit_code(self) -> int:
-        """3 harness error, 1 new findings, else 0. A drop of a migration rate is flagged but
-        is not a failure (module docstring)."""
-        if self.report_error or any(r.status == "error" for r in self.runs):
+        """3 harness error or a file that is not a finding (:attr:`rejected`), 1 new
+        findings, else 0. A drop of a migration rate is flagged but is not a failure (module
+        docstring)."""
+        if self.report_error or self.rejected or any(r.status == "error" for r in self.runs):
             return 3
         return 1 if self.new else 0
 
@@ -454,6 +511,7 @@ class NightSummary:
             "runs_by_status": dict(sorted(by.items())),
             "new": self.new, "known": self.known, "known_flaws": self.flaws,
             "recovered_files": len(self.recovered.files),
+            "rejected": self.rejected,
             "migration": migration_rates({k: list(v) for k, v in self.migrations.items()}),
             "rate_comparisons": [c.to_json() for c in self.rates],
             "rate_drops": [c.to_json() for c in self.drops],
@@ -502,7 +560,8 @@ class Nightly:
     def __init__(self, *, seconds: float, jobs: int, bugs: Sequence[str], out: Path,
                  db: Path, report: Path, log: TextIO | None = None,
                  fixes: Sequence[str] = (), runs: int | None = None) -> None:
-        self.seconds = seconds
+        self.seconds = 0.0 if runs is not None else seconds
+        self.runs = runs  # per run, instead of a time budget (see the module docstring)
         self.jobs = jobs
         self.runs = runs
         self.bugs = sorted(bugs)
@@ -516,6 +575,7 @@ class Nightly:
         self.sigterm = False
         self._first_signal: float | None = None
         self.seq = 0
+        self.rejected: list[str] = []  # files of tonight's harvests that are not findings
 
     def log(self, msg: str) -> None:
         print(f"nightly: {msg}", file=self.stream, flush=True)
@@ -534,23 +594,28 @@ class Nightly:
             recovered = recover(hist, night, self.corpus, self.log)
             self._seed_corpora()
             lanes = plan(self.jobs, self.seconds, self.runs)
-            self.log(f"night {night}: {self.seconds / 60:g} min on {self.jobs} job(s), bugs "
+            budget = (f"{self.runs:,} runs per run" if self.runs is not None else
+                      f"{self.seconds / 60:g} min")
+            self.log(f"night {night}: {budget} on {self.jobs} job(s), bugs "
                      f"{', '.join(self.bugs) or 'none'}, fixes {fixes_text(self.fixes)}; "
                      "lanes: " + "; ".join(
-                         " -> ".join(f"{i.kind} {i.target} {i.seconds:.0f}s"
+                         " -> ".join(f"{i.kind} {i.target} "
+                                     + (f"{i.runs:,} runs" if i.runs is not None
+                                        else f"{i.seconds:.0f}s")
                                      + (f" x{i.jobs}" if i.jobs > 1 else "")
-                                     + (f" ({i.runs} schedules)" if i.runs else "")
                                      for i in lane.queue) for lane in lanes)
                      + f"; out {self.out}")
-            self.deadline = time.monotonic() + self.seconds
+            self.deadline = (time.monotonic() + self.seconds if self.runs is None else
+                             float("inf"))  # a night of --runs ends when its queues do
             try:
                 self._loop(lanes)
             finally:
                 self._stop_all(force=True)
                 for run in hist.runs(night):
-                    harvest(hist, run, self.corpus, self.log)
+                    self._harvest(run)
             summary = NightSummary(night, self.db_path, None, interrupted=self.signals > 0,
-                                   recovered=recovered)
+                                   recovered=recovered,
+                                   rejected=recovered.rejected + self.rejected)
             summary.flaws = label_known_flaws(hist, night, self.log)
             summary.migrations = hist.night_migrations(night)
             summary.rates = compare_rates(hist.migration_trend(), night)
@@ -614,7 +679,7 @@ class Nightly:
                 for a in self.active.values():
                     run = self.hist.run(a.run)
                     if run is not None:
-                        harvest(self.hist, run, self.corpus, self.log)
+                        self._harvest(run)
             if now - last_status >= STATUS_EVERY:
                 last_status = now
                 for a in self.active.values():
@@ -626,8 +691,17 @@ class Nightly:
                 return
             time.sleep(POLL_S)
 
+    def _harvest(self, run: RunRow) -> None:
+        self.rejected += harvest(self.hist, run, self.corpus, self.log).rejected
+
     def _maybe_start(self, idx: int, lane: Lane, now: float | None = None) -> None:
         if lane.busy or lane.done:
+            return
+        if self.runs is not None:  # every queued run, in order; nothing fills the lane
+            if lane.queue:
+                self._start(idx, lane, lane.queue.popleft())
+            else:
+                lane.done = True
             return
         remaining = self.deadline - (time.monotonic() if now is None else now)
         while lane.queue:
@@ -637,10 +711,9 @@ class Nightly:
             item = lane.queue.popleft()
             secs = remaining * item.seconds / total if total > 0 else remaining
             if secs >= MIN_RUN_S:
-                self._start(idx, lane, Item(item.kind, item.target, secs, item.jobs, item.note,
-                                            item.runs))
+                self._start(idx, lane, replace(item, seconds=secs))
                 return
-        if remaining >= FILL_MIN_S and not lane.failed and self.runs is None:
+        if remaining >= FILL_MIN_S and not lane.failed:
             self._start(idx, lane, Item("stress", "portfolio", remaining, lane.width,
                                         "fills the lane's unused budget"))
             return
@@ -663,8 +736,8 @@ class Nightly:
             self.hist.update_run(run, note=item.note)
         run_dir.mkdir(parents=True, exist_ok=True)
         spec = {"run": run, "night": self.night, "kind": item.kind, "target": item.target,
-                "seconds": item.seconds, "jobs": item.jobs, "bugs": self.bugs,
-                "fixes": self.fixes, "seed": seed, "runs": item.runs,
+                "seconds": item.seconds, "runs": item.runs, "jobs": item.jobs,
+                "bugs": self.bugs, "fixes": self.fixes, "seed": seed,
                 "db": str(self.db_path), "out_dir": str(run_dir),
                 "corpus": str(self.out / "corpus" / item.target), "parent": os.getpid(),
                 "started": time.time()}
@@ -675,8 +748,8 @@ class Nightly:
                                 stdin=subprocess.DEVNULL)
         self.active[run] = Active(run, idx, item, proc, run_dir, log, time.monotonic())
         lane.busy = True
-        self.log(f"run {run}: {item.kind} {item.target} for {item.seconds:.0f} s"
-                 + (f" at most, {item.runs} schedules" if item.runs else "")
+        self.log(f"run {run}: {item.kind} {item.target} for "
+                 + (f"{item.runs:,} runs" if item.runs is not None else f"{item.seconds:.0f} s")
                  + (f" with {item.jobs} workers" if item.jobs > 1 else "")
                  + f" -> {run_dir}")
 
@@ -730,7 +803,7 @@ class Nightly:
         run = self.hist.run(a.run)
         if run is None:  # pragma: no cover
             return
-        harvest(self.hist, run, self.corpus, self.log)
+        self._harvest(run)
         res = _read_json(a.run_dir / "result.json")
         nums = res or _read_json(a.run_dir / "status.json")
         fields = _run_fields(nums)
@@ -846,8 +919,8 @@ def _stress_child(spec: dict[str, Any]) -> int:
                   file=sys.stderr)
 
     runs = spec.get("runs")
-    cfg = CampaignConfig(seed=int(spec["seed"]), seconds=float(spec["seconds"]),
-                         runs=None if runs is None else int(runs),
+    cfg = CampaignConfig(seed=int(spec["seed"]), runs=None if runs is None else int(runs),
+                         seconds=float(spec["seconds"]) if runs is None else None,
                          strategy="portfolio", executor="trio", jobs=int(spec["jobs"]),
                          bugs=tuple(spec["bugs"]), fixes=tuple(spec.get("fixes", [])),
                          out=str(run_dir),
@@ -893,6 +966,7 @@ def _fuzz_child(spec: dict[str, Any]) -> int:
     target = str(spec["target"])
     run_dir = Path(spec["out_dir"])
     bugs = list(spec["bugs"])
+    runs = None if spec.get("runs") is None else int(spec["runs"])
     t0 = time.monotonic()
     deadline = t0 + float(spec["seconds"])
     tot: dict[str, Any] = {"execs": 0, "coverage": 0, "features": 0, "restarts": 0,
@@ -932,12 +1006,12 @@ def _fuzz_child(spec: dict[str, Any]) -> int:
             # The first session always runs (libFuzzer executes the seed corpus before it
             # looks at the clock): a fuzz run of the night never ends with nothing done
             # because a loaded machine started it late.
-            if remaining < MIN_RUN_S and tot["restarts"]:
-                break
+            if tot["restarts"] and (runs is not None or remaining < MIN_RUN_S):
+                break  # (with --runs: one session, whatever it found)
             s = run_fuzz(target, max(1.0, remaining - FUZZ_OVERHEAD_S), 1, bugs,
                          Path(spec["corpus"]), run_dir, seed=int(spec["seed"]) * 1000
                          + int(tot["restarts"]), progress=True,
-                         fixes=list(spec.get("fixes", [])))
+                         fixes=list(spec.get("fixes", [])), runs=runs)
             tot["restarts"] += 1
             tot["execs"] += s.execs
             tot["fuzz_seconds"] += s.seconds
@@ -981,11 +1055,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"budget in hours (added to --minutes; default {DEFAULT_HOURS:g} h)")
     p.add_argument("--minutes", type=non_negative_float, default=None, metavar="M",
                    help="budget in minutes (added to --hours)")
+    p.add_argument("--runs", type=runs_count, default=None, metavar="N",
+                   help="a reproducible night instead of a time budget: each stress run does "
+                        "exactly N schedules and each fuzz run N executions, every lane's "
+                        "queue once (no clock decides what runs)")
     p.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
                    help=f"processes to use (default: os.cpu_count() = {default_jobs()})")
-    p.add_argument("--runs", type=bounded_int(1, 10**9), default=None, metavar="N",
-                   help="a reproducible night: one stress campaign of exactly N schedules "
-                        "on every job, no fuzzing; the budget is only a cap")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug in every run (repeatable)")
     add_fix_arguments(p)
@@ -1001,12 +1076,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "migration rates and their drops, exit code)")
 
 
-DESCRIPTION = ("Run the stress portfolio and the fuzz targets in parallel for a time budget; "
-               "record every run and finding in a SQLite history; write a static HTML report "
-               "(trends, new findings with their interleaving and lock graph; known flaws of V2 "
-               "as posted labelled apart; migration rates per strategy and scenario across nights, "
-               "a significant drop flagged). Exit 0: no new findings (a rate drop included); "
-               "1: new findings; 2: usage error; 3: harness error.")
+DESCRIPTION = ("Run the stress portfolio and the fuzz targets in parallel for a time budget "
+               "(or, with --runs, a fixed number of schedules and executions per run); "
+               "record every run and every finding that replays in a SQLite history; write a "
+               "static HTML report (trends, new findings with their interleaving and lock "
+               "graph; known flaws of V2 as posted labelled apart; migration rates per "
+               "strategy and scenario across nights, a significant drop flagged). Exit 0: no "
+               "new findings (a rate drop included); 1: new findings; 2: usage error; 3: "
+               "harness error, or a run directory held a file that does not reproduce.")
 
 
 def format_night(s: NightSummary) -> str:
@@ -1033,6 +1110,10 @@ def format_night(s: NightSummary) -> str:
                      f"(drop: -{RATE_MIN_DROP:.0%} or more, z <= -{RATE_Z:g}, "
                      f">= {RATE_MIN_ATTEMPTS} pages each night): {len(s.drops)} dropped")
     lines += [f"  RATE DROP  {c.text()}" for c in s.drops]
+    if s.rejected:
+        lines.append(f"  not findings: {len(s.rejected)} file(s) in the run directories did "
+                     "not load or did not reproduce (recorded as invalid, not as findings):")
+        lines += [f"    {r}" for r in s.rejected]
     if s.interrupted:
         lines.append("  interrupted: the runs were stopped early; everything found is saved")
     for r in s.runs:
@@ -1044,6 +1125,8 @@ def format_night(s: NightSummary) -> str:
 def cmd_nightly(a: argparse.Namespace) -> int:
     bugs = check_bugs(a.bug)
     fixes = fixes_of(a)
+    if a.runs is not None and (a.hours is not None or a.minutes is not None):
+        raise UsageError("--runs replaces the time budget: not with --hours or --minutes")
     if a.hours is None and a.minutes is None:
         seconds = DEFAULT_HOURS * 3600
     else:
@@ -1055,8 +1138,8 @@ def cmd_nightly(a: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out {a.out}: cannot create: {exc.strerror or exc}") from None
-    n = Nightly(seconds=seconds, jobs=a.jobs or default_jobs(), bugs=bugs, fixes=fixes, out=out,
-                runs=a.runs,
+    n = Nightly(seconds=seconds, runs=a.runs, jobs=a.jobs or default_jobs(), bugs=bugs,
+                fixes=fixes, out=out,
                 db=Path(a.db) if a.db else out / "history.sqlite",
                 report=Path(a.report) if a.report else out / "report")
     summary = n.run()

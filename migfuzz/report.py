@@ -61,6 +61,8 @@ def format_verdict(v: Verdict, path: str, *, timeline: bool = True, tail: int | 
             f = o.finding
             lines.append(f"FINDING at step {f.step} in {f.task}: {f.signature}: {f.message}")
             what, cause = last_touching(o.events, f.details)
+            if what and not cause:
+                lines.append(f"  no event of the timeline touched {what}")
             if cause:
                 lines.append(f"  the last events that touched {what} (read these first):")
                 lines += [f"  {step:5d} {names[tid] if 0 <= tid < len(names) else '-':>10}  "

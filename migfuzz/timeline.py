@@ -18,8 +18,9 @@ writes, and the finding itself.
 
 from __future__ import annotations
 
+import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 Event = tuple[int, int, str, dict[str, Any]]
@@ -98,16 +99,45 @@ def render(
     return "\n".join(out)
 
 
+_SWAP_PTE = re.compile(r"S\((\d+):(\d+)\)")  # a swap entry as a pte prints it: S(type:offset)
+_VMA = re.compile(r"<vma (\S+) \[(\d+),(\d+)\)")  # VmArea's repr
+
+
+def _touches(details: dict[str, Any]) -> tuple[str, Callable[[dict[str, Any]], bool]] | None:
+    """The object a finding's details name, and a test of whether an event's fields touch it.
+
+    The quiescence oracles (stress/oracles.py) name a page (``pfn``), an mm (``mm``), a swap
+    slot (``slot``: no event names a slot, but every pte that holds its swap entry shows it as
+    ``S(type:slot)``) or a vma (``vma``, its repr: the ptes of its mm inside its range).
+    """
+    pfn, mm, slot, vma = (details.get(k) for k in ("pfn", "mm", "slot", "vma"))
+    if pfn is not None:
+        return f"pfn {pfn}", lambda f: f.get("pfn") == pfn
+    if mm is not None:
+        return str(mm), lambda f: f.get("mm") == mm
+    if isinstance(slot, int):
+        def holds_slot(f: dict[str, Any]) -> bool:
+            return any(int(m.group(2)) == slot for k in ("old", "new", "pte")
+                       for m in _SWAP_PTE.finditer(str(f.get(k, ""))))
+
+        return f"swap slot {slot}", holds_slot
+    m = _VMA.match(str(vma)) if vma is not None else None
+    if m is not None:
+        name, start, end = m.group(1), int(m.group(2)), int(m.group(3))
+        return (f"vma {name} [{start},{end})",
+                lambda f: f.get("mm") == name and start <= f.get("addr", -1) < end)
+    return None
+
+
 def last_touching(events: Sequence[Event], details: dict[str, Any],
                   n: int = 3) -> tuple[str, list[Event]]:
-    """The object a finding is about (its ``pfn``, else its ``mm``) and the last ``n`` events
-    that touched it: a finding raised at quiescence fires after every task has finished, far
-    below its cause in the timeline, and these rows are where to start reading."""
-    for key, label in (("pfn", "pfn {}"), ("mm", "{}")):
-        value = details.get(key)
-        if value is None:
-            continue
-        hits = [e for e in events if e[2] not in ("switch", "finding")
-                and e[3].get(key) == value]
-        return label.format(value), hits[-n:]
-    return "", []
+    """The object a finding is about and the last ``n`` events that touched it: a finding
+    raised at quiescence fires after every task has finished, far below its cause in the
+    timeline, and these rows are where to start reading. ("", []) if the details name no
+    object the timeline records; (object, []) if none of its events touched it."""
+    found = _touches(details)
+    if found is None:
+        return "", []
+    what, touched = found
+    hits = [e for e in events if e[2] not in ("switch", "finding") and touched(e[3])]
+    return what, hits[-n:]

@@ -28,6 +28,7 @@ import migfuzz.cli as cli_mod
 from migfuzz.cli import main
 from migfuzz.findings import FindingStore, file_name, load
 from migfuzz.strategies import decode, encode
+from migfuzz.timeline import last_touching
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = ROOT / "corpus" / "known"
@@ -181,6 +182,34 @@ def test_an_edited_signature_is_corrupt(tmp_path: Path,
     d["key"] = "use-after-free in get_page"  # the bug dropped from the key only
     assert run_main(["repro", str(write(tmp_path, d))]) == 2
     assert "field key:" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [lambda d: d["scenario"]["world"].update(config_swap=not d["scenario"]["world"]["config_swap"]),
+     lambda d: d["scenario"]["processes"][0]["prefault"][0].__setitem__(1, 11),
+     lambda d: d["scenario"]["tasks"][0]["ops"][0].__setitem__(3, 9),
+     lambda d: d["strategy"].update(seed=1),
+     lambda d: d.update(max_steps=d["max_steps"] - 1),
+     lambda d: d.update(trace_hash="sha256:" + "0" * 32)],
+    ids=["config_swap", "prefault", "op-argument", "strategy", "max_steps", "trace_hash"])
+def test_an_edit_that_still_replays_is_corrupt(tmp_path: Path, edit: Any,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Each of these edits of a file migfuzz wrote still replays to the same finding (the
+    scenario edits: REPRODUCED, 'trace differs'); the digest tells the file was edited."""
+    d = json.loads(load(REPRO).dumps())  # as migfuzz writes it today, with its digest
+    assert run_main(["repro", "--no-timeline", str(write(tmp_path, d))]) == 1
+    capsys.readouterr()
+    edit(d)
+    assert run_main(["repro", "--no-timeline", str(write(tmp_path, d))]) == 2
+    assert "field digest: the file was edited after migfuzz wrote it" in one_error_line(
+        capsys.readouterr().err)
+    del d["digest"]  # a file from before digests: the edit replays, as it always did
+    assert run_main(["repro", "--no-timeline", str(write(tmp_path, d))]) in (0, 1)
+    capsys.readouterr()
+    d = json.loads(load(REPRO).dumps())
+    d["hits"], d["last_seen"] = 99, "2027-01-01T00:00:00+00:00"  # what migfuzz rewrites itself
+    assert run_main(["repro", "--no-timeline", str(write(tmp_path, d))]) == 1
 
 
 def test_a_padded_schedule_is_corrupt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -353,3 +382,29 @@ def test_the_timeline_shows_rss_updates_unlocked_peeks_and_the_findings_last_cau
     assert "the last events that touched pfn 0 (read these first):" in after
     cause = after.splitlines()[2:5]
     assert all("pfn0" in line for line in cause), cause
+
+
+def test_a_quiescence_finding_names_its_swap_slot_and_the_ptes_that_held_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """remove-pte-unlocked's leak is found after every task finished (step 121, task '-'):
+    the slot's last holders are the migrator's pte writes, 14+ rows above the finding."""
+    assert run_main(["repro", "--width", "140", str(KNOWN / "remove-pte-unlocked.json")]) == 1
+    out = capsys.readouterr().out
+    after = out[out.index("FINDING at step"):]
+    assert after.startswith("FINDING at step") and " in -: page-leak in quiescence" in after
+    assert "the last events that touched swap slot 1 (read these first):" in after
+    cause = after.splitlines()[2:5]
+    assert len(cause) == 3 and all("S(0:1)" in line for line in cause), cause
+
+
+def test_last_touching_follows_the_object_the_details_name() -> None:
+    events = [(1, 0, "pte", {"mm": "mm1", "addr": 2, "old": "None", "new": "P(3,w--)"}),
+              (2, 0, "pte", {"mm": "mm1", "addr": 9, "old": "None", "new": "S(0:4)"}),
+              (3, 1, "peek", {"mm": "mm2", "addr": 2, "pte": "S(0:4)"}),
+              (4, 1, "get_page", {"pfn": 3, "count": 2}),
+              (5, 1, "finding", {"pfn": 3, "mm": "mm1"})]
+    assert last_touching(events, {"pfn": 3}) == ("pfn 3", [events[3]])
+    assert last_touching(events, {"slot": 4})[1] == [events[1], events[2]]
+    assert last_touching(events, {"vma": "<vma mm1 [0,4)>"}) == ("vma mm1 [0,4)", [events[0]])
+    assert last_touching(events, {"slot": 5}) == ("swap slot 5", [])
+    assert last_touching(events, {"cpu": 0, "km": 0}) == ("", [])

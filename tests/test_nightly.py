@@ -21,7 +21,7 @@ from migfuzz.cli import main
 from migfuzz.findings import load, write_atomic
 from migfuzz.fuzz import TARGETS as FUZZ_TARGETS
 from migfuzz.fuzz import artifact_record
-from migfuzz.history import History
+from migfuzz.history import History, RateComparison
 from migfuzz.nightly import RESERVED, CorpusIndex, harvest, plan, recover
 from migfuzz.report_html import (
     hold_bars,
@@ -225,6 +225,56 @@ def test_recovery_records_what_a_killed_night_left_on_disk(tmp_path: Path) -> No
         assert all(html.escape(k.split(" +bugs")[0]) in page for k in keys)
 
 
+def _plant(run_dir: Path) -> tuple[str, str]:
+    """Two *.json a night did not find in ``run_dir``: a valid finding file whose finding does
+    not fire (its bug taken out, key and all), and one edited after it was written. Returns
+    (the first's key, the edited one's name)."""
+    gone = load(KNOWN / "get-after-unlock.json")
+    gone.bugs = []
+    write_atomic(run_dir / "stray.json", gone.dumps())
+    edited = json.loads((KNOWN / "get-after-unlock.json").read_text())
+    edited["signature"] = "use-after-free in put_page"
+    write_atomic(run_dir / "edited.json", json.dumps(edited))
+    return gone.key, "edited.json"
+
+
+def test_a_json_in_a_run_directory_is_a_finding_only_if_it_reproduces(tmp_path: Path) -> None:
+    out, db, _ = _fake_killed_night(tmp_path)
+    stress_dir = out / "runs" / "n0001-01-stress"
+    stray_key, edited = _plant(stress_dir)
+    with History(db) as h:
+        night2 = h.start_night(budget_s=60, jobs=2, bugs=QUICK_BUGS, out_dir=str(out),
+                               model_commit="test", tool_version="test")
+        got = recover(h, night2, CorpusIndex(), lambda s: None)
+        keys = {r["key"] for r in h.findings()}
+        assert stray_key not in keys and all("put_page" not in k for k in keys)
+        assert len(keys) == 2  # the genuine finding file and the artifact still count
+        rejected = sorted(got.rejected)
+        assert len(rejected) == 2
+        assert rejected[0].startswith(f"{stress_dir / edited}: field signature:")
+        assert rejected[1].startswith(f"{stress_dir / 'stray.json'}: does not reproduce "
+                                      "(fixed): all 50 recorded decisions replay exactly "
+                                      "and the finding does not fire")
+        statuses = {Path(r["path"]).name: r["status"] for r in h.query("SELECT * FROM files")}
+        assert statuses["stray.json"].startswith("invalid: does not reproduce (fixed)")
+        assert statuses[edited].startswith("invalid: field signature")
+        # recorded once: the next rescan neither replays nor lists them again
+        assert recover(h, night2, CorpusIndex(), lambda s: None).rejected == []
+    summary = nightly.NightSummary(night2, db, None, rejected=got.rejected)
+    assert summary.exit_code == 3
+    text = nightly.format_night(summary)
+    assert "not findings: 2 file(s) in the run directories did not load or did not " \
+           "reproduce" in text and "stray.json: does not reproduce (fixed)" in text
+    assert summary.to_json()["rejected"] == got.rejected
+    assert summary.to_json()["exit_code"] == 3
+    # a rate drop changes no exit status: 3 stays 3, and alone it leaves 0
+    drop = RateComparison("strategy:pct", night2, 1000, 100, night2 - 1, 1000, 900, -40.0)
+    assert drop.dropped
+    assert nightly.NightSummary(night2, db, None, rejected=got.rejected,
+                                rates=[drop]).exit_code == 3
+    assert nightly.NightSummary(night2, db, None, rates=[drop]).exit_code == 0
+
+
 def test_harvest_skips_files_it_has_read(tmp_path: Path) -> None:
     _, db, _ = _fake_killed_night(tmp_path)
     with History(db) as h:
@@ -374,6 +424,12 @@ def _nightly_cmd(out: Path, minutes: float, *bugs: str) -> list[str]:
     return cmd
 
 
+def _nightly_runs_cmd(out: Path, runs: int, *more: str) -> list[str]:
+    """A night of one job bounded by runs, not time: what it runs depends on no clock."""
+    return [sys.executable, "-m", "migfuzz.cli", "nightly", "--runs", str(runs), "--jobs", "1",
+            "--out", str(out), *more]
+
+
 def _found_on_disk(out: Path) -> dict[str, str]:
     """Every finding that exists on disk: finding files and (decoded) crash artifacts."""
     found: dict[str, str] = {}
@@ -434,20 +490,44 @@ def test_kill_9_midway_then_rerun_loses_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_short_nightly_on_the_faithful_model_is_clean(tmp_path: Path) -> None:
-    """One job, 45 s with every upstream fix: the stress portfolio, then each fuzz target;
-    no findings, exit 0. (At 30 s, a fuzz run's start-up on a busy 2-core machine ate the
-    last target's share: the lane stops starting runs below MIN_RUN_S.)"""
+    """One job, every upstream fix, 200 runs per run (no clock decides what runs): the stress
+    portfolio, then each fuzz target; no findings, exit 0."""
     out = tmp_path / "n"
-    cmd = [*_nightly_cmd(out, 0.75), "--fixes", "all"]
-    cmd[cmd.index("--jobs") + 1] = "1"
-    res = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    res = subprocess.run(_nightly_runs_cmd(out, 200, "--fixes", "all"), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     with History(out / "history.sqlite") as h:
         runs = h.runs()
-        assert [r.kind for r in runs][:4] == ["stress", "fuzz", "fuzz", "fuzz"]
+        assert [r.kind for r in runs] == ["stress", "fuzz", "fuzz", "fuzz"]
+        assert [r.target for r in runs][1:] == list(FUZZ_TARGETS)
         assert {r.status for r in runs} == {"ok"}
-        assert all(r.execs > 0 for r in runs) and h.findings() == []
+        assert [r.execs for r in runs] == [200] * 4 and h.findings() == []
         assert all(r.coverage for r in runs if r.kind == "fuzz")
     page = (out / "report" / "index.html").read_text()
     assert "No findings tonight." in page and "0 new" in page
     assert not list(out.glob("runs/*/fuzz-*/corpus"))  # merged into OUT/corpus, removed
+
+
+@pytest.mark.slow
+def test_a_nightly_lists_files_that_do_not_reproduce_and_records_none(tmp_path: Path) -> None:
+    """A killed night's run directory holding a stray and an edited finding file: the next
+    nightly replays them, records neither, lists both and exits 3."""
+    out, db, _ = _fake_killed_night(tmp_path)
+    stray_key, edited = _plant(out / "runs" / "n0001-01-stress")
+    res = subprocess.run(_nightly_runs_cmd(out, 10, "--fixes", "all"), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert "not findings: 2 file(s) in the run directories did not load or did not " \
+           "reproduce" in res.stdout
+    assert "stray.json: does not reproduce (fixed)" in res.stdout
+    assert f"{edited}: field signature:" in res.stdout
+    with History(db) as h:
+        keys = {r["key"] for r in h.findings()}
+    assert stray_key not in keys and len(keys) == 2
+
+
+def test_runs_replaces_the_time_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                       ) -> None:
+    assert run_main(["nightly", "--runs", "5", "--minutes", "1",
+                     "--out", str(tmp_path / "o")]) == 2
+    assert "--runs replaces the time budget" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 it ran, plotted by the report, and a drop against the previous night flagged.
 
 The end-to-end test runs three reproducible nights (``--runs``: a fixed number of schedules
-from each night's fixed seed, no fuzzing, no wall clock in what is counted) into one database:
+per stress run from each night's fixed seed, a fixed number of executions per fuzz run, no
+wall clock in what is counted; the rates come from the stress run) into one database:
 the faithful model twice (seed noise only: no flag), then a model whose ``migrate_page_add``
 lost its ``page_mapcount(page) == 1`` case, so that ``sys_migrate_pages`` without
 MPOL_MF_MOVE_ALL moves nothing. That mutant keeps every invariant and even the progress oracle
@@ -66,7 +67,7 @@ def run_main(argv: list[str]) -> int:
 
 def _night(out: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     code = run_main(["nightly", "--runs", str(RUNS), "--jobs", "1", "--fixes", "all",
-                     "--minutes", "10", "--out", str(out), "--json"])
+                     "--out", str(out), "--json"])
     cap = capsys.readouterr()
     summary: dict[str, Any] = json.loads(cap.out)
     assert summary["exit_code"] == code, cap.err
@@ -125,7 +126,8 @@ def test_nightly_records_plots_and_flags_a_drop_of_the_migration_rate(
     with History(out / "history.sqlite") as h:
         # the database holds what each night's campaign counted, nothing recomputed ...
         for s in (first, second, third):
-            (run,) = h.runs(s["night"])
+            (run,) = [r for r in h.runs(s["night"]) if r.kind == "stress"]
+            assert run.execs == RUNS
             result = json.loads((Path(run.out_dir) / "result.json").read_text())
             assert h.night_migrations(s["night"]) == {
                 k: tuple(v) for k, v in result["migrations"].items()}
@@ -134,7 +136,7 @@ def test_nightly_records_plots_and_flags_a_drop_of_the_migration_rate(
                 f"{kind}:{name}": r for kind in ("strategy", "scenario")
                 for name, r in s["migration"][f"by_{kind}"].items()}
         # ... and that count is the campaign's own: the same seed and runs in this process
-        (run1,) = h.runs(first["night"])
+        (run1,) = [r for r in h.runs(first["night"]) if r.kind == "stress"]
         cfg = CampaignConfig(seed=run1.seed, runs=RUNS, strategy="portfolio",
                              executor="direct", fixes=tuple(check_fixes(["all"])),
                              out=str(tmp_path / "again"), members=BASE_STRATEGIES)
@@ -265,15 +267,27 @@ def test_counts_of_a_killed_run_are_recovered_and_malformed_ones_ignored(
                        (h.runs(night)[1].id,))[0][0] == 0
 
 
-def test_runs_option_plans_one_stress_campaign_and_no_filling(tmp_path: Path) -> None:
-    (lane,) = nightly.plan(2, 600.0, runs=50)
-    (item,) = lane.queue
-    assert (item.kind, item.jobs, item.runs, lane.width) == ("stress", 2, 50, 2)
+def test_runs_option_bounds_every_planned_run_and_fills_nothing(tmp_path: Path) -> None:
+    """--runs keeps the lanes of a time budget (stress and fuzz), each run bounded by N
+    schedules or executions instead of seconds, and a lane whose queue is done stays done."""
+    for jobs in (1, 2, 6):
+        timed = nightly.plan(jobs, 600.0)
+        counted = nightly.plan(jobs, 0.0, runs=50)
+        assert [[(i.kind, i.target, i.jobs) for i in ln.queue] for ln in counted] == \
+            [[(i.kind, i.target, i.jobs) for i in ln.queue] for ln in timed]
+        assert {i.runs for ln in counted for i in ln.queue} == {50}
+        assert {i.runs for ln in timed for i in ln.queue} == {None}
+    lane = nightly.plan(2, 0.0, runs=50)[1]
     n = nightly.Nightly(seconds=600, jobs=2, bugs=[], out=tmp_path, db=tmp_path / "h.sqlite",
                         report=tmp_path / "r", runs=50)
+    assert n.seconds == 0.0  # no time budget: nothing is shared by the clock
     started: list[nightly.Item] = []
     n._start = lambda idx, ln, it: started.append(it)  # type: ignore[method-assign]
-    n.deadline = 600.0
-    lane.queue.clear()  # the campaign ended early: with --runs nothing fills the lane
-    n._maybe_start(0, lane, now=10.0)
-    assert started == [] and lane.done
+    n.deadline = float("inf")
+    targets = [i.target for i in lane.queue]
+    while not lane.done:
+        n._maybe_start(1, lane, now=10.0)
+    assert [(i.kind, i.target, i.runs) for i in started] == [("fuzz", t, 50) for t in targets]
+    # the queue ran once, in order: nothing fills the lane however early it ended
+    n._maybe_start(1, lane, now=10.0)
+    assert len(started) == len(targets)

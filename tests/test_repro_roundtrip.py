@@ -9,7 +9,6 @@ the catalog holds; it is injected *by name*, the same path ``--bug`` takes.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -145,10 +144,10 @@ def test_repro_reproduces_100_of_100(finding_file: Path, executor: str) -> None:
 def test_repro_reports_drift_when_the_recorded_trace_differs(
     finding_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = json.loads(finding_file.read_text())
-    data["trace_hash"] = "sha256:" + "0" * 32  # as if recorded on another model
-    edited = tmp_path / "edited.json"
-    edited.write_text(json.dumps(data))
+    rec = load(finding_file)
+    rec.trace_hash = "sha256:" + "0" * 32  # as if recorded on another model (not edited:
+    edited = tmp_path / "edited.json"    # written by migfuzz, so its digest agrees)
+    edited.write_text(rec.dumps())
     assert main(["repro", "--no-timeline", str(edited)]) == 1
     out = capsys.readouterr().out
     assert "REPRODUCED (trace differs" in out and "DRIFT: same finding" in out
@@ -157,11 +156,10 @@ def test_repro_reports_drift_when_the_recorded_trace_differs(
 def test_repro_without_the_bug_no_longer_reproduces(
     finding_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = json.loads(finding_file.read_text())
-    data["bugs"] = []  # the faithful model (the key follows: it is checked on load)
-    data["key"] = data["signature"]
+    rec = load(finding_file)
+    rec.bugs = []  # the faithful model (the key and the digest follow)
     fixed = tmp_path / "fixed.json"
-    fixed.write_text(json.dumps(data))
+    fixed.write_text(rec.dumps())
     assert main(["repro", "--no-timeline", str(fixed)]) == 0
     out = capsys.readouterr().out
     assert "REPRODUCED" not in out
