@@ -4,8 +4,10 @@
                                           [--strategies ...] [--out bench/time_to_bug.md]
 
 Every run has all upstream fixes of V2's real flaws applied (``--fixes all``), so the first
-finding is the injected bug's and not one of the flaws every scenario family can show; a
-run counts as a detection only if the finding's kind is one the bug's catalog entry expects.
+finding is the injected bug's and not one of the flaws every scenario family can show: the
+model with every fix has no finding in 20,000 runs (bench/flaws.md), so any finding is a
+detection of the bug, whatever its kind (a bug often shows first as another kind than its
+catalog entry's, nr-refs-constant as no-progress for instance).
 Strategies, each with a fresh process state per (bug, seed):
 
 * ``portfolio``: the default ``migfuzz stress --bug BUG --fixes all -x --seed S --runs N``
@@ -56,7 +58,6 @@ def in_process(bug: str, strategy: str, seed: int, budget: int,
     """(seconds, runs, found) of one strategy on the mixed scenarios, at most ``budget`` runs."""
     cfg = CampaignConfig(seed=seed, strategy=strategy, bugs=(bug,), fixes=FIXES,
                          members=(strategy,))
-    kinds = CATALOG[bug].expected_kinds
     check = CATALOG[bug].model_check
     t0 = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -69,7 +70,7 @@ def in_process(bug: str, strategy: str, seed: int, budget: int,
             sched = make_scheduler(spec)
             sched.new_execution()
             out = run_scenario(scenario, sched, executor="direct")
-            if out.finding is not None and out.finding.kind in kinds:
+            if out.finding is not None:
                 return time.monotonic() - t0, runs, True
     return time.monotonic() - t0, budget, False
 
@@ -85,8 +86,7 @@ def portfolio(bug: str, seed: int, budget: int, out_dir: Path) -> tuple[float, i
         summary = json.loads(proc.stdout)
     except ValueError:  # no JSON: a failed run
         return elapsed, 0, False
-    kinds = CATALOG[bug].expected_kinds
-    found = any(f.get("kind") in kinds for f in summary.get("findings", []))
+    found = bool(summary.get("findings"))
     return elapsed, int(summary.get("runs", 0)), found
 
 
@@ -117,7 +117,8 @@ def main() -> None:
         f"Command: `.venv/bin/python bench/time_to_bug.py --seeds {args.seeds} --runs "
         f"{args.runs} --fuzz-seconds {args.fuzz_seconds} --strategies {args.strategies}`", "",
         f"Every run with all upstream fixes of V2's flaws applied (`--fixes all`). portfolio, "
-        f"random, pct: median schedules to the first finding of the bug's expected kinds "
+        f"random, pct: median schedules to the first finding (any finding is the bug's: the "
+        f"model with every fix has none) "
         f"[min-max] (found/seeds) over {args.seeds} seeds, {args.runs} schedules each, and the "
         f"median wall seconds; fuzz, fuzz-nofb: libFuzzer on fuzz_schedule from the committed "
         f"seeds with and without interleaving feedback, median seconds, {args.fuzz_seconds} s "
