@@ -66,6 +66,13 @@ def check_fixes(names: Sequence[str]) -> list[str]:
         raise UsageError(str(exc)) from None
 
 
+def bug_fixes(name: str) -> list[str]:
+    """The upstream fixes catalog bug ``name`` is measured and reproduced with (its
+    ``fixes``, expanded: the form a finding file records)."""
+    fixes = list(getattr(catalog()[name], "fixes", ()))
+    return check_fixes(fixes) if fixes else []
+
+
 @contextmanager
 def injected(names: Sequence[str], fixes: Sequence[str] = ()) -> Iterator[None]:
     """Apply the named fixes, then the named bugs, for the duration of the block (nothing for
@@ -131,8 +138,9 @@ def _noop(*args: Any, **kwargs: Any) -> None:
 def measure_depth(name: str, *, without_check: bool = False,
                   max_bound: int = 3) -> DfsResult:
     """The depth of catalog bug ``name``: exhaustive DFS of its scenario, bounds 0, 1, ...,
-    until a finding of one of its expected kinds. ``without_check``: with its model-side check
-    (``model_check``) made a no-op, as the kernel of the time had it."""
+    until a finding of one of its expected kinds, with the bug's ``fixes`` applied.
+    ``without_check``: with its model-side check (``model_check``) made a no-op, as the kernel
+    of the time had it."""
     bug = catalog()[name]
     target = getattr(bug, "model_check", "")
     if without_check and not target:
@@ -145,7 +153,7 @@ def measure_depth(name: str, *, without_check: bool = False,
 
             stack.enter_context(inject([HistoricalBug(
                 f"no {target}", 0, "", "", "", (), "", "", {target: _noop}, 0)]))
-        stack.enter_context(injected([name]))
+        stack.enter_context(injected([name], bug_fixes(name)))
         return least_bound(scenario, lambda f: f.kind in kinds, max_bound=max_bound)
 
 

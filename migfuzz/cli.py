@@ -374,7 +374,7 @@ def cmd_bugs(a: argparse.Namespace) -> int:
          "reference": b.reference, "expected_kinds": list(b.expected_kinds),
          "scenario": b.scenario, "strategy": b.strategy, "depth": b.depth, "kind": b.kind,
          "history": b.history, "model_check": b.model_check,
-         "depth_without_check": b.depth_without_check}
+         "depth_without_check": b.depth_without_check, "fixes": list(b.fixes)}
         for b in CATALOG.values()
     ]
     if a.json:
@@ -389,7 +389,8 @@ def cmd_bugs(a: argparse.Namespace) -> int:
             print(f"{'':<{w}}        depth {r['depth_without_check']} without the model-side "
                   f"check {r['model_check']} (the kernel of the time had none)")
         print(f"{'':<{w}}        breaks {r['breaks']}; shows as {', '.join(r['expected_kinds'])}"
-              f" (scenario {r['scenario']}, {r['strategy']})")
+              f" (scenario {r['scenario']}, {r['strategy']}"
+              f"{', with fixes: ' + ', '.join(r['fixes']) if r['fixes'] else ''})")
         print(f"{'':<{w}}        {r['reference']}")
     return 0
 

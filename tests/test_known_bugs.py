@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from migfuzz.bugs import injected, measure_depth
+from migfuzz.bugs import bug_fixes, injected, measure_depth
 from migfuzz.findings import load
 from migfuzz.replay import ContinueScheduler, replay_schedule, run_traced
 from target.bugs import CATALOG
@@ -24,7 +24,8 @@ def test_every_catalog_bug_has_a_reproducer() -> None:
 def test_reproducer_detected_with_the_bug(name: str) -> None:
     rec = load(KNOWN / f"{name}.json")
     assert rec.bugs == [name]
-    with injected(rec.bugs):
+    assert sorted(rec.fixes) == bug_fixes(name)  # measured and reproduced alike
+    with injected(rec.bugs, rec.fixes):
         rep = replay_schedule(rec.scenario, rec.schedule, executor=rec.executor,
                               max_steps=rec.max_steps)
     assert rep.divergence is None and rep.outcome is not None
@@ -35,11 +36,13 @@ def test_reproducer_detected_with_the_bug(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
 def test_reproducer_clean_without_the_bug(name: str) -> None:
-    """The faithful model on the same scenario, following the recorded decisions for as
-    long as they apply and then running without preemption, finds nothing."""
+    """The faithful model on the same scenario (with the same upstream fixes of V2's flaws),
+    following the recorded decisions for as long as they apply and then running without
+    preemption, finds nothing."""
     rec = load(KNOWN / f"{name}.json")
-    out = run_traced(rec.scenario, ContinueScheduler(rec.schedule), executor=rec.executor,
-                     max_steps=rec.max_steps)
+    with injected([], rec.fixes):
+        out = run_traced(rec.scenario, ContinueScheduler(rec.schedule),
+                         executor=rec.executor, max_steps=rec.max_steps)
     assert out.finding is None, out.finding
 
 

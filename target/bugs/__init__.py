@@ -13,11 +13,13 @@ from . import (
     fork_no_wrprotect,
     get_after_unlock,
     isolate_outside_ptl,
+    link_new_vma_at_head,
     missing_get_new,
     no_restore_on_failure,
     nr_refs_constant,
     page_lock_under_anon_vma,
     remove_pte_unlocked,
+    unlink_without_anon_vma_lock,
     unlock_before_remove,
     wait_unlocked_entry,
     wait_without_ref,
@@ -45,6 +47,8 @@ CATALOG: dict[str, HistoricalBug] = {
         remove_pte_unlocked,
         fork_no_wrprotect,
         walk_without_anon_vma_lock,
+        unlink_without_anon_vma_lock,
+        link_new_vma_at_head,
     )
 }
 

@@ -44,6 +44,9 @@ class HistoricalBug:
             by DFS up to bound 3, 50,000 executions per bound).
         history: "upstream" (the bug was in a posted or merged kernel) or "mutation" (a
             faithful mutation of the code's history: a check or step the code has, removed).
+        fixes: upstream fixes of V2's real flaws (``target.fixes`` names, or "all") applied
+            under the bug wherever it is measured or reproduced: its scenario also shows those
+            flaws, which would otherwise be found first ("": V2 as posted).
     """
 
     name: str
@@ -59,6 +62,7 @@ class HistoricalBug:
     model_check: str = ""
     depth_without_check: int | None = None
     history: str = "upstream"
+    fixes: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
