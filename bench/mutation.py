@@ -319,7 +319,8 @@ def resumed(path: str, sample: list[Mutant]) -> dict[str, tuple[str, float, str]
     rows: dict[str, tuple[str, float, str]] = {}
     for line in Path(path).read_text().splitlines():
         if line.startswith("| `") and line.count(" | ") >= 3:
-            key, verdict, secs, what = (c.strip() for c in line[2:-2].split(" | ", 3))
+            # from the right: a key can hold " | " (``flags & ~(A | B)``); "what" cannot
+            key, verdict, secs, what = (c.strip() for c in line[2:-2].rsplit(" | ", 3))
             rows[key.strip("`")] = (verdict, float(secs), what)
     return rows if sorted(rows) == sorted(m.key for m in sample) else None
 
