@@ -128,8 +128,9 @@ def install(mp: pytest.MonkeyPatch, probe: Probe) -> None:
         return migrate_page_remove_references
 
     def pin(real: Any) -> Any:
-        async def wrapped(p: Any, addr: int, thread: str = syscalls.MAIN_THREAD) -> bool:
-            ok: bool = await real(p, addr, thread)
+        async def wrapped(p: Any, addr: int, thread: str = syscalls.MAIN_THREAD,
+                          spec: Any = None) -> bool:
+            ok: bool = await real(p, addr, thread, spec)
             if ok:
                 page = p.pins[thread, addr][0]
                 probe.pinned[id(page)] = probe.pinned.get(id(page), 0) + 1
