@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", action="append", help="glob under target/mm (repeatable)")
     ap.add_argument("--write", action="store_true", help="write bench/mutation.md")
     ap.add_argument("--parallel", type=int, default=1, help="mutants run at a time")
+    ap.add_argument("--notes-only", action="store_true",
+                    help="with --resume: run nothing, render the resumed verdicts with the "
+                         "current bench/mutation_notes.json (after arguing survivors)")
     ap.add_argument("--resume", metavar="MD",
                     help="a report of the same sample (same seed, --mutants and model files): "
                          "keep its killed verdicts, run only the rest again (after an oracle "
@@ -276,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     sample = random.Random(a.seed).sample(everything, min(a.mutants, len(everything)))
     notes = json.loads(NOTES.read_text()) if NOTES.exists() else {}
     # The unmutated model must pass the same stress, or every "kill" means nothing.
-    verdict, _, what = run_mutant(None, a.runs, a.timeout)
+    verdict, _, what = ("survived", 0.0, "") if a.notes_only else run_mutant(None, a.runs,
+                                                                             a.timeout)
     if verdict != "survived":
         print(f"mutation: the unmutated model does not pass: {verdict} {what}", file=sys.stderr)
         return 1
@@ -290,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def one(m: Mutant) -> tuple[Mutant, str, float, str]:
         nonlocal done
-        if m.key in previous and previous[m.key][0].startswith("killed"):
+        if m.key in previous and (a.notes_only or previous[m.key][0].startswith("killed")):
             done += 1
             return (m, *previous[m.key])
         verdict, dt, what = run_mutant(m, a.runs, a.timeout)

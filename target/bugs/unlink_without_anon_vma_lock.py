@@ -21,8 +21,7 @@ serialized by anon_vma->lock). Detected as a use-after-free.
 
 from __future__ import annotations
 
-from target.kernel import kfree
-from target.mm.rmap import anon_vma_list_del
+from target.mm.rmap import anon_vma_free, anon_vma_list_del
 from target.mm.types import VmArea
 
 from ._catalog import HistoricalBug
@@ -37,7 +36,7 @@ async def anon_vma_unlink(vma: VmArea) -> None:
     empty = not anon_vma.head
     # BUG: (no spin_unlock: it was never taken)
     if empty:
-        kfree(anon_vma)
+        anon_vma_free(anon_vma)
 
 
 BUG = HistoricalBug(
