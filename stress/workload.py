@@ -31,6 +31,7 @@ from target.mm import syscalls
 from target.mm.mprotect import PROT_READ, PROT_WRITE
 from target.mm.syscalls import MAIN_THREAD, UserProcess
 from target.mm.types import (
+    PTRS_PER_PTE,
     VM_LOCKED,
     VM_MAYWRITE,
     VM_READ,
@@ -461,6 +462,33 @@ def _pin_spec(call: str, addr: int) -> Callable[[MmStruct, Any], None]:
     return check
 
 
+def _mapped_page(p: UserProcess, addr: int) -> tuple[int, int, int] | None:
+    """(pfn, allocation generation, node) of the page ``p`` maps at ``addr`` (raw fields)."""
+    mm = p.mm
+    table = mm.pgtables.get(addr // PTRS_PER_PTE) if mm is not None else None
+    pte = table.ptes[addr - table.base] if table is not None else None
+    if type(pte) is not PresentPte:
+        return None
+    page = W().mem_map[pte.pfn]
+    return page.pfn, page.ghost_gen, page.nid
+
+
+def _check_move_pages_status(call: str, p: UserProcess, addr: int, status: int | None,
+                             before: tuple[int, int, int] | None) -> None:
+    """move_pages(2): a status that names a node says the page is there (ours). If the
+    very page mapped before the call (same pfn, same allocation) is still mapped, nobody
+    moved it, so it must have been on that node all along."""
+    if status is None or status < 0 or before is None:
+        return
+    after = _mapped_page(p, addr)
+    if after == before and after[2] != status:
+        raise KernelFinding(
+            "syscall-mismatch", f"{call}: status {status}, but page pfn {after[0]} mapped "
+            f"there before and after the call is on node {after[2]}",
+            {"call": call, "status": status, "pfn": after[0], "node": after[2]},
+            function="spec")
+
+
 def _length(op: Op) -> int | None:
     """munmap/mlock/munlock's optional length (without: the vma containing the address)."""
     return int(op[3]) if len(op) > 3 else None
@@ -545,7 +573,10 @@ async def run_op(op: Op, births: Births | None = None,
         await syscalls.kswapd_reclaim(op[1])
         return
     if name == "swapoff":
-        await syscalls.swapoff()
+        ret = await syscalls.swapoff()
+        if ret not in (0, layout_spec.ENOMEM):  # swapoff(2): 0, or -ENOMEM from try_to_unuse
+            raise KernelFinding("syscall-mismatch", f"swapoff returned {ret!r}",
+                                {"call": "swapoff", "ret": repr(ret)}, function="spec")
         return
     unborn = births.get(op[1]) if births else None
     if unborn is not None and unborn.is_set:
@@ -594,7 +625,9 @@ async def run_op(op: Op, births: Births | None = None,
             stats.attempted += len(before)
             stats.moved += len(before & _on_node(mm, op[3]))
     elif name == "move_pages":
+        identity = _mapped_page(p, op[2])
         status = await syscalls.move_pages(p, op[2], op[3], bool(op[4]))
+        _check_move_pages_status(desc, p, op[2], status, identity)
         if stats is not None and status is not None:
             key = status_name(status)
             stats.move_pages[key] = stats.move_pages.get(key, 0) + 1

@@ -173,3 +173,33 @@ def test_get_user_pages_that_gives_up_is_found(
     [f] = _stress(tmp_path, capsys, "--scenario", "tiny-migrate-pin")["findings"]
     assert f["signature"] == "syscall-mismatch in spec"
     assert "get_user_pages" in Path(f["file"]).read_text()
+
+
+def test_move_pages_that_reports_a_move_it_did_not_make_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """do_move_pages treating every page as already on its target node: no move, status =
+    the node. The page mapped before and after is the same allocation on the old node."""
+    from target.mm import move_pages
+
+    src = inspect.getsource(move_pages.do_move_pages)
+    test = "if page.nid == pp.node:"
+    assert src.count(test) == 1
+    namespace = dict(vars(move_pages))
+    exec(src.replace(test, "if True:"), namespace)
+    monkeypatch.setattr(move_pages, "do_move_pages", namespace["do_move_pages"])
+    scenario = Path(__file__).resolve().parent.parent / "corpus/scenarios/threads-move-pages.json"
+    [f] = _stress(tmp_path, capsys, "--scenario", str(scenario))["findings"]
+    assert f["signature"] == "syscall-mismatch in spec"
+    assert "status" in Path(f["file"]).read_text()
+
+
+def test_swapoff_that_loses_its_result_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def swapoff() -> None:
+        return None  # mutant: sys_swapoff without "return err"
+
+    monkeypatch.setattr(syscalls, "swapoff", swapoff)
+    [f] = _stress(tmp_path, capsys, "--scenario", "migrate-fork-swapoff")["findings"]
+    assert f["signature"] == "syscall-mismatch in spec"
