@@ -8,9 +8,13 @@ carries, as ghost state, the page-level layout its system calls must have left
 (``mm.ghost_layout``: address -> (writable, locked)), updated here from the documented
 semantics of munmap, mprotect, mlock/munlock and mremap as 2.6.17 implements them; the model's
 vmas are compared with it, and the call's return value with the one specified, in the same
-mmap_sem-for-write section (syscalls._with_mmap_sem_write's ``check``), so the comparison is
-exact however many threads share the mm. fork copies the layout in dup_mmap, with both
-mmap_sems held (VM_LOCKED is not inherited).
+mmap_sem-for-write section (syscalls._with_mmap_sem_write's ``spec`` hook, built by
+:func:`syscall_hook`), so the comparison is exact however many threads share the mm. fork
+copies the layout in dup_mmap, with both mmap_sems held (VM_LOCKED is not inherited).
+
+The other system calls' results are checked here too: a pin (get_user_pages) of a writable
+page succeeds while memory is free, a move_pages status that names a node is where the page
+is, swapoff returns 0 or -ENOMEM.
 
 Vma *boundaries* are not specified (whether two neighbours with the same flags merge is the
 model's business); pages and their flags are. Read from raw fields only (``vm_start``,
@@ -19,8 +23,21 @@ model's business); pages and their flags are. Read from raw fields only (``vm_st
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NoReturn
+
 from target.kernel import KernelFinding
-from target.mm.types import PTRS_PER_PTE, VM_LOCKED, VM_WRITE, MmStruct, PresentPte
+from target.mm.types import (
+    PTRS_PER_PTE,
+    VM_LOCKED,
+    VM_WRITE,
+    MmStruct,
+    Page,
+    PresentPte,
+    Pte,
+    VmArea,
+)
+from target.mm.world import W
 
 Layout = dict[int, tuple[bool, bool]]  # address -> (writable, locked)
 
@@ -30,6 +47,36 @@ TASK_SIZE = 64
 TASK_UNMAPPED_BASE = 32
 EINVAL, ENOMEM, EFAULT = -22, -12, -14
 MREMAP_MAYMOVE, MREMAP_FIXED = 1, 2
+
+
+Op = tuple[Any, ...]
+
+
+def _mismatch(op: Op | str, message: str, **details: Any) -> NoReturn:
+    """A ``syscall-mismatch`` finding about the workload operation ``op``; its text is built
+    here, on the failure path only (the checks run on every mm system call)."""
+    call = op if isinstance(op, str) else " ".join(str(x) for x in op)
+    raise KernelFinding("syscall-mismatch", f"{call}{message}", {"call": call, **details},
+                        function="spec")
+
+
+def _memory_free() -> bool:
+    """Every node has a free page: no fault can have given up for want of memory."""
+    return all(zone.free_list for zone in W().zones)
+
+
+def _vma_at(mm: MmStruct, addr: int) -> VmArea | None:
+    """The model's vma containing ``addr`` (raw fields), None if none does."""
+    for vma in mm.mmap:
+        if vma.vm_start <= addr < vma.vm_end:
+            return vma
+    return None
+
+
+def _pte_at(mm: MmStruct, addr: int) -> Pte:
+    """The pte at ``addr`` (raw page tables), None without a table."""
+    table = mm.pgtables.get(addr // PTRS_PER_PTE)
+    return table.ptes[addr - table.base] if table is not None else None
 
 
 def actual_layout(mm: MmStruct) -> Layout:
@@ -46,18 +93,8 @@ def vma_form(mm: MmStruct, addr: int, length: int | None) -> tuple[int, int]:
     op's documented form, stress.workload), or an empty range if none does."""
     if length is not None:
         return addr, length
-    for vma in mm.mmap:
-        if vma.vm_start <= addr < vma.vm_end:
-            return vma.vm_start, vma.vm_end - vma.vm_start
-    return addr, 0
-
-
-def vma_end_at(mm: MmStruct, addr: int) -> int | None:
-    """End of the model's vma containing ``addr`` (raw fields), None if none does."""
-    for vma in mm.mmap:
-        if vma.vm_start <= addr < vma.vm_end:
-            return vma.vm_end
-    return None
+    vma = _vma_at(mm, addr)
+    return (vma.vm_start, vma.vm_end - vma.vm_start) if vma is not None else (addr, 0)
 
 
 def munmap(lay: Layout, start: int, length: int) -> int:
@@ -148,24 +185,11 @@ def mremap(lay: Layout, addr: int, old_len: int, new_len: int, flags: int, new_a
     return expected
 
 
-def resident(mm: MmStruct, start: int, length: int) -> int | None:
-    """The first page of [start, start + length) without a present pte (raw page tables),
-    or None: after a successful mlock every page is resident (mlock_fixup's
-    make_pages_present fails the call otherwise)."""
-    for a in range(start, start + length):
-        table = mm.pgtables.get(a // PTRS_PER_PTE)
-        if table is None or type(table.ptes[a - table.base]) is not PresentPte:
-            return a
-    return None
-
-
-def check(mm: MmStruct, call: str, ret: int, expected: int | None, lay: Layout) -> None:
+def check(mm: MmStruct, op: Op, ret: int, expected: int | None, lay: Layout) -> None:
     """The call returned what it must and left the layout it must: else a finding."""
     if expected is not None and ret != expected:
-        raise KernelFinding("syscall-mismatch",
-                            f"{call} on {mm.name} returned {ret}, its specification {expected}",
-                            {"call": call, "mm": mm.name, "ret": ret, "expected": expected},
-                            function="spec")
+        _mismatch(op, f" on {mm.name} returned {ret}, its specification {expected}",
+                  mm=mm.name, ret=ret, expected=expected)
     # mprotect's other half: a pte may be writable only where the vma is (change_protection
     # after vm_flags and vm_page_prot are set). No fault runs while the caller holds mmap_sem
     # for write, and the MMU never sets the write bit, so this holds exactly here.
@@ -173,20 +197,109 @@ def check(mm: MmStruct, call: str, ret: int, expected: int | None, lay: Layout) 
         for i, pte in enumerate(table.ptes):
             a = table.base + i
             if type(pte) is PresentPte and pte.write and not lay.get(a, (False, False))[0]:
-                raise KernelFinding(
-                    "syscall-mismatch",
-                    f"after {call} (returned {ret}) {mm.name} has a writable pte at {a}, "
-                    f"which its specification maps {lay.get(a, 'not at all')}",
-                    {"call": call, "mm": mm.name, "ret": ret, "addr": a}, function="spec")
+                _mismatch(op, f" (returned {ret}): {mm.name} has a writable pte at {a}, which "
+                          f"its specification maps {lay.get(a, 'not at all')}",
+                          mm=mm.name, ret=ret, addr=a)
     got = actual_layout(mm)
     if got != lay:
         diff = sorted(a for a in set(got) | set(lay) if got.get(a) != lay.get(a))
         a = diff[0]
-        raise KernelFinding(
-            "syscall-mismatch",
-            f"after {call} (returned {ret}) {mm.name} maps page {a} as {got.get(a)} "
-            f"(writable, locked), its specification {lay.get(a)}; {len(diff)} pages differ",
-            {"call": call, "mm": mm.name, "ret": ret, "pages": diff[:16],
-             "got": {str(x): got.get(x) for x in diff[:16]},
-             "expected": {str(x): lay.get(x) for x in diff[:16]}},
-            function="spec")
+        _mismatch(op, f" (returned {ret}): {mm.name} maps page {a} as {got.get(a)} (writable, "
+                  f"locked), its specification {lay.get(a)}; {len(diff)} pages differ",
+                  mm=mm.name, ret=ret, pages=diff[:16],
+                  got={str(x): got.get(x) for x in diff[:16]},
+                  expected={str(x): lay.get(x) for x in diff[:16]})
+
+
+def check_mlock_resident(mm: MmStruct, op: Op, before: Layout, start: int,
+                         length: int) -> None:
+    """After a successful mlock the pages it locked are resident (mlock_fixup's
+    make_pages_present fails the call otherwise). Pages of a vma that was VM_LOCKED already
+    are skipped (mlock_fixup does nothing for them: newflags == vm_flags), and so is a call
+    made short of memory: the model's make_pages_present ignores a fault that gave up for
+    want of memory, where 2.6.17 would fail the mlock (docs/model.md)."""
+    if not _memory_free():
+        return
+    for a in range(start, start + length):
+        if not before.get(a, (False, True))[1] and type(_pte_at(mm, a)) is not PresentPte:
+            _mismatch(op, f" returned 0 but page {a} of {mm.name} is not resident", addr=a)
+
+
+def syscall_hook(op: Op) -> Callable[[MmStruct], Callable[[int], None]]:
+    """The check of one munmap/mprotect/mlock/munlock/mremap of the workload: called with
+    the mm once its mmap_sem is held for write (before the call), it returns the check of
+    the call's return value (after it, before up_write): target.mm.syscalls.SpecHook."""
+    name = op[0]
+
+    def before(mm: MmStruct) -> Callable[[int], None]:
+        lay = dict(mm.ghost_layout)
+        if name == "mremap":
+            _, _, addr, old_len, new_len, new_addr = op
+            flags = MREMAP_MAYMOVE | (MREMAP_FIXED if new_addr >= 0 else 0)
+            vma = _vma_at(mm, addr)
+            vma_end = vma.vm_end if vma is not None else None
+        else:
+            start, length = vma_form(mm, op[2], op[3] if len(op) > 3 else None)
+
+        def after(ret: int) -> None:
+            expected: int | None
+            if name == "mremap":
+                expected = mremap(lay, addr, old_len, new_len, flags, new_addr, vma_end, ret)
+            elif not length:  # the op's vma form found no vma
+                expected = EINVAL if name == "munmap" else ENOMEM
+            elif name == "munmap":
+                expected = munmap(lay, start, length)
+            elif name == "mprotect":
+                expected = mprotect(lay, start, length, bool(op[4]))
+            else:
+                expected = mlock(lay, start, length, name == "mlock")
+            check(mm, op, ret, expected, lay)
+            if name == "mlock" and ret == 0:
+                check_mlock_resident(mm, op, mm.ghost_layout, start, length)
+            mm.ghost_layout = lay
+
+        return after
+
+    return before
+
+
+def pin_hook(op: Op) -> Callable[[MmStruct, Page | None], None]:
+    """get_user_pages(write=1) of a page the layout says is writable succeeds unless memory
+    is short; checked under the pin's mmap_sem, where no munmap can change the answer."""
+    addr = op[2]
+
+    def check_pin(mm: MmStruct, page: Page | None) -> None:
+        writable = mm.ghost_layout.get(addr, (False, False))[0]
+        if page is None and writable and _memory_free():
+            _mismatch(op, f": get_user_pages of writable page {addr} of {mm.name} failed "
+                      "with free memory on every node", addr=addr)
+
+    return check_pin
+
+
+def mapped_page(mm: MmStruct | None, addr: int) -> tuple[int, int, int] | None:
+    """(pfn, allocation generation, node) of the page ``mm`` maps at ``addr`` (raw fields)."""
+    pte = _pte_at(mm, addr) if mm is not None else None
+    if type(pte) is not PresentPte:
+        return None
+    page = W().mem_map[pte.pfn]
+    return page.pfn, page.ghost_gen, page.nid
+
+
+def check_move_pages(op: Op, status: int | None, before: tuple[int, int, int] | None,
+                     after: tuple[int, int, int] | None) -> None:
+    """move_pages(2): a status that names a node says the page is there. If the very page
+    mapped before the call (same pfn, same allocation) is still mapped, nobody moved it, so
+    it must have been on that node all along."""
+    if status is None or status < 0 or before is None:
+        return
+    if after == before and after[2] != status:
+        _mismatch(op, f": status {status}, but page pfn {after[0]} mapped there before and "
+                  f"after the call is on node {after[2]}", status=status, pfn=after[0],
+                  node=after[2])
+
+
+def check_swapoff(ret: object) -> None:
+    """swapoff(2) returns 0, or -ENOMEM from try_to_unuse."""
+    if ret not in (0, ENOMEM):
+        _mismatch("swapoff", f" returned {ret!r}", ret=repr(ret))

@@ -31,7 +31,6 @@ from target.mm import syscalls
 from target.mm.mprotect import PROT_READ, PROT_WRITE
 from target.mm.syscalls import MAIN_THREAD, UserProcess
 from target.mm.types import (
-    PTRS_PER_PTE,
     VM_LOCKED,
     VM_MAYWRITE,
     VM_READ,
@@ -404,96 +403,6 @@ def build_world(sc: Scenario) -> tuple[World, dict[int, UserProcess]]:
     return world, procs
 
 
-def _spec(call: str, op: Op) -> syscalls.SpecHook:
-    """The specification check of one mm system call of the workload (stress/layout_spec.py)."""
-
-    def before(mm: MmStruct) -> Callable[[int], None]:
-        lay = dict(mm.ghost_layout)
-        name = op[0]
-        if name == "mremap":
-            _, _, addr, old_len, new_len, new_addr = op
-            flags = layout_spec.MREMAP_MAYMOVE | (layout_spec.MREMAP_FIXED if new_addr >= 0 else 0)
-            vma_end = layout_spec.vma_end_at(mm, addr)
-        else:
-            start, length = layout_spec.vma_form(mm, op[2], op[3] if len(op) > 3 else None)
-
-        def after(ret: int) -> None:
-            expected: int | None
-            if name == "mremap":
-                expected = layout_spec.mremap(lay, addr, old_len, new_len, flags, new_addr, vma_end,
-                                       ret)
-            elif not length:  # the op's vma form found no vma
-                expected = layout_spec.EINVAL if name == "munmap" else layout_spec.ENOMEM
-            elif name == "munmap":
-                expected = layout_spec.munmap(lay, start, length)
-            elif name == "mprotect":
-                expected = layout_spec.mprotect(lay, start, length, bool(op[4]))
-            else:
-                expected = layout_spec.mlock(lay, start, length, name == "mlock")
-            layout_spec.check(mm, call, ret, expected, lay)
-            # With a node out of pages a fault gives up (OOM) and the model's
-            # make_pages_present ignores it (2.6.17 would fail the mlock: docs/model.md).
-            # Only pages this call locks count: mlock_fixup skips a vma already VM_LOCKED
-            # (newflags == vm_flags), whose pages an earlier, OOM-short mlock left out.
-            if name == "mlock" and ret == 0 and all(z.free_list for z in W().zones):
-                newly = [a for a in range(start, start + length)
-                         if not mm.ghost_layout.get(a, (False, True))[1]]
-                missing = next((a for a in newly if layout_spec.resident(mm, a, 1) is not None),
-                               None)
-                if missing is not None:
-                    raise KernelFinding(
-                        "syscall-mismatch", f"{call} returned 0 but page {missing} of "
-                        f"{mm.name} is not resident", {"call": call, "addr": missing},
-                        function="spec")
-            mm.ghost_layout = lay
-
-        return after
-
-    return before
-
-
-def _pin_spec(call: str, addr: int) -> Callable[[MmStruct, Any], None]:
-    """get_user_pages(write=1) of a writable mapped page succeeds unless memory is short
-    (ours: checked under the pin's mmap_sem against the specified layout)."""
-
-    def check(mm: MmStruct, page: Any) -> None:
-        writable = mm.ghost_layout.get(addr, (False, False))[0]
-        if page is None and writable and all(z.free_list for z in W().zones):
-            raise KernelFinding(
-                "syscall-mismatch", f"{call}: get_user_pages of writable page {addr} of "
-                f"{mm.name} failed with free memory on every node",
-                {"call": call, "addr": addr}, function="spec")
-
-    return check
-
-
-def _mapped_page(p: UserProcess, addr: int) -> tuple[int, int, int] | None:
-    """(pfn, allocation generation, node) of the page ``p`` maps at ``addr`` (raw fields)."""
-    mm = p.mm
-    table = mm.pgtables.get(addr // PTRS_PER_PTE) if mm is not None else None
-    pte = table.ptes[addr - table.base] if table is not None else None
-    if type(pte) is not PresentPte:
-        return None
-    page = W().mem_map[pte.pfn]
-    return page.pfn, page.ghost_gen, page.nid
-
-
-def _check_move_pages_status(call: str, p: UserProcess, addr: int, status: int | None,
-                             before: tuple[int, int, int] | None) -> None:
-    """move_pages(2): a status that names a node says the page is there (ours). If the
-    very page mapped before the call (same pfn, same allocation) is still mapped, nobody
-    moved it, so it must have been on that node all along."""
-    if status is None or status < 0 or before is None:
-        return
-    after = _mapped_page(p, addr)
-    if after == before and after[2] != status:
-        raise KernelFinding(
-            "syscall-mismatch", f"{call}: status {status}, but page pfn {after[0]} mapped "
-            f"there before and after the call is on node {after[2]}",
-            {"call": call, "status": status, "pfn": after[0], "node": after[2]},
-            function="spec")
-
-
 def _length(op: Op) -> int | None:
     """munmap/mlock/munlock's optional length (without: the vma containing the address)."""
     return int(op[3]) if len(op) > 3 else None
@@ -578,10 +487,7 @@ async def run_op(op: Op, births: Births | None = None,
         await syscalls.kswapd_reclaim(op[1])
         return
     if name == "swapoff":
-        ret = await syscalls.swapoff()
-        if ret not in (0, layout_spec.ENOMEM):  # swapoff(2): 0, or -ENOMEM from try_to_unuse
-            raise KernelFinding("syscall-mismatch", f"swapoff returned {ret!r}",
-                                {"call": "swapoff", "ret": repr(ret)}, function="spec")
+        layout_spec.check_swapoff(await syscalls.swapoff())
         return
     unborn = births.get(op[1]) if births else None
     if unborn is not None and unborn.is_set:
@@ -595,7 +501,6 @@ async def run_op(op: Op, births: Births | None = None,
         if thread not in p.threads:
             return  # this thread has exited
     me = thread or MAIN_THREAD
-    desc = " ".join(str(x) for x in op)
     if name == "write":
         await syscalls.user_access(p, op[2], True, op[3])
     elif name == "read":
@@ -608,18 +513,19 @@ async def run_op(op: Op, births: Births | None = None,
     elif name == "exit":
         await syscalls.sys_exit(p, me)
     elif name == "munmap":
-        await syscalls.sys_munmap(p, op[2], _length(op), _spec(desc, op))
+        await syscalls.sys_munmap(p, op[2], _length(op), layout_spec.syscall_hook(op))
     elif name == "mlock":
-        await syscalls.sys_mlock(p, op[2], True, _length(op), _spec(desc, op))
+        await syscalls.sys_mlock(p, op[2], True, _length(op), layout_spec.syscall_hook(op))
     elif name == "munlock":
-        await syscalls.sys_mlock(p, op[2], False, _length(op), _spec(desc, op))
+        await syscalls.sys_mlock(p, op[2], False, _length(op), layout_spec.syscall_hook(op))
     elif name == "mprotect":
         await syscalls.sys_mprotect(p, op[2], op[3], PROT_READ | (PROT_WRITE if op[4] else 0),
-                                    spec=_spec(desc, op))
+                                    spec=layout_spec.syscall_hook(op))
     elif name == "mremap":
-        await syscalls.sys_mremap(p, op[2], op[3], op[4], op[5], spec=_spec(desc, op))
+        await syscalls.sys_mremap(p, op[2], op[3], op[4], op[5],
+                                  spec=layout_spec.syscall_hook(op))
     elif name == "pin":
-        if await syscalls.pin(p, op[2], me, _pin_spec(desc, op[2])):
+        if await syscalls.pin(p, op[2], me, layout_spec.pin_hook(op)):
             await syscalls.dma_write(p, op[2], op[3], thread=me)
             await syscalls.unpin(p, op[2], me)
     elif name == "migrate":
@@ -630,9 +536,9 @@ async def run_op(op: Op, births: Births | None = None,
             stats.attempted += len(before)
             stats.moved += len(before & _on_node(mm, op[3]))
     elif name == "move_pages":
-        identity = _mapped_page(p, op[2])
+        identity = layout_spec.mapped_page(p.mm, op[2])
         status = await syscalls.move_pages(p, op[2], op[3], bool(op[4]))
-        _check_move_pages_status(desc, p, op[2], status, identity)
+        layout_spec.check_move_pages(op, status, identity, layout_spec.mapped_page(p.mm, op[2]))
         if stats is not None and status is not None:
             key = status_name(status)
             stats.move_pages[key] = stats.move_pages.get(key, 0) + 1
