@@ -115,7 +115,8 @@ def plan_run(cfg: CampaignConfig, run: int) -> tuple[Scenario, StrategySpec]:
     rs = run_seed(cfg.seed, run)
     if cfg.scenario_data is not None:
         scenario = _user_scenario(cfg.scenario_data)
-        hint: int | None = _decisions(cfg.scenario_data, cfg.max_steps, cfg.bugs, cfg.fixes)
+        hint: int | None = _user_decisions(cfg.scenario_data, cfg.max_steps, cfg.bugs,
+                                           cfg.fixes)
         return scenario, spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
     name = _scenario_name(cfg, rs)
     scenario = canonical(name) if name else generate(rs)
@@ -128,21 +129,31 @@ def _user_scenario(data: str) -> Scenario:
     return Scenario.from_json(json.loads(data))
 
 
-@functools.cache
-def _decisions(name: str, max_steps: int, bugs: tuple[str, ...],
-               fixes: tuple[str, ...] = ()) -> int:
-    """Decisions of a canonical scenario (or a user's, by its JSON text) under one fixed
-    random walk: PCT's ``k`` estimate.
+def _probe_decisions(sc: Scenario, max_steps: int) -> int:
+    """Decisions of ``sc`` under one fixed random walk: PCT's ``k`` estimate.
 
     Deterministic, so the same in every worker. Called where the campaign's ``bugs`` and
-    ``fixes`` are injected (they are part of the cache key); a probe that hits a finding is
-    still a hint.
+    ``fixes`` are injected (the cached callers take them as part of their key); a probe that
+    hits a finding is still a hint.
     """
     sched = RandomScheduler(0)
     sched.new_execution()
-    sc = _user_scenario(name) if name.startswith("{") else canonical(name)
     out = run_scenario(sc, sched, executor="direct", max_steps=max_steps)
     return max(1, len(out.schedule))
+
+
+@functools.cache
+def _decisions(name: str, max_steps: int, bugs: tuple[str, ...],
+               fixes: tuple[str, ...] = ()) -> int:
+    """:func:`_probe_decisions` of a canonical scenario."""
+    return _probe_decisions(canonical(name), max_steps)
+
+
+@functools.cache
+def _user_decisions(data: str, max_steps: int, bugs: tuple[str, ...],
+                    fixes: tuple[str, ...]) -> int:
+    """:func:`_probe_decisions` of a user's scenario file, by its JSON text."""
+    return _probe_decisions(_user_scenario(data), max_steps)
 
 
 class HarnessError(Exception):
