@@ -8,7 +8,6 @@ stress reports it; without the oracle under test each mutant passes every safety
 from __future__ import annotations
 
 import ast
-import inspect
 import json
 import pathlib
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mutants import mutant
 
 from migfuzz.cli import main
 from stress import run as run_mod
@@ -85,11 +85,7 @@ def test_retry_limit_is_checked_as_the_kernel_states_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """12 passes of migrate_pages instead of 11 ("if (retry && pass++ < 10) goto redo")."""
-    src = inspect.getsource(migrate.migrate_pages)
-    assert "pass_ < 10" in src
-    namespace = dict(vars(migrate))
-    exec(src.replace("pass_ < 10", "pass_ < 11"), namespace)  # the constant mutant
-    migrate_pages = namespace["migrate_pages"]
+    migrate_pages = mutant(migrate.migrate_pages, ("pass_ < 10", "pass_ < 11"))  # constant
 
     monkeypatch.setattr(migrate, "migrate_pages", migrate_pages)
     out = stress_json(tmp_path, capsys, "--runs", "20", "-x", "--executor", "direct")
@@ -297,16 +293,11 @@ def test_mm_with_swap_entries_off_the_mmlist_is_found(
 ) -> None:
     """try_to_unmap_one forgetting to put the mm on init_mm.mmlist (swapoff could never find
     its swap entries) leaves every other invariant intact; quiescence reports it."""
-    import inspect
 
     from target.mm import rmap
 
-    src = inspect.getsource(rmap.try_to_unmap_one)
-    add = "list_add(mm.mmlist, w.mmlist)"
-    assert add in src
-    namespace = dict(vars(rmap))
-    exec(src.replace(add, "pass"), namespace)
-    monkeypatch.setattr(rmap, "try_to_unmap_one", namespace["try_to_unmap_one"])
+    monkeypatch.setattr(rmap, "try_to_unmap_one",
+                        mutant(rmap.try_to_unmap_one, ("list_add(mm.mmlist, w.mmlist)", "pass")))
     out = stress_json(tmp_path, capsys, "--runs", "200", "-x", "--executor", "direct",
                       "--scenario", "migrate-vs-swap-pin")
     [f] = out["findings"]
@@ -337,15 +328,11 @@ def test_dirty_bit_lost_in_try_to_unmap_one_is_found(
     to after swap-in is freed unwritten. The first swap-out never needs the transfer
     (add_to_swap dirties the page); the quiescent swap cycle (reclaim, store, reclaim) does,
     and the read-back finds the old value."""
-    import inspect
 
     from target.mm import rmap
 
-    src = inspect.getsource(rmap.try_to_unmap_one)
-    assert "page.flags |= PG_dirty" in src
-    namespace = dict(vars(rmap))
-    exec(src.replace("page.flags |= PG_dirty", "pass"), namespace)
-    monkeypatch.setattr(rmap, "try_to_unmap_one", namespace["try_to_unmap_one"])
+    monkeypatch.setattr(rmap, "try_to_unmap_one",
+                        mutant(rmap.try_to_unmap_one, ("page.flags |= PG_dirty", "pass")))
     out = stress_json(tmp_path, capsys, "--runs", "200", "-x", "--executor", "direct",
                       "--scenario", "migrate-vs-swap-pin")
     [f] = out["findings"]
@@ -361,17 +348,13 @@ def test_anon_vma_leaked_by_anon_vma_prepare_is_found(
     """anon_vma_prepare allocating before its fast-path return (a survivor of the first
     mutation sample) leaks one anon_vma per fault on a vma that has one; no page, count or
     lock shows it. The anon_vma_cachep check at quiescence does, in the first runs."""
-    import inspect
 
     from target.mm import rmap
 
-    src = inspect.getsource(rmap.anon_vma_prepare)
     fast = "    if vma.anon_vma is not None:\n        return\n"
     alloc = "    allocated: AnonVma | None = anon_vma_alloc()\n"
-    assert fast + alloc in src
-    namespace = dict(vars(rmap))
-    exec(src.replace(fast + alloc, alloc + fast), namespace)
-    monkeypatch.setattr(memory, "anon_vma_prepare", namespace["anon_vma_prepare"])
+    monkeypatch.setattr(memory, "anon_vma_prepare",
+                        mutant(rmap.anon_vma_prepare, (fast + alloc, alloc + fast)))
     out = stress_json(tmp_path, capsys, "--runs", "50", "-x", "--executor", "direct")
     [f] = out["findings"]
     assert f["signature"] == "object-leak in quiescence"
@@ -384,21 +367,16 @@ def test_lru_list_update_outside_lru_lock_is_found(
     """isolate_lru_page dropping zone->lru_lock before taking the page off the LRU (a survivor
     of the first mutation sample: the lists are Python lists and never tear) is caught by the
     mm_inline helpers' lru_lock check in the first runs."""
-    import inspect
 
-    src = inspect.getsource(migrate.isolate_lru_page)
     body = ("            get_page_locked(page)\n            page.flags &= ~PG_lru\n"
             "            del_page_from_lru_list(zone, page)\n")
     unlock = "        await zone.lru_lock.unlock()\n"
-    assert body in src and unlock in src
-    mutant = src.replace(unlock, "").replace(body, unlock.replace("        ", "            ", 1)
-                                              + body)
-    namespace = dict(vars(migrate))
-    exec(mutant, namespace)
+    isolate_lru_page = mutant(migrate.isolate_lru_page, (unlock, ""),
+                              (body, unlock.replace("        ", "            ", 1) + body))
     from target.mm import mempolicy, move_pages
 
     for module in (migrate, mempolicy, move_pages):
-        monkeypatch.setattr(module, "isolate_lru_page", namespace["isolate_lru_page"])
+        monkeypatch.setattr(module, "isolate_lru_page", isolate_lru_page)
     out = stress_json(tmp_path, capsys, "--runs", "50", "-x", "--executor", "direct")
     [f] = out["findings"]
     assert f["signature"] == "lock-not-held in del_page_from_lru_list"

@@ -4,12 +4,12 @@ section; a model that gets one wrong is a ``syscall-mismatch`` finding of the de
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mutants import mutant
 
 from migfuzz.cli import main
 from stress import spec
@@ -78,12 +78,9 @@ def test_a_model_that_forgets_the_shrink_is_found(
     """do_mremap without "Always allow a shrinking remap: that just unmaps" (a survivor of
     the mutation sample before this check existed) leaves every count balanced; the default
     stress reports it at once."""
-    src = inspect.getsource(mremap.do_mremap)
     shrink = "            await do_munmap(mm, addr + new_len, old_len - new_len)\n"
-    assert src.count(shrink) == 1
-    namespace = dict(vars(mremap))
-    exec(src.replace(shrink, "            pass\n"), namespace)
-    monkeypatch.setattr(syscalls, "do_mremap", namespace["do_mremap"])
+    monkeypatch.setattr(syscalls, "do_mremap",
+                        mutant(mremap.do_mremap, (shrink, "            pass\n"), count=1))
     rc = main(["stress", "--jobs", "1", "--runs", "300", "-x", "--fixes", "all", "--json",
                "--executor", "direct", "--out", str(tmp_path)])
     out = json.loads(capsys.readouterr().out)
@@ -182,12 +179,9 @@ def test_move_pages_that_reports_a_move_it_did_not_make_is_found(
     the node. The page mapped before and after is the same allocation on the old node."""
     from target.mm import move_pages
 
-    src = inspect.getsource(move_pages.do_move_pages)
-    test = "if page.nid == pp.node:"
-    assert src.count(test) == 1
-    namespace = dict(vars(move_pages))
-    exec(src.replace(test, "if True:"), namespace)
-    monkeypatch.setattr(move_pages, "do_move_pages", namespace["do_move_pages"])
+    monkeypatch.setattr(move_pages, "do_move_pages",
+                        mutant(move_pages.do_move_pages, ("if page.nid == pp.node:", "if True:"),
+                               count=1))
     scenario = Path(__file__).resolve().parent.parent / "corpus/scenarios/threads-move-pages.json"
     [f] = _stress(tmp_path, capsys, "--scenario", str(scenario))["findings"]
     assert f["signature"] == "syscall-mismatch in spec"
