@@ -2,13 +2,10 @@
 
 Code coverage cannot see most of what makes an interleaving new: the same lines run in every
 schedule of a race, only their order differs. This module turns order into features libFuzzer
-can count, computed from the execution's event trace:
-
-* a task switch, keyed by what the preempted task last did and which task comes in;
-* a lock acquired while another lock class is held (a lock-order edge, per task);
-* a pte transition (none/present/swap/migration -> ...), keyed by the task doing it;
-* refcount and mapcount values after a change (0, 1, 2, 3+);
-* three consecutive switches (the shape of the interleaving).
+can count, computed from the execution's event trace (the families are listed in
+:func:`features`: task switches, locks held at a preemption, lock-order edges, pte transitions
+and pairs of them, conflicting accesses of two tasks to one object in each order, refcount and
+mapcount values, the shape of the interleaving).
 
 Each feature is hashed onto one of ``NUM_COUNTERS`` counters reserved from atheris once, and
 the counter is bumped when the feature is seen. atheris exposes this only through private
@@ -23,6 +20,7 @@ never reads (libFuzzer's ``cov``/``ft`` were identical with and without the feed
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable
 from typing import Any
@@ -33,6 +31,9 @@ _base: int | None = None
 _atheris: Any = None
 enabled = True
 """Trace each execution and compute its features (off: ``--no-interleaving-feedback``)."""
+families: frozenset[str] | None = None
+"""Report only the features of these families (the prefix before the first ``:``); None: all.
+For ablations (``bench/fuzz_time_to_bug.py --families``), from ``MIGFUZZ_FEEDBACK_FAMILIES``."""
 reporting = True
 """Hand the features to libFuzzer (off with tracing still on: ``--feedback-trace-only``, so
 that a with/without comparison differs only in what libFuzzer is told)."""
@@ -65,29 +66,84 @@ def _bucket(n: int) -> int:
     return n if n < 3 else 3
 
 
+_INSTANCE = re.compile(r"\d+|\[\d+\]")
+
+
+def lock_class(name: str) -> str:
+    """``mm1.ptl[0]`` -> ``mm.ptl``, ``anon_vma3.lock`` -> ``anon_vma.lock``: the lock's class,
+    as lockdep keys it (instances of one class are one feature, classes stay apart)."""
+    return _INSTANCE.sub("", name)
+
+
+def _access(event: str, f: dict[str, Any]) -> tuple[str, str] | None:
+    """The shared object an event touches and what it does to it, or None.
+
+    Objects are instances (this pte, this page, this lock), so that two tasks touching the
+    same one is a conflict; the action is what a feature keeps of it."""
+    if event == "lock":
+        return "L" + f["lock"], "acq:" + lock_class(f["lock"])
+    if event == "pte":
+        return f"P{f['mm']}:{f['addr']}", f"pte:{_kind(f['old'])}{_kind(f['new'])}"
+    if event == "peek":
+        return f"P{f['mm']}:{f['addr']}", "peek:" + _kind(f["pte"])
+    if event == "store":
+        return f"G{f['pfn']}", "store"
+    if event in ("get_page", "put_page", "mapcount", "alloc", "free"):
+        return f"G{f['pfn']}", event
+    return None
+
+
 def features(events: Iterable[tuple[int, int, str, dict[str, Any]]]) -> set[str]:
-    """The interleaving features of one execution's events."""
+    """The interleaving features of one execution's events.
+
+    Besides what code coverage sees, these see order:
+
+    * ``sw``: a task switch, keyed by what the preempted task last did and who comes in;
+    * ``ph``: the lock classes the preempted task holds at the switch (a preemption inside
+      a critical section is what most races of this code need);
+    * ``lk``: a lock acquired while another lock class is held (a lock-order edge);
+    * ``pte``: a pte transition, keyed by the task doing it; ``pp``: two consecutive
+      transitions of one pte (present->migration then migration->none is a zap of a
+      migration entry, present->migration then migration->present a completed migration);
+    * ``cf``: two tasks touching one object (a pte, a page, a lock instance) one after the
+      other, with both actions, in that order: the conflicting-access pairs a race is made
+      of, so that the two orders of a race are two features;
+    * ``get_page``/``put_page``/``map``: refcount and mapcount values after a change;
+    * ``sw3``: three consecutive switches (the shape of the interleaving).
+    """
     out: set[str] = set()
     last: dict[int, str] = {}
     held: dict[int, list[str]] = {}
+    toucher: dict[str, tuple[int, str]] = {}
+    pte_last: dict[str, str] = {}
     switches: list[int] = []
     prev = -1
     for _, tid, event, f in events:
         if event == "switch":
             out.add(f"sw:{last.get(prev, '-')}>{tid}")
+            stack = held.get(prev)
+            if stack:
+                out.add(f"ph:{'+'.join(stack)}>{tid}")
             switches.append(tid)
             if len(switches) >= 3:
                 out.add(f"sw3:{switches[-3]}{switches[-2]}{switches[-1]}")
             prev = tid
             continue
+        access = _access(event, f)
+        if access is not None:
+            obj, action = access
+            before = toucher.get(obj)
+            if before is not None and before[0] != tid:
+                out.add(f"cf:{before[0]}.{before[1]}>{tid}.{action}")
+            toucher[obj] = (tid, action)
         if event == "lock":
-            cls = f["lock"].split(".")[-1]
+            cls = lock_class(f["lock"])
             stack = held.setdefault(tid, [])
             out.add(f"lk:{stack[-1] if stack else '-'}>{cls}")
             stack.append(cls)
             last[tid] = "lock:" + cls
         elif event == "unlock":
-            cls = f["lock"].split(".")[-1]
+            cls = lock_class(f["lock"])
             stack = held.get(tid, [])
             if cls in stack:
                 stack.reverse()
@@ -97,6 +153,11 @@ def features(events: Iterable[tuple[int, int, str, dict[str, Any]]]) -> set[str]
         elif event == "pte":
             t = f"{_kind(f['old'])}{_kind(f['new'])}"
             out.add(f"pte:{t}:{tid}")
+            key = f"{f['mm']}:{f['addr']}"
+            before_t = pte_last.get(key)
+            if before_t is not None:
+                out.add(f"pp:{before_t}>{t}")
+            pte_last[key] = t
             last[tid] = "pte:" + t
         elif event in ("get_page", "put_page"):
             out.add(f"{event}:{_bucket(f['count'])}")
@@ -121,4 +182,5 @@ def report(feats: Iterable[str]) -> None:
     base = _base
     tb = _atheris._trace_branch  # at call time: atheris.Fuzz() rebinds it (module docstring)
     for feat in feats:
-        tb(base + counter(feat))
+        if families is None or feat.split(":", 1)[0] in families:
+            tb(base + counter(feat))

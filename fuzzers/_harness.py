@@ -103,5 +103,8 @@ def fuzz_main(test_one_input: Callable[[bytes], None]) -> None:
             sys.argv.remove("--feedback-trace-only")
             _coverage.reporting = False
         _coverage.setup()
+        chosen = os.environ.get("MIGFUZZ_FEEDBACK_FAMILIES")
+        if chosen:
+            _coverage.families = frozenset(chosen.split(","))
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()

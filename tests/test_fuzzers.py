@@ -64,14 +64,33 @@ def test_same_bytes_same_run() -> None:
 
 def test_features_see_order_not_just_code() -> None:
     """Two interleavings of the same operations give different feature sets."""
+    pte = {"mm": "mm1", "addr": 0, "old": "P(0,wdy)", "new": "M(0)"}
     one = [(1, 0, "switch", {}), (1, 0, "lock", {"lock": "mm1.ptl[0]"}),
-           (2, 1, "switch", {}), (2, 1, "pte", {"old": "P(0,wdy)", "new": "M(0)"})]
-    two = [(1, 1, "switch", {}), (1, 1, "pte", {"old": "P(0,wdy)", "new": "M(0)"}),
+           (2, 1, "switch", {}), (2, 1, "pte", pte)]
+    two = [(1, 1, "switch", {}), (1, 1, "pte", pte),
            (2, 0, "switch", {}), (2, 0, "lock", {"lock": "mm1.ptl[0]"})]
     f1, f2 = _coverage.features(one), _coverage.features(two)
     assert f1 and f2 and f1 != f2
     assert "pte:PM:1" in f1 and "pte:PM:1" in f2  # what happened is the same ...
-    assert "sw:lock:ptl[0]>1" in f1  # ... what was interrupted differs
+    assert "sw:lock:mm.ptl>1" in f1  # ... what was interrupted differs
+    assert "ph:mm.ptl>1" in f1 and not any(x.startswith("ph:") for x in f2)
+
+
+def test_conflicting_accesses_in_each_order_are_two_features() -> None:
+    """Two tasks touching one pte give a ``cf`` feature per order; other ptes, or one task
+    touching a pte twice, give none; instances of a lock class share one class name."""
+    def touch(tid: int, addr: int, old: str, new: str) -> list[tuple[int, int, str, dict]]:
+        return [(0, tid, "switch", {}),
+                (0, tid, "pte", {"mm": "mm1", "addr": addr, "old": old, "new": new})]
+
+    ab = _coverage.features(touch(0, 0, "P(0,wdy)", "M(0)") + touch(1, 0, "M(0)", "None"))
+    ba = _coverage.features(touch(1, 0, "P(0,wdy)", "M(0)") + touch(0, 0, "M(0)", "None"))
+    apart = _coverage.features(touch(0, 0, "P(0,wdy)", "M(0)") + touch(1, 1, "M(0)", "None"))
+    assert "cf:0.pte:PM>1.pte:MN" in ab and "cf:1.pte:PM>0.pte:MN" in ba
+    assert "pp:PM>MN" in ab and "pp:PM>MN" in ba  # one pte's two transitions, whoever did them
+    assert not any(x.startswith(("cf:", "pp:")) for x in apart)
+    assert _coverage.lock_class("mm1.ptl[0]") == _coverage.lock_class("mm2.ptl[3]") == "mm.ptl"
+    assert _coverage.lock_class("anon_vma4.lock") != _coverage.lock_class("page4.PG_locked")
 
 
 def test_report_without_setup_is_a_no_op() -> None:
@@ -90,14 +109,17 @@ def _libfuzzer_cov_ft(stderr: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-@pytest.mark.parametrize("target", sorted(DECODERS))
-def test_feedback_reaches_libfuzzer(target: str) -> None:
+@pytest.mark.parametrize(("target", "families"),
+                         [*((t, "") for t in sorted(DECODERS)), ("fuzz_schedule", "cf,ph")])
+def test_feedback_reaches_libfuzzer(target: str, families: str) -> None:
     """libFuzzer's own cov/ft grow by exactly the counters the seeds' features hit.
 
     Both runs trace and compute the features (``--feedback-trace-only`` is the control), so
     the same instrumented code runs and the difference is only what libFuzzer is told. A
     feedback that no longer reaches libFuzzer (a stale ``_trace_branch``, an emptied
-    ``report()``) gives a difference of zero."""
+    ``report()``) gives a difference of zero. With ``MIGFUZZ_FEEDBACK_FAMILIES`` (the bench's
+    ablations) only the named families' counters reach it."""
+    keep = set(families.split(",")) if families else None
     seeds = sorted((ROOT / "corpus" / target).iterdir())
     hit: set[int] = set()
     decode = DECODERS[target]
@@ -108,9 +130,11 @@ def test_feedback_reaches_libfuzzer(target: str) -> None:
             outcome = run_scenario(scenario, scheduler, trace=True,
                                    max_steps=_harness.MAX_STEPS)
             assert outcome.events is not None
-            hit |= {_coverage.counter(x) for x in _coverage.features(outcome.events)}
+            hit |= {_coverage.counter(x) for x in _coverage.features(outcome.events)
+                    if keep is None or x.split(":", 1)[0] in keep}
     assert len(hit) > 20  # the seeds are varied enough for the comparison to mean something
-    on = _libfuzzer_cov_ft(_libfuzzer(target, str(ROOT / "corpus" / target), "-runs=0").stderr)
+    on = _libfuzzer_cov_ft(_libfuzzer(target, str(ROOT / "corpus" / target), "-runs=0",
+                                      families=families).stderr)
     off = _libfuzzer_cov_ft(_libfuzzer(target, str(ROOT / "corpus" / target), "-runs=0",
                                        "--feedback-trace-only").stderr)
     assert on[0] - off[0] == len(hit), (on, off, len(hit))
@@ -128,11 +152,12 @@ def test_artifact_becomes_a_finding_record() -> None:
     assert artifact_record(data, "fuzz_schedule", [], "<test>") is None
 
 
-def _libfuzzer(target: str, *args: str, bug: str = "",
-              fixes: str = "all") -> subprocess.CompletedProcess[str]:
+def _libfuzzer(target: str, *args: str, bug: str = "", fixes: str = "all",
+              families: str = "") -> subprocess.CompletedProcess[str]:
     import os
 
-    env = dict(os.environ, MIGFUZZ_BUGS=bug, MIGFUZZ_FIXES=fixes)
+    env = dict(os.environ, MIGFUZZ_BUGS=bug, MIGFUZZ_FIXES=fixes,
+               MIGFUZZ_FEEDBACK_FAMILIES=families)
     return subprocess.run([sys.executable, "-m", f"fuzzers.{target}", *args], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=300)
 
