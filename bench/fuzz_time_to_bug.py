@@ -1,24 +1,24 @@
 """Fuzzer throughput and time-to-bug, with and without interleaving feedback, side by side.
 
-Time-to-bug is counted in executions, which a loaded machine does not change: each run is
-bounded by ``-runs`` (the budget) and the table reports the median executions until libFuzzer
-wrote its crash artifact over the rounds (a run that used its budget counts as the budget: a
-censored value, marked). Executions become seconds through each mode's exec/s, measured back
-to back in the same run (the throughput table); the ratios compare the modes in seconds.
+Everything is counted in what a loaded machine does not change: executions, and the CPU
+seconds of the fuzzer process (``wait4``'s rusage, minus the mode's start-up cost: importing
+and instrumenting the model, measured by a one-execution run). The machine this runs on is
+shared, so wall seconds would measure the neighbours.
 
     .venv/bin/python bench/fuzz_time_to_bug.py [--rounds 5] [--budget 20000] [--no-seeds]
-        [--bugs deep|all|NAME,...] [--modes all,order,none] [--out bench/fuzz.md]
+        [--bugs deep|all|NAME,...] [--modes all,order,none] [--jobs 2] [--out bench/fuzz.md]
 
-Each run is ``python -m fuzzers.fuzz_schedule`` with libFuzzer flags ``-runs``,
+Each run is ``python -m fuzzers.fuzz_schedule`` bounded by ``-runs`` (the budget), with
 ``-max_len=512``, ``-seed=<round>``, a fresh empty work corpus (plus the committed seed corpus
 and the dictionary unless ``--no-seeds``), every upstream fix of V2's flaws applied
 (``MIGFUZZ_FIXES=all``: the model then has no finding of its own, so any crash is the bug's)
-and the bug injected through ``MIGFUZZ_BUGS``.
+and the bug injected through ``MIGFUZZ_BUGS``. A run that used its budget without a crash
+counts as its budget (a censored value, marked ``>`` when it decides the median).
 
 Modes: ``all`` reports every feature family of ``fuzzers/_coverage.py``; ``order`` only the
 families of the first feature set (switches, lock-order edges, pte transitions, refcount and
 mapcount values, switch triples: ``MIGFUZZ_FEEDBACK_FAMILIES``), an ablation of the
-conflict-pair and held-lock features; ``none`` is plain code coverage at plain speed
+conflict-pair, held-lock and pte-pair features; ``none`` is plain code coverage at plain speed
 (``--no-interleaving-feedback``).
 """
 
@@ -33,6 +33,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,18 +58,24 @@ def machine() -> str:
             f"{datetime.date.today().isoformat()}")
 
 
-def fuzz(target: str, seconds: int, seed: int, *, bug: str | None, mode: str,
-         seeds: bool = True, runs: int = -1) -> tuple[int, bool, float]:
-    """One libFuzzer run: (executions until a crash or the end, crashed?, exec/s)."""
+@dataclass(frozen=True)
+class Run:
+    executions: int
+    crashed: bool
+    cpu: float
+    """CPU seconds (user + system) of the fuzzer process, start-up included."""
+
+
+def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
+         seeds: bool = True) -> Run:
+    """One libFuzzer run of ``runs`` executions at most."""
     with tempfile.TemporaryDirectory() as work:
         art = Path(work) / "art"
         art.mkdir()
         corpus = Path(work) / "corpus"
         corpus.mkdir()
-        cmd = [PY, "-m", f"fuzzers.{target}", str(corpus),
-               f"-max_total_time={seconds}", f"-runs={runs}", "-max_len=512",
-               f"-seed={seed + 1}",
-               f"-artifact_prefix={art}/", "-print_final_stats=1"]
+        cmd = [PY, "-m", f"fuzzers.{target}", str(corpus), f"-runs={runs}", "-max_len=512",
+               f"-seed={seed + 1}", f"-artifact_prefix={art}/", "-print_final_stats=1"]
         if seeds:  # the committed seed corpus and the dictionary
             cmd[4:4] = [str(ROOT / "corpus" / target)]
             cmd.append(f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}")
@@ -77,17 +85,18 @@ def fuzz(target: str, seconds: int, seed: int, *, bug: str | None, mode: str,
             cmd.append("--no-interleaving-feedback")
         elif mode == "order":
             env["MIGFUZZ_FEEDBACK_FAMILIES"] = ORDER_FAMILIES
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=seconds + 120)
+        log = Path(work) / "log"
+        with log.open("w") as err:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=err)
+            _, _, usage = os.wait4(proc.pid, 0)
+            proc.returncode = 0  # reaped by wait4; keep Popen from waiting again
+        stderr = log.read_text(errors="replace")
         crashed = any(art.iterdir())
-        units = re.search(r"stat::number_of_executed_units:\s+(\d+)", proc.stderr)
-        executions = int(units.group(1)) if units else 0
-        m = re.search(r"stat::average_exec_per_sec:\s+(\d+)", proc.stderr)
-        rate = float(m.group(1)) if m else 0.0
-        if not m:  # a crash ends the run before the final stats; take the last status line
-            rates = re.findall(r"exec/s: (\d+)", proc.stderr)
-            rate = float(rates[-1]) if rates else 0.0
-        return executions, crashed, rate
+        units = re.search(r"stat::number_of_executed_units:\s+(\d+)", stderr)
+        if units is None:
+            raise SystemExit(f"bench: no final stats from {' '.join(cmd)}:\n{stderr[-2000:]}")
+        return Run(int(units.group(1)), crashed, usage.ru_utime + usage.ru_stime)
 
 
 def catalog_bugs(spec: str) -> list[tuple[str, int]]:
@@ -104,73 +113,87 @@ def catalog_bugs(spec: str) -> list[tuple[str, int]]:
     return [(n, CATALOG[n].depth) for n in spec.split(",")]
 
 
+def _cell(values: list[float], found: int, rounds: int, fmt: str) -> str:
+    over = ">" if found * 2 <= rounds else ""
+    return (f"{over}{statistics.median(values):{fmt}} [{min(values):{fmt}}-"
+            f"{max(values):{fmt}}] ({found}/{rounds})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--budget", type=int, default=20_000, help="executions per run")
-    ap.add_argument("--max-seconds", type=int, default=1800, help="a run's wall-time cap")
-    ap.add_argument("--throughput-seconds", type=int, default=20)
+    ap.add_argument("--throughput-runs", type=int, default=2000)
     ap.add_argument("--out", default=str(ROOT / "bench" / "fuzz.md"))
     ap.add_argument("--no-seeds", action="store_true",
                     help="start from an empty corpus without the dictionary")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--bugs", default="deep", help='"deep" (depth >= 2), "all", or names')
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once")
     args = ap.parse_args()
     seeds = not args.no_seeds
     modes = args.modes.split(",")
     if not set(modes) <= set(MODES) or "none" not in modes:
         raise SystemExit(f"bench: --modes is a list of {', '.join(MODES)} including none")
     bugs = catalog_bugs(args.bugs)
+    pool = ThreadPoolExecutor(args.jobs)
+
+    # Start-up cost per mode: a one-execution run, twice, the smaller.
+    startup = {m: min(fuzz("fuzz_schedule", 0, bug=None, mode=m, runs=1).cpu
+                      for _ in range(2)) for m in modes}
 
     argv = " ".join(sys.argv[1:])
     lines = ["# Fuzzers: throughput and time-to-bug", "",
              f"Machine: {machine()}.", "",
-             f"Command: `.venv/bin/python bench/fuzz_time_to_bug.py {argv}`", ""]
-    rate = {m: 1.0 for m in modes}
+             f"Command: `.venv/bin/python bench/fuzz_time_to_bug.py {argv}`", "",
+             "Start-up CPU seconds per mode (import and instrumentation, subtracted below): "
+             + ", ".join(f"{m} {startup[m]:.1f}" for m in modes) + "."]
     if not args.skip_throughput:
-        lines += [f"## exec/s per fuzzer (every fix, no bug, {args.throughput_seconds} s each, "
-                  "modes back to back)", "",
-                  "| fuzzer | " + " | ".join(f"exec/s {m}" for m in modes) + " |",
-                  "|---|" + "---|" * len(modes)]
+        lines += ["", f"## Executions per CPU second per fuzzer (every fix, no bug, "
+                  f"{args.throughput_runs:,} executions from the seeds)", "",
+                  "| fuzzer | " + " | ".join(modes) + " | "
+                  + " | ".join(f"{m}/none" for m in modes if m != "none") + " |",
+                  "|---|" + "---|" * (2 * len(modes) - 1)]
         for target in TARGETS:
-            rates = [fuzz(target, args.throughput_seconds, 0, bug=None, mode=m)[2]
-                     for m in modes]
-            if target == "fuzz_schedule":
-                rate = dict(zip(modes, rates, strict=True))
-            lines.append(f"| {target} | " + " | ".join(f"{r:.0f}" for r in rates) + " |")
+            runs = list(pool.map(lambda m, t=target: fuzz(t, 0, bug=None, mode=m,
+                                                          runs=args.throughput_runs), modes))
+            rate = {m: r.executions / max(r.cpu - startup[m], 1e-3)
+                    for m, r in zip(modes, runs, strict=True)}
+            lines.append(f"| {target} | " + " | ".join(f"{rate[m]:.0f}" for m in modes)
+                         + " | " + " | ".join(f"{rate[m] / rate['none']:.2f}"
+                                              for m in modes if m != "none") + " |")
             print(lines[-1], flush=True)
 
     start = "seed corpus + dictionary" if seeds else "an empty corpus, no dictionary"
     others = [m for m in modes if m != "none"]
-    unit = "seconds (executions / the mode's exec/s above)" if not args.skip_throughput \
-        else "executions"
-    lines += ["", f"## Time to first detection, fuzz_schedule from {start}: median executions "
-              f"[min-max] (found/rounds) over {args.rounds} rounds, {args.budget:,} executions "
-              "budget (`>`: the median run used its budget); the ratios are of median "
-              f"{unit}, plain coverage over the mode (> 1: the mode is faster)", "",
-              "| bug | depth | " + " | ".join(modes) + " | "
-              + " | ".join(f"none/{m}" for m in others) + " |",
-              "|---|---|" + "---|" * (len(modes) + len(others))]
+    lines += ["", f"## Time to first detection, fuzz_schedule from {start}, {args.rounds} "
+              f"rounds of at most {args.budget:,} executions", "",
+              "Per mode: median executions to the bug [min-max] (found/rounds), then median "
+              "CPU seconds; `>`: the median run used its budget. Ratios: median CPU seconds of "
+              "plain coverage over the mode's (> 1: the feedback finds the bug sooner).", "",
+              "| bug | depth | " + " | ".join(f"{m} executions | {m} CPU s" for m in modes)
+              + " | " + " | ".join(f"none/{m}" for m in others) + " |",
+              "|---|---|" + "---|" * (2 * len(modes) + len(others))]
     for bug, depth in bugs:
-        execs: dict[str, list[int]] = {m: [] for m in modes}
-        found: dict[str, int] = dict.fromkeys(modes, 0)
-        for r in range(args.rounds):
-            for m in modes:
-                n, crashed, _ = fuzz("fuzz_schedule", args.max_seconds, r, bug=bug, mode=m,
-                                     seeds=seeds, runs=args.budget)
-                execs[m].append(n if crashed else args.budget)
-                found[m] += crashed
-                print(bug, m, r, n, crashed, flush=True)
-        med = {m: statistics.median(execs[m]) for m in modes}
-        cells = []
-        for m in modes:
-            over = ">" if found[m] * 2 <= args.rounds else ""
-            cells.append(f"{over}{med[m]:,.0f} [{min(execs[m]):,}-{max(execs[m]):,}] "
-                         f"({found[m]}/{args.rounds})")
-        secs = {m: med[m] / rate[m] for m in modes}
+        jobs = [(r, m) for r in range(args.rounds) for m in modes]
+        results = list(pool.map(
+            lambda rm, b=bug: fuzz("fuzz_schedule", rm[0], bug=b, mode=rm[1],
+                                   runs=args.budget, seeds=seeds), jobs))
+        execs: dict[str, list[float]] = {m: [] for m in modes}
+        cpu: dict[str, list[float]] = {m: [] for m in modes}
+        found = dict.fromkeys(modes, 0)
+        for (r, m), run in zip(jobs, results, strict=True):
+            execs[m].append(run.executions if run.crashed else args.budget)
+            cpu[m].append(max(run.cpu - startup[m], 0.0))
+            found[m] += run.crashed
+            print(bug, m, r, run, flush=True)
+        cells = [f"{_cell(execs[m], found[m], args.rounds, ',.0f')} | "
+                 f"{_cell(cpu[m], found[m], args.rounds, '.1f')}" for m in modes]
+        ratio = [statistics.median(cpu["none"]) / max(statistics.median(cpu[m]), 1e-3)
+                 for m in others]
         lines.append(f"| {bug} | {depth} | " + " | ".join(cells) + " | "
-                     + " | ".join(f"{secs['none'] / secs[m]:.2f}" for m in others) + " |")
+                     + " | ".join(f"{x:.2f}" for x in ratio) + " |")
         print(lines[-1], flush=True)
     tmp = Path(args.out).with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n")
