@@ -20,8 +20,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from stress import Finding, Outcome
-from stress._execution import DEFAULT_MAX_STEPS
+from stress import DEFAULT_MAX_STEPS, Finding, Outcome
 from stress.run import run_scenario
 from stress.scenarios import canonical
 from stress.schedulers import DFSScheduler
@@ -83,7 +82,7 @@ def injected(names: Sequence[str], fixes: Sequence[str] = ()) -> Iterator[None]:
     cat = catalog() if names else {}
     with ExitStack() as stack:
         if fixes:
-            from target.bugs._catalog import inject as inject_overrides
+            from target.bugs import inject as inject_overrides
             from target.fixes import lookup
 
             try:

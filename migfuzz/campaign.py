@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from stress._execution import DEFAULT_MAX_STEPS
+from stress import DEFAULT_MAX_STEPS
 from stress.run import run_scenario
 from stress.scenarios import CANONICAL, canonical, generate
 from stress.schedulers import RandomScheduler

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from stress._execution import DEFAULT_MAX_STEPS
+from stress import DEFAULT_MAX_STEPS
 from stress.scenarios import CANONICAL, canonical
 from stress.schedule import ScheduleFormatError
 from stress.workload import ScenarioError, load_scenario_file

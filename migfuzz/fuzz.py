@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fuzzers._targets import DECODERS
-from stress._execution import DEFAULT_MAX_STEPS
+from fuzzers import DECODERS
+from stress import DEFAULT_MAX_STEPS
 
 from ._errors import UsageError
 from .bugs import injected

@@ -56,8 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from stress import Outcome
-from stress._execution import DEFAULT_MAX_STEPS
+from stress import DEFAULT_MAX_STEPS, Outcome
 from stress.run import run_scenario
 from stress.scenarios import TINY, canonical
 from stress.schedulers import DFSScheduler

@@ -87,7 +87,7 @@ def _documented_ranks() -> dict[str, int]:
     """Depth of each class in the mm/rmap.c lock-ordering tree (mmap_sem 0, PG_locked 1...)."""
     try:
         import target.mm.locking  # noqa: F401  (declares the order)
-        from target.kernel._lockdep import DOCUMENTED_ORDER
+        from target.kernel import DOCUMENTED_ORDER
     except ImportError:  # pragma: no cover - the model is part of this package
         return {}
     parents: dict[str, set[str]] = {}

@@ -1,5 +1,6 @@
 """Executes the model concurrently: executions, executors, schedulers, workloads, oracles."""
 
+from ._execution import DEFAULT_MAX_STEPS as DEFAULT_MAX_STEPS
 from ._execution import Execution as Execution
 from ._execution import Finding as Finding
 from ._execution import ModelTask as ModelTask

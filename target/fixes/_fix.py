@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from target.bugs._catalog import inject
+from target.bugs import inject
 
 
 @dataclass(frozen=True)

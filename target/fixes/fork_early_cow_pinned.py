@@ -33,7 +33,7 @@ from __future__ import annotations
 from target.kernel import cond_resched, trace
 from target.mm.ghost import ghost_copy
 from target.mm.locking import SINGLE_DEPTH_NESTING
-from target.mm.memory import _node_of, copy_one_pte, is_cow_mapping, maybe_mkwrite
+from target.mm.memory import copy_one_pte, fault_node, is_cow_mapping, maybe_mkwrite
 from target.mm.page_alloc import alloc_page_vma
 from target.mm.pgtable import KM_PTE1, pte_offset_map, pte_read, pte_unmap, set_pte_at
 from target.mm.rmap import PageAnon, PageSwapCache, page_add_new_anon_rmap
@@ -119,7 +119,7 @@ async def copy_pte_range(
         await cond_resched()
         if ret != EAGAIN:
             break
-        page = await alloc_page_vma(_node_of(vma))  # page_copy_prealloc, no lock held
+        page = await alloc_page_vma(fault_node(vma))  # page_copy_prealloc, no lock held
         if page is None:
             return ENOMEM  # fails the fork
         prealloc.append(page)

@@ -100,7 +100,7 @@ def is_cow_mapping(flags: int) -> bool:
     return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE
 
 
-def _node_of(vma: VmArea) -> int:
+def fault_node(vma: VmArea) -> int:
     """Where the fault allocates: the node of the mm's first page table, i.e. node 0.
 
     The model's vmas carry no NUMA policy; faults allocate on node 0 and migration moves
@@ -162,7 +162,7 @@ async def do_anonymous_page(
     w = W()
     if write_access:
         await anon_vma_prepare(vma)
-        page = await alloc_page_vma(_node_of(vma))
+        page = await alloc_page_vma(fault_node(vma))
         if page is None:
             return VM_FAULT_OOM
         entry = maybe_mkwrite(PresentPte(page.pfn, False, True, True), vma)
@@ -226,7 +226,7 @@ async def do_wp_page(
     await table.ptl.unlock()
 
     await anon_vma_prepare(vma)
-    new_page = await alloc_page_vma(_node_of(vma))
+    new_page = await alloc_page_vma(fault_node(vma))
     if new_page is None:
         await put_page(old_page)
         return VM_FAULT_OOM
@@ -274,7 +274,7 @@ async def do_swap_page(
     ret = VM_FAULT_MINOR
     page = await lookup_swap_cache(orig_pte)
     if page is None:
-        page = await read_swap_cache_async(orig_pte, _node_of(vma))
+        page = await read_swap_cache_async(orig_pte, fault_node(vma))
         if page is None:
             # The entry was freed under us (the pte changed) or OOM.
             await table.ptl.lock()

@@ -119,7 +119,13 @@ def _ghost(pte: Pte, delta: int) -> None:
         W().mem_map[pte.offset].ghost_migration_ptes += delta
 
 
-def _write(mm: MmStruct, table: PageTablePage, addr: int, new: Pte) -> Pte:
+def pte_xchg(mm: MmStruct, table: PageTablePage, addr: int, new: Pte) -> Pte:
+    """Store ``new`` in the pte at ``addr`` in one step and return what it held (x86's
+    ``xchg`` of a pte): every pte write of the model passes here, the accessors above and the
+    hardware's accessed/dirty update of a user access alike, so the ghost counts and the
+    trace see every change.
+
+    Context: the caller makes the store legal (ptl held, or the hardware's atomic update)."""
     i = addr - table.base
     old = table.ptes[i]
     _ghost(old, -1)
@@ -134,14 +140,14 @@ async def set_pte_at(mm: MmStruct, addr: int, table: PageTablePage, pte: Pte) ->
     """``set_pte_at``. Context: ptl of ``table`` held."""
     await preempt()
     lockdep_assert_held(table.ptl)
-    _write(mm, table, addr, pte)
+    pte_xchg(mm, table, addr, pte)
 
 
 async def ptep_clear_flush(mm: MmStruct, addr: int, table: PageTablePage) -> Pte:
     """``ptep_clear_flush``/``ptep_get_and_clear``: pte := none, return the old value."""
     await preempt()
     lockdep_assert_held(table.ptl)
-    return _write(mm, table, addr, None)
+    return pte_xchg(mm, table, addr, None)
 
 
 async def ptep_clear_flush_young(mm: MmStruct, addr: int, table: PageTablePage) -> bool:
@@ -150,7 +156,7 @@ async def ptep_clear_flush_young(mm: MmStruct, addr: int, table: PageTablePage) 
     lockdep_assert_held(table.ptl)
     pte = table.ptes[addr - table.base]
     if type(pte) is PresentPte and pte.young:
-        _write(mm, table, addr, PresentPte(pte.pfn, pte.write, pte.dirty, False))
+        pte_xchg(mm, table, addr, PresentPte(pte.pfn, pte.write, pte.dirty, False))
         return True
     return False
 
@@ -173,7 +179,7 @@ async def ptep_set_wrprotect(mm: MmStruct, addr: int, table: PageTablePage) -> P
             addr=addr)
     if pte.write:
         pte = PresentPte(pte.pfn, False, pte.dirty, pte.young)
-        _write(mm, table, addr, pte)
+        pte_xchg(mm, table, addr, pte)
     return pte
 
 

@@ -34,7 +34,7 @@ from .mmap import EINVAL, ENOMEM, do_munmap, mmput
 from .move_pages import PageToNode, sys_move_pages
 from .mprotect import do_mprotect
 from .mremap import MREMAP_FIXED, MREMAP_MAYMOVE, do_mremap
-from .pgtable import _write
+from .pgtable import pte_xchg
 from .swap import put_page
 from .swapoff import sys_swapoff
 from .types import VM_WRITE, MmStruct, Page, PG_dirty, PresentPte
@@ -83,7 +83,7 @@ async def _mmu_access(mm: MmStruct, addr: int, write: bool, value: int
     page = W().mem_map[pte.pfn]
     new = PresentPte(pte.pfn, pte.write, pte.dirty or write, True)
     if new != pte:
-        _write(mm, table, addr, new)  # hardware A/D update, atomic with the access
+        pte_xchg(mm, table, addr, new)  # hardware A/D update, atomic with the access
     if write:
         page.data = value
         ghost_store(mm, addr, value)
