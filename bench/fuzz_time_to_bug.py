@@ -66,6 +66,18 @@ class Run:
     """CPU seconds (user + system) of the fuzzer process, start-up included."""
 
 
+def run_cpu(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, str, float]:
+    """Run ``cmd`` from the project root: (stdout, stderr, CPU seconds of the process and of
+    every descendant it waited for, from ``wait4``)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0  # reaped by wait4; keep Popen from waiting again
+        out.seek(0)
+        err.seek(0)
+        return out.read(), err.read(), usage.ru_utime + usage.ru_stime
+
+
 def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
          seeds: bool = True) -> Run:
     """One libFuzzer run of ``runs`` executions at most."""
@@ -85,18 +97,12 @@ def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
             cmd.append("--no-interleaving-feedback")
         elif mode == "order":
             env["MIGFUZZ_FEEDBACK_FAMILIES"] = ORDER_FAMILIES
-        log = Path(work) / "log"
-        with log.open("w") as err:
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=err)
-            _, _, usage = os.wait4(proc.pid, 0)
-            proc.returncode = 0  # reaped by wait4; keep Popen from waiting again
-        stderr = log.read_text(errors="replace")
+        _, stderr, cpu = run_cpu(cmd, env)
         crashed = any(art.iterdir())
         units = re.search(r"stat::number_of_executed_units:\s+(\d+)", stderr)
         if units is None:
             raise SystemExit(f"bench: no final stats from {' '.join(cmd)}:\n{stderr[-2000:]}")
-        return Run(int(units.group(1)), crashed, usage.ru_utime + usage.ru_stime)
+        return Run(int(units.group(1)), crashed, cpu)
 
 
 def catalog_bugs(spec: str) -> list[tuple[str, int]]:
@@ -177,17 +183,20 @@ def main() -> None:
               "|---|---|" + "---|" * (2 * len(modes) + len(others))]
     for bug, depth in bugs:
         jobs = [(r, m) for r in range(args.rounds) for m in modes]
-        results = list(pool.map(
-            lambda rm, b=bug: fuzz("fuzz_schedule", rm[0], bug=b, mode=rm[1],
-                                   runs=args.budget, seeds=seeds), jobs))
+
+        def one(rm: tuple[int, str], b: str = bug) -> Run:
+            run = fuzz("fuzz_schedule", rm[0], bug=b, mode=rm[1], runs=args.budget, seeds=seeds)
+            print(b, rm[1], rm[0], run, flush=True)  # progress, as runs end
+            return run
+
+        results = list(pool.map(one, jobs))
         execs: dict[str, list[float]] = {m: [] for m in modes}
         cpu: dict[str, list[float]] = {m: [] for m in modes}
         found = dict.fromkeys(modes, 0)
-        for (r, m), run in zip(jobs, results, strict=True):
+        for (_, m), run in zip(jobs, results, strict=True):
             execs[m].append(run.executions if run.crashed else args.budget)
             cpu[m].append(max(run.cpu - startup[m], 0.0))
             found[m] += run.crashed
-            print(bug, m, r, run, flush=True)
         cells = [f"{_cell(execs[m], found[m], args.rounds, ',.0f')} | "
                  f"{_cell(cpu[m], found[m], args.rounds, '.1f')}" for m in modes]
         ratio = [statistics.median(cpu["none"]) / max(statistics.median(cpu[m]), 1e-3)

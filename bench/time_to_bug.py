@@ -1,6 +1,6 @@
 """Runs and time to first detection of every catalog bug, per strategy, grouped by depth.
 
-    .venv/bin/python bench/time_to_bug.py [--seeds 5] [--runs 2000] [--fuzz-seconds 30]
+    .venv/bin/python bench/time_to_bug.py [--seeds 5] [--runs 2000] [--fuzz-runs 5000]
                                           [--strategies ...] [--out bench/time_to_bug.md]
 
 Every run has all upstream fixes of V2's real flaws applied (``--fixes all``), so the first
@@ -12,11 +12,16 @@ Strategies, each with a fresh process state per (bug, seed):
 
 * ``portfolio``: the default ``migfuzz stress --bug BUG --fixes all -x --seed S --runs N``
   (2 jobs, trio executor, mixed canonical/generated scenarios, random + PCT), as a user runs
-  it; schedules are the campaign's ``runs``, time the command's wall time.
+  it; schedules are the campaign's ``runs``.
 * ``random``, ``pct``: one process, direct executor, the same mixed scenarios, one strategy.
-* ``fuzz``, ``fuzz-nofb``: libFuzzer on fuzz_schedule from the committed seeds, with and without
-  interleaving feedback (bench/fuzz_time_to_bug.py has the details); a time budget, as
-  libFuzzer counts its own executions.
+* ``fuzz...``: libFuzzer (bench/fuzz_time_to_bug.py has the details), executions as schedules:
+  ``fuzz`` is fuzz_schedule from the committed seeds with interleaving feedback; ``-scenario``
+  fuzzes fuzz_scenario instead (generated scenarios, not only canonical ones), ``-empty``
+  starts from an empty corpus without the dictionary, ``-nofb`` is plain code coverage.
+
+Times are CPU seconds (the process's, its workers' and libFuzzer's, from ``wait4``), so a
+shared machine's load does not enter them; fuzz times exclude the start-up (import and
+instrumentation), which a long campaign pays once.
 
 The depth column is the catalog's (``migfuzz bugs --measure``; a slow test asserts it). A bug
 with a model-side check the kernel of the time did not have (``model_check``) gets a second
@@ -32,16 +37,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fuzz_time_to_bug import fuzz, machine
+from fuzz_time_to_bug import fuzz, machine, run_cpu
 
 from migfuzz.bugs import _noop, check_fixes, injected
 from migfuzz.campaign import CampaignConfig, plan_run
@@ -55,11 +58,12 @@ FIXES = tuple(check_fixes(["all"]))
 
 def in_process(bug: str, strategy: str, seed: int, budget: int,
                without_check: bool = False) -> tuple[float, int, bool]:
-    """(seconds, runs, found) of one strategy on the mixed scenarios, at most ``budget`` runs."""
+    """(CPU seconds, runs, found) of one strategy on the mixed scenarios, at most ``budget``
+    runs."""
     cfg = CampaignConfig(seed=seed, strategy=strategy, bugs=(bug,), fixes=FIXES,
                          members=(strategy,))
     check = CATALOG[bug].model_check
-    t0 = time.monotonic()
+    t0 = time.process_time()
     with contextlib.ExitStack() as stack:
         if without_check:
             stack.enter_context(inject([HistoricalBug(f"no {check}", 0, "", "", "", (), "",
@@ -71,23 +75,22 @@ def in_process(bug: str, strategy: str, seed: int, budget: int,
             sched.new_execution()
             out = run_scenario(scenario, sched, executor="direct")
             if out.finding is not None:
-                return time.monotonic() - t0, runs, True
-    return time.monotonic() - t0, budget, False
+                return time.process_time() - t0, runs, True
+    return time.process_time() - t0, budget, False
 
 
 def portfolio(bug: str, seed: int, budget: int, out_dir: Path) -> tuple[float, int, bool]:
-    """(seconds, runs, found) of the default ``migfuzz stress`` with ``budget`` runs."""
+    """(CPU seconds, runs, found) of the default ``migfuzz stress`` with ``budget`` runs (its
+    worker processes included)."""
     cmd = [sys.executable, "-m", "migfuzz.cli", "stress", "--bug", bug, "--fixes", "all",
            "-x", "--seed", str(seed), "--runs", str(budget), "--out", str(out_dir), "--json"]
-    t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
-    elapsed = time.monotonic() - t0
+    stdout, _, cpu = run_cpu(cmd)
     try:
-        summary = json.loads(proc.stdout)
+        summary = json.loads(stdout)
     except ValueError:  # no JSON: a failed run
-        return elapsed, 0, False
+        return cpu, 0, False
     found = bool(summary.get("findings"))
-    return elapsed, int(summary.get("runs", 0)), found
+    return cpu, int(summary.get("runs", 0)), found
 
 
 def fmt(values: list[float], found: int, seeds: int, budget: float, unit: str = "") -> str:
@@ -102,10 +105,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=2000,
                     help="schedules per (bug, seed) for portfolio, random and pct")
-    ap.add_argument("--fuzz-seconds", type=int, default=30,
-                    help="libFuzzer's budget per (bug, seed)")
+    ap.add_argument("--fuzz-runs", type=int, default=5000,
+                    help="libFuzzer's executions per (bug, seed)")
     ap.add_argument("--bugs", default=",".join(sorted(CATALOG, key=lambda b: CATALOG[b].depth)))
-    ap.add_argument("--strategies", default="portfolio,random,pct,fuzz,fuzz-nofb",
+    ap.add_argument("--strategies", default="portfolio,random,pct,fuzz,fuzz-nofb,fuzz-empty,"
+                    "fuzz-empty-nofb,fuzz-scenario,fuzz-scenario-nofb",
                     help="comma-separated subset (the machine is shared: keep runs short)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "time_to_bug.md"))
     args = ap.parse_args()
@@ -114,54 +118,49 @@ def main() -> None:
     header = [
         "# Runs and time to first detection of each catalog bug", "",
         f"Machine: {machine()}.", "",
-        f"Command: `.venv/bin/python bench/time_to_bug.py --seeds {args.seeds} --runs "
-        f"{args.runs} --fuzz-seconds {args.fuzz_seconds} --strategies {args.strategies}`", "",
-        f"Every run with all upstream fixes of V2's flaws applied (`--fixes all`). portfolio, "
-        f"random, pct: median schedules to the first finding (any finding is the bug's: the "
-        f"model with every fix has none) "
-        f"[min-max] (found/seeds) over {args.seeds} seeds, {args.runs} schedules each, and the "
-        f"median wall seconds; fuzz, fuzz-nofb: libFuzzer on fuzz_schedule from the committed "
-        f"seeds with and without interleaving feedback, median seconds, {args.fuzz_seconds} s "
-        f"each. `>`: the median run hit the budget.", "",
-        "| bug | depth | " + " | ".join(
-            f"{s} schedules | {s} s" if s in ("portfolio", "random", "pct") else f"{s} s"
-            for s in strats) + " |",
-        "|---|---|" + "".join("---|---|" if s in ("portfolio", "random", "pct") else "---|"
-                              for s in strats),
+        f"Command: `.venv/bin/python bench/time_to_bug.py {' '.join(sys.argv[1:])}`", "",
+        f"Every run with all upstream fixes of V2's flaws applied (`--fixes all`). Per strategy: "
+        f"median schedules (libFuzzer: executions) to the first finding (any finding is the "
+        f"bug's: the model with every fix has none) [min-max] (found/seeds) over {args.seeds} "
+        f"seeds, at most {args.runs:,} schedules (libFuzzer: {args.fuzz_runs:,} executions) "
+        f"each, and the median CPU seconds. `>`: the median run used its budget.", "",
+        "| bug | depth | " + " | ".join(f"{s} schedules | {s} CPU s" for s in strats) + " |",
+        "|---|---|" + "---|---|" * len(strats),
     ]
     out.write_text("\n".join(header) + "\n")
     tmp = ROOT / "build" / "ttb"
     rows = [(b, False) for b in args.bugs.split(",")]
     rows += [(b, True) for b in args.bugs.split(",") if CATALOG[b].model_check]
-    os.environ["MIGFUZZ_FIXES"] = ",".join(FIXES)  # the fuzz targets' fixes (fuzz copies env)
+    startup: dict[tuple[str, str], float] = {}
     for bug, without in rows:
         cells: list[str] = []
         for strat in strats:
-            counted = strat in ("portfolio", "random", "pct")
             if without and strat not in ("random", "pct"):
-                cells += ["n/a", "n/a"] if counted else ["n/a"]
+                cells += ["n/a", "n/a"]
                 continue
+            budget = args.fuzz_runs if strat.startswith("fuzz") else args.runs
             times: list[float] = []
             runs: list[float] = []
             found = 0
             for seed in range(args.seeds):
                 if strat == "portfolio":
                     t, n, ok = portfolio(bug, seed, args.runs, tmp / f"{bug}-{seed}")
-                elif counted:
+                elif not strat.startswith("fuzz"):
                     t, n, ok = in_process(bug, strat, seed, args.runs, without)
                 else:
-                    t, ok, _ = fuzz("fuzz_schedule", args.fuzz_seconds, seed, bug=bug,
-                                    feedback=strat == "fuzz")
-                    t, n = (t if ok else float(args.fuzz_seconds)), 0
+                    target = "fuzz_scenario" if "-scenario" in strat else "fuzz_schedule"
+                    mode = "none" if strat.endswith("-nofb") else "all"
+                    if (target, mode) not in startup:  # import + instrumentation, paid once
+                        startup[target, mode] = fuzz(target, 0, bug=None, mode=mode,
+                                                     runs=1).cpu
+                    r = fuzz(target, seed, bug=bug, mode=mode, runs=budget,
+                             seeds="-empty" not in strat)
+                    t, n, ok = max(r.cpu - startup[target, mode], 0.0), r.executions, r.crashed
                 times.append(t)
-                runs.append(n if ok else args.runs)
+                runs.append(n if ok else budget)
                 found += ok
                 print(bug, strat, seed, f"{t:.1f}s", n, ok, flush=True)
-            if counted:
-                cells += [fmt(runs, found, args.seeds, args.runs),
-                          f"{statistics.median(times):.1f}"]
-            else:
-                cells.append(fmt(times, found, args.seeds, args.fuzz_seconds, "s"))
+            cells += [fmt(runs, found, args.seeds, budget), f"{statistics.median(times):.1f}"]
         b = CATALOG[bug]
         depth = b.depth_without_check if without else b.depth
         name = f"{bug} (without {b.model_check.split(':')[-1]})" if without else bug
