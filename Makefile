@@ -1,8 +1,7 @@
 # The two commands of the README. Both create the environment from nothing on first use.
 #   make run    create .venv, install, run a short stress campaign and show its result
-#   make test   create .venv, install, run the whole test suite, slow tests included (what
-#               .ci/run runs: about 5 CPU-minutes, 10 min wall on the loaded 2-core VM;
-#               bench/ci_time.md)
+#   make test   create .venv, install, run the whole test suite, slow tests included, on
+#               every core (pytest-xdist; what .ci/run runs: bench/ci_time.md)
 #   make test-fast   the same without the slow tests (what a plain `pytest` runs)
 VENV ?= .venv
 PYTHON ?= python3
@@ -20,8 +19,10 @@ install: $(BIN)/.installed
 run: $(BIN)/.installed
 	$(BIN)/migfuzz stress --seconds 30
 
+# -n auto: one pytest worker per core; worksteal: a worker that runs out of tests takes half
+# of another's queue, so the long slow tests do not leave a core idle at the end.
 test: $(BIN)/.installed browser
-	$(BIN)/pytest --run-slow
+	$(BIN)/pytest --run-slow -n auto --dist worksteal
 
 test-fast: $(BIN)/.installed browser
 	$(BIN)/pytest

@@ -164,6 +164,25 @@ def _check_vm_area_cachep(world: World) -> None:
                   vma=repr(vma), mm=mm.name, allocated_by=list(vma._allocated))
 
 
+def _check_mm_cachep(world: World) -> None:
+    """Every live mm is the mm of a live process and holds exactly one ``mm_users`` per live
+    thread of it (ours, like the object checks above; the kernel of the time had none). A
+    reference that was taken and never dropped (a missing mmput) keeps an mm, its vmas and
+    pages forever after its last thread exits; a reference dropped twice tears it down under
+    a thread still running on it."""
+    owners = {id(p.mm): p for p in world.processes.values() if getattr(p, "mm", None)}
+    for mm in world.mm_cachep.values():
+        p = owners.get(id(mm))
+        # A Process that is not a UserProcess (fork's, before the syscall wraps it) is one task.
+        threads = len(getattr(p, "threads", (None,))) if p is not None else 0
+        if p is None or mm.mm_users != threads:
+            kind = "object-leak" if mm.mm_users > threads else "refcount-underflow"
+            _fail(kind, f"{mm.name}: mm_users {mm.mm_users}, but "
+                  + (f"process {p.pid} has {threads} live threads" if p is not None
+                     else "no live process has it (never torn down)"),
+                  mm=mm.name, mm_users=mm.mm_users, threads=threads)
+
+
 def check_quiescent(world: World) -> None:
     """Raise a :class:`KernelFinding` for the first violated invariant, if any."""
     present: dict[int, list[tuple[str, int, bool]]] = defaultdict(list)
@@ -202,6 +221,7 @@ def check_quiescent(world: World) -> None:
 
     _check_anon_vma_cachep(world)
     _check_vm_area_cachep(world)
+    _check_mm_cachep(world)
 
     for pfn, n in migration.items():
         _fail("migration-entry-leak",

@@ -389,6 +389,7 @@ def build_world(sc: Scenario) -> tuple[World, dict[int, UserProcess]]:
     procs: dict[int, UserProcess] = {}
     for spec in sc.processes:
         mm = MmStruct(f"mm{spec.pid}")
+        world.mm_cachep[id(mm)] = mm
         for v in spec.vmas:
             flags = VM_READ | VM_MAYWRITE | (VM_WRITE if v.writable else 0)
             vma = VmArea(mm, v.start, v.end, flags)  # the mmap() before the run

@@ -611,6 +611,27 @@ def test_sleep_in_atomic_wait_under_ptl(m: Machine) -> None:
     assert f.details["held"] == [table.ptl.name]
 
 
+@pytest.mark.parametrize("alloc", ["vma", "page table"])
+def test_sleep_in_atomic_slab_and_page_table_allocation_under_ptl(m: Machine,
+                                                                   alloc: str) -> None:
+    """kmem_cache_alloc(SLAB_KERNEL) and pte_alloc_one may sleep: doing either under a
+    spinlock is the sleep-in-atomic oracle, from the model's allocation functions."""
+    from target.mm.mmap import vm_area_alloc
+
+    table = m.mm.pgtables[0]
+    far = max(m.mm.pgtables) * PTRS_PER_PTE + 4 * PTRS_PER_PTE  # no table there yet
+
+    async def body() -> None:
+        await table.ptl.lock()
+        if alloc == "vma":
+            vm_area_alloc(m.mm, far, far + 1, 0)
+        else:
+            m.mm.pte_alloc(far)
+
+    f = finding_of(body, "sleep-in-atomic")
+    assert f.details["held"] == [table.ptl.name]
+
+
 def test_sleep_in_atomic_lock_page_in_rcu(m: Machine) -> None:
     async def body() -> None:
         rcu_read_lock()

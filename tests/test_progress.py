@@ -398,3 +398,20 @@ def test_vma_that_is_never_freed_is_found(
     [f] = out["findings"]
     assert f["signature"] == "object-leak in quiescence"
     assert "vm_area_cachep" in Path(f["file"]).read_text()
+
+
+def test_mm_user_never_dropped_is_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """do_fork without the mmput that balances get_task_mm(parent): the parent's mm outlives
+    its last thread (exit_mmap never runs, its pages stay mapped by nobody's process) and no
+    page count shows it; the mm_cachep check at quiescence does."""
+    from target.mm import fork, syscalls
+
+    monkeypatch.setattr(syscalls, "do_fork",
+                        mutant(fork.do_fork, ("    await mmput(oldmm)\n", ""), count=1))
+    out = stress_json(tmp_path, capsys, "--runs", "50", "-x", "--executor", "direct",
+                      "--scenario", "migrate-vs-fork-exit")
+    [f] = out["findings"]
+    assert f["signature"] == "object-leak in quiescence"
+    assert "mm_users" in Path(f["file"]).read_text()

@@ -10,6 +10,11 @@ exactly that gap).
 Waiters are woken all at once and race again (a spinlock has no queue; a page bit's wait
 queue wakes every waiter too), except for the rw_semaphore, which hands the lock over in FIFO
 order as the 2006 rwsem does (``__rwsem_do_wake``). A woken waiter's retry is another point.
+
+Every blocking path is the same two steps, as trio's ``ParkingLot`` underlies its primitives:
+try, and if that fails park on the lock's :class:`WaitQueue` and try again when woken. Only
+the rw_semaphore's hand-off differs (its waiters are granted the lock before they wake, in
+FIFO order), and it stays its own policy.
 """
 
 from __future__ import annotations
@@ -33,12 +38,48 @@ from ._sched import (
 )
 
 
+class WaitQueue:
+    """``wait_queue_head_t`` reduced to what every lock here needs: park the current task
+    until the next :meth:`wake_all`, which wakes every parked task (each retries; the
+    scheduler decides who wins).
+
+    Invariant: every task in ``waiters`` is blocked on the lock that owns this queue.
+    """
+
+    __slots__ = ("waiters",)
+
+    def __init__(self) -> None:
+        self.waiters: list[KTask] = []
+
+    async def park(self, task: KTask, on: object) -> None:
+        """Sleep until woken; ``on`` is the lock, what the deadlock report names."""
+        self.waiters.append(task)
+        await sleep_on(on)
+
+    def wake_all(self) -> None:
+        if self.waiters:
+            rq = HOOKS.rq
+            for w in self.waiters:
+                rq.wake(w)
+            self.waiters.clear()
+
+
+def _acquire_point(lock: Any, what: str) -> KTask:
+    """The prologue of every acquire after its scheduling point: the running task, and
+    KASAN's check of the object embedding the lock."""
+    task = HOOKS.rq.current
+    assert task is not None  # harness: a point runs only inside an executor
+    if lock.obj is not None:
+        kasan_check(lock.obj, f"{what}({lock.name})")
+    return task
+
+
 class spinlock_t:
     """``spinlock_t``. Holding one makes the task atomic: it may not sleep.
 
     Invariants:
         ``owner`` is the holder or None; ``owner.atomic >= 1`` while it holds it.
-        ``waiters`` are blocked tasks spinning on this lock; empty when ``owner`` is None.
+        ``waiters`` holds blocked tasks spinning on this lock; empty when ``owner`` is None.
     """
 
     __slots__ = ("lock_class", "name", "obj", "owner", "waiters")
@@ -49,7 +90,7 @@ class spinlock_t:
         self.name = name
         self.obj = obj  # the object embedding the lock, checked by KASAN
         self.owner: KTask | None = None
-        self.waiters: list[KTask] = []
+        self.waiters = WaitQueue()
 
     def __repr__(self) -> str:
         return f"<spinlock {self.name}>"
@@ -60,17 +101,13 @@ class spinlock_t:
     async def lock(self, subclass: int = 0) -> None:
         """``spin_lock`` (``spin_lock_nested`` with a subclass)."""
         await HOOKS.point()
+        task = _acquire_point(self, "spin_lock")
         rq = HOOKS.rq
-        task = rq.current
-        assert task is not None  # harness: a point runs only inside an executor
-        if self.obj is not None:
-            kasan_check(self.obj, f"spin_lock({self.name})")
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
         # The task counts as atomic while it spins: it has preemption disabled already.
         enter_atomic(task)
         while self.owner is not None:
-            self.waiters.append(task)
-            await sleep_on(self)
+            await self.waiters.park(task, self)
         self.owner = task
         if HOOKS.tracer is not None:
             trace("lock", lock=self.name)
@@ -78,13 +115,10 @@ class spinlock_t:
     async def trylock(self) -> bool:
         """``spin_trylock``: take the lock if free, never wait."""
         await HOOKS.point()
-        rq = HOOKS.rq
-        task = rq.current
-        assert task is not None  # harness: a point runs only inside an executor
-        if self.obj is not None:
-            kasan_check(self.obj, f"spin_trylock({self.name})")
+        task = _acquire_point(self, "spin_trylock")
         if self.owner is not None:
             return False
+        rq = HOOKS.rq
         _lockdep.acquire(task, rq.lockdep, rq.step, self, 0, True, False)
         enter_atomic(task)
         self.owner = task
@@ -106,11 +140,7 @@ class spinlock_t:
         _lockdep.release(task, self)
         self.owner = None
         task.atomic -= 1
-        if self.waiters:
-            rq = HOOKS.rq
-            for w in self.waiters:
-                rq.wake(w)
-            self.waiters.clear()
+        self.waiters.wake_all()
         if HOOKS.tracer is not None:
             trace("unlock", lock=self.name)
         return RELEASED
@@ -143,11 +173,8 @@ class rw_semaphore:
 
     async def _down(self, write: bool, subclass: int) -> None:
         await HOOKS.point()
+        task = _acquire_point(self, "down")
         rq = HOOKS.rq
-        task = rq.current
-        assert task is not None  # harness: a point runs only inside an executor
-        if self.obj is not None:
-            kasan_check(self.obj, f"down({self.name})")
         # lockdep before might_sleep: an acquisition that is both against the lock order and
         # in atomic context is reported as the order violation, the more specific diagnosis.
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, not write)
@@ -171,13 +198,10 @@ class rw_semaphore:
         """``down_read_trylock``: take it for read only if that needs no wait (no writer,
         nobody queued: the FIFO hand-off is not jumped). A trylock to lockdep."""
         await HOOKS.point()
-        rq = HOOKS.rq
-        task = rq.current
-        assert task is not None  # harness: a point runs only inside an executor
-        if self.obj is not None:
-            kasan_check(self.obj, f"down_read_trylock({self.name})")
+        task = _acquire_point(self, "down_read_trylock")
         if self.writer is not None or self.queue:
             return False
+        rq = HOOKS.rq
         _lockdep.acquire(task, rq.lockdep, rq.step, self, 0, True, True)
         self.readers.append(task)
         if HOOKS.tracer is not None:
@@ -246,13 +270,14 @@ class WaitBit:
 
     __slots__ = ("is_set", "lock_class", "name", "owner", "waiters")
     spinning = False
+    obj = None  # a page flag bit: the page's own KASAN checks cover it
 
     def __init__(self, name: str, lock_class: LockClass | None = None) -> None:
         self.name = name
         self.lock_class: Any = lock_class
         self.is_set = False
         self.owner: KTask | None = None
-        self.waiters: list[KTask] = []
+        self.waiters = WaitQueue()
 
     def __repr__(self) -> str:
         return f"<bit {self.name}={int(self.is_set)}>"
@@ -293,11 +318,7 @@ class WaitBit:
             self.owner = None
             trace("unlock", lock=self.name)
         self.is_set = False
-        if self.waiters:
-            rq = HOOKS.rq
-            for w in self.waiters:
-                rq.wake(w)
-            self.waiters.clear()
+        self.waiters.wake_all()
 
     async def lock(self, subclass: int = 0) -> None:
         """The blocking acquire (``lock_page``): sleep until clear, then set.
@@ -305,14 +326,12 @@ class WaitBit:
         lockdep runs before might_sleep, as in ``rw_semaphore._down``.
         """
         await HOOKS.point()
+        task = _acquire_point(self, "lock")
         rq = HOOKS.rq
-        task = rq.current
-        assert task is not None  # harness: a point runs only inside an executor
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
         might_sleep(f"lock({self.name})")
         while self.is_set:
-            self.waiters.append(task)
-            await sleep_on(self)
+            await self.waiters.park(task, self)
         self.test_and_set(subclass, trylock=False)
 
     async def wait_clear(self) -> None:
@@ -321,8 +340,7 @@ class WaitBit:
         await HOOKS.point()
         task = current()
         while self.is_set:
-            self.waiters.append(task)
-            await sleep_on(self)
+            await self.waiters.park(task, self)
 
 
 class _RCU:

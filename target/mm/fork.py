@@ -8,7 +8,7 @@ with an operation leaves exit_mmap to whoever drops the last user.
 
 from __future__ import annotations
 
-from target.kernel import kasan_check
+from target.kernel import kasan_check, might_sleep
 
 from .ghost import ghost_fork_layout
 from .locking import SINGLE_DEPTH_NESTING
@@ -78,12 +78,21 @@ async def dup_mmap(mm: MmStruct, oldmm: MmStruct) -> int:
     return retval
 
 
+def allocate_mm(name: str) -> MmStruct:
+    """``allocate_mm()`` (kernel/fork.c): ``kmem_cache_alloc(mm_cachep)``, counted live in the
+    world's ``mm_cachep`` until mmput frees it. Context: may sleep (SLAB_KERNEL)."""
+    might_sleep("kmem_cache_alloc(mm_cachep, SLAB_KERNEL)")
+    mm = MmStruct(name)
+    W().mm_cachep[id(mm)] = mm
+    return mm
+
+
 async def do_fork(parent: Process, child_pid: int) -> Process | None:
     """``do_fork`` reduced to the mm copy: a child process with a copy of the parent's mm."""
     oldmm = get_task_mm(parent)
     if oldmm is None:
         return None
-    mm = MmStruct(f"mm{child_pid}")
+    mm = allocate_mm(f"mm{child_pid}")
     err = await dup_mmap(mm, oldmm)
     await mmput(oldmm)
     if err:  # dup_mm's free_pt: the half-built child goes as an exiting mm does

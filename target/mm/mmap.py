@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from target.kernel import BUG, kasan_check, kfree
+from target.kernel import BUG, kasan_check, kfree, might_sleep
 
 from .memory import unmap_vmas
 from .pgtable import TASK_SIZE
@@ -280,7 +280,11 @@ async def free_pgtables(mm: MmStruct, vmas: list[VmArea]) -> None:
 
 def vm_area_alloc(mm: MmStruct, start: int, end: int, flags: int) -> VmArea:
     """``kmem_cache_alloc(vm_area_cachep)`` and the fields every caller sets; counted live in
-    the world's ``vm_area_cachep`` until :func:`vm_area_free`. Context: any (SLAB_KERNEL)."""
+    the world's ``vm_area_cachep`` until :func:`vm_area_free`.
+
+    Context: may sleep (SLAB_KERNEL: slab's ``cache_alloc_debugcheck_before`` does
+    ``might_sleep_if(flags & __GFP_WAIT)``); no spinlock held."""
+    might_sleep("kmem_cache_alloc(vm_area_cachep, SLAB_KERNEL)")
     vma = VmArea(mm, start, end, flags)
     W().vm_area_cachep[id(vma)] = vma
     return vma
@@ -409,4 +413,5 @@ async def mmput(mm: MmStruct) -> None:
         await w.mmlist_lock.lock()
         list_del(mm.mmlist)
         await w.mmlist_lock.unlock()
+    W().mm_cachep.pop(id(mm), None)
     kfree(mm)  # mmdrop

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from target.kernel import BUG, KObject, WaitBit, rw_semaphore, spinlock_t
+from target.kernel import BUG, KObject, WaitBit, might_sleep, rw_semaphore, spinlock_t
 
 from .locking import ANON_VMA_LOCK, MMAP_SEM, PAGE_TABLE_LOCK, PG_LOCKED, PTL
 
@@ -357,18 +357,19 @@ class MmStruct(KObject):
     def pte_alloc(self, addr: int) -> PageTablePage:
         """``pte_alloc_map``: the page-table page covering ``addr``, allocated if missing
         (allocation of page tables cannot fail in the model)."""
-        idx = addr // PTRS_PER_PTE
-        table = self.pgtables.get(idx)
-        if table is None:
-            table = PageTablePage(self, idx)
-            self.pgtables[idx] = table
+        table = self.pte_table(addr)
+        assert table is not None  # harness: alloc=True always gives one
         return table
 
     def pte_table(self, addr: int, alloc: bool = True) -> PageTablePage | None:
-        """``pte_alloc_map``/``pte_offset_map``: the page-table page covering ``addr``."""
+        """``pte_alloc_map``/``pte_offset_map``: the page-table page covering ``addr``.
+
+        Allocating one is ``__pte_alloc`` -> ``pte_alloc_one(GFP_KERNEL|__GFP_REPEAT)``, which
+        may sleep: ``might_sleep`` (reference I9) catches a caller that holds a spinlock."""
         idx = addr // PTRS_PER_PTE
         table = self.pgtables.get(idx)
         if table is None and alloc:
+            might_sleep("pte_alloc_one(GFP_KERNEL)")
             table = PageTablePage(self, idx)
             self.pgtables[idx] = table
         return table

@@ -17,7 +17,7 @@ from typing import Any
 from target.kernel import spinlock_t
 
 from .locking import LRU_LOCK, MMLIST_LOCK, SWAP_LOCK, TREE_LOCK
-from .types import AnonVma, ListHead, Page, PG_reserved, VmArea
+from .types import AnonVma, ListHead, MmStruct, Page, PG_reserved, VmArea
 
 
 class Zone:
@@ -99,6 +99,9 @@ class World:
     # vm_area_cachep's live objects, by id(): vm_area_alloc adds, vm_area_free removes; each
     # must be on its live mm's list at quiescence (a vma off every list is never freed).
     vm_area_cachep: dict[int, VmArea] = field(default_factory=dict)
+    # mm_cachep's live mms, by id(): allocate_mm (fork) and the scenario's setup add, mmput's
+    # free removes; at quiescence each is a live process's mm with one mm_users per thread.
+    mm_cachep: dict[int, MmStruct] = field(default_factory=dict)
     processes: dict[int, Any] = field(default_factory=dict)  # pid -> fork.Process
 
     @classmethod
