@@ -63,7 +63,7 @@ def test_what_the_decoder_makes_round_trips() -> None:
 
 @pytest.mark.slow
 def test_what_the_decoder_makes_round_trips_many() -> None:
-    assert round_trips(20_000, 14) >= 19_900
+    assert round_trips(3_000, 14) >= 2_985
 
 
 def test_a_scenario_file_round_trips_up_to_names() -> None:
