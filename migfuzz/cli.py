@@ -73,7 +73,7 @@ from .findings import (
 )
 from .fuzz import TARGETS as FUZZ_TARGETS
 from .fuzz import check_target as check_fuzz_target
-from .fuzz import format_fuzz_summary, record_from_artifact, run_fuzz
+from .fuzz import format_fuzz_summary, record_from_artifact, run_fuzz, scenario_seed
 from .gate import cmd_gate
 from .gate import configure_parser as configure_gate_parser
 from .minimize import NotReproducible, minimize
@@ -83,6 +83,7 @@ from .nightly import cmd_nightly
 from .refresh import refresh_file
 from .replay import check
 from .report import fixes_text, format_summary, format_verdict, strategies_line, verdict_json
+from .scenario_repro import DEFAULT_RUNS, format_scenario_repro, repro_scenario
 from .strategies import BASE_STRATEGIES, STRATEGIES, check_strategy
 
 EXECUTORS = ("trio", "direct")
@@ -139,9 +140,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("repro", help="replay finding files exactly",
                        description="Replay each finding twice with its recorded schedule, "
-                       "print the finding and its interleaving. Exit 1: still reproduces; "
-                       "0: no longer reproduces; 2: missing or invalid file.")
-    r.add_argument("files", nargs="+", metavar="FILE")
+                       "print the finding and its interleaving. Or, with --scenario FILE, run "
+                       "a scenario file under --strategy from --seed for --runs runs, and "
+                       "save, replay and minimize the first finding. Exit 1: still "
+                       "reproduces (found); 0: no longer reproduces (nothing found); 2: "
+                       "missing or invalid file.")
+    r.add_argument("files", nargs="*", metavar="FILE")
+    r.add_argument("--scenario", metavar="FILE",
+                   help="a scenario file (JSON, docs/scenarios.md) to run instead of finding "
+                        "files: its first finding is saved in --out, replayed and minimized "
+                        "into OUT/minimized/")
+    r.add_argument("--strategy", choices=STRATEGIES, default=None,
+                   help="with --scenario: the scheduling strategy (default portfolio)")
+    r.add_argument("--seed", type=non_negative_int, default=None, metavar="S",
+                   help="with --scenario: the campaign seed (default 0)")
+    r.add_argument("--runs", type=runs_count, default=None, metavar="N",
+                   help=f"with --scenario: at most N schedules (default {DEFAULT_RUNS})")
+    r.add_argument("--out", default=None, metavar="DIR",
+                   help="with --scenario: directory for the finding files (default "
+                        "./findings)")
+    r.add_argument("--search-runs", type=search_runs_count, default=None, metavar="N",
+                   help="with --scenario: re-search runs of the minimizer (default 12)")
+    r.add_argument("--max-steps", type=max_steps_count, default=None,
+                   metavar="N", help="with --scenario: scheduling points before a run is a "
+                   f"livelock (default {DEFAULT_MAX_STEPS})")
     r.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="replay on this executor (default: the recorded one)")
     r.add_argument("--tail", type=non_negative_int, default=None, metavar="N",
@@ -154,10 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for a raw libFuzzer artifact: the fuzz target that wrote it "
                         "(default: from its path, else every target is tried)")
     r.add_argument("--bug", action="append", default=[], metavar="NAME",
-                   help="for a raw artifact: the bug(s) the fuzzer ran with (repeatable)")
+                   help="for a raw artifact: the bug(s) the fuzzer ran with; with --scenario: "
+                        "bugs to inject (repeatable)")
     r.add_argument("--fix", action="append", default=[], metavar="NAME",
-                   help="for a raw artifact: the fix(es) the fuzzer ran with (repeatable, "
-                        "`all`); a finding file replays with the fixes it records")
+                   help="for a raw artifact: the fix(es) the fuzzer ran with; with --scenario: "
+                        "fixes to apply (repeatable, `all`); a finding file replays with the "
+                        "fixes it records")
     r.add_argument("--refresh", action="store_true",
                    help="known reproducers (corpus/known/): rewrite each file whose exact "
                         "replay drifted with a deterministic re-search of its bug (exit 0 all "
@@ -215,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="libFuzzer seed (default 0)")
     f.add_argument("--no-interleaving-feedback", action="store_true",
                    help="code coverage only (for comparison)")
+    f.add_argument("--scenario", metavar="FILE",
+                   help="seed the work corpus with this scenario file (JSON, "
+                        "docs/scenarios.md), encoded as an input of fuzz_scenario or "
+                        "fuzz_sequential; exit 2 if the decoder cannot express it")
 
     g = sub.add_parser("gate", help="pre-merge gate: a bounded, deterministic verdict",
                        description="Replay the known-bug reproducers and regressions, explore "
@@ -276,8 +304,19 @@ def cmd_stress(a: argparse.Namespace) -> int:
     return 130 if summary.interrupted else summary.exit_code
 
 
+SCENARIO_ONLY = ("--strategy", "--seed", "--runs", "--out", "--search-runs", "--max-steps")
+
+
 def cmd_repro(a: argparse.Namespace) -> int:
     check_fixes(a.fix)  # a bad name is a usage error even where no raw artifact uses it
+    if a.scenario is not None:
+        return _repro_scenario(a)
+    if not a.files:
+        raise UsageError("repro: give finding files, or --scenario FILE")
+    given = [o for o in SCENARIO_ONLY if getattr(a, o[2:].replace("-", "_")) is not None]
+    if given:
+        raise UsageError(f"repro: {given[0]} is for --scenario; a finding file records "
+                         "its own strategy and seed")
     if a.refresh:
         return _refresh(a.files)
     status = 0
@@ -303,6 +342,32 @@ def cmd_repro(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(results, indent=2))
     return status
+
+
+def _repro_scenario(a: argparse.Namespace) -> int:
+    if a.files or a.refresh or a.target is not None:
+        what = "FILE arguments" if a.files else "--refresh" if a.refresh else "--target"
+        raise UsageError(f"repro: --scenario runs a scenario file; {what} are for finding "
+                         "files and raw artifacts")
+    out = a.out or "findings"
+    writable_dir(out, "--out")
+    seed = a.seed or 0
+    r = repro_scenario(a.scenario, strategy=a.strategy or "portfolio", seed=seed,
+                       runs=a.runs or DEFAULT_RUNS, executor=a.executor or "trio",
+                       bugs=tuple(check_bugs(a.bug)), fixes=tuple(check_fixes(a.fix)),
+                       out=out, max_steps=a.max_steps or DEFAULT_MAX_STEPS,
+                       search_runs=12 if a.search_runs is None else a.search_runs)
+    if a.json:
+        doc: dict[str, Any] = {"scenario": a.scenario, "runs": r.runs,
+                               "found": str(r.found) if r.found else None,
+                               "minimized": str(r.minimized) if r.minimized else None}
+        if r.verdict is not None and r.found is not None:
+            doc["verdict"] = verdict_json(r.verdict, str(r.found))
+        print(json.dumps(doc, indent=2))
+    else:
+        print(format_scenario_repro(r, a.scenario, timeline=not a.no_timeline,
+                                    tail=a.tail or None, width=a.width))
+    return 1 if r.verdict is not None and r.verdict.reproduced else 0
 
 
 def _refresh(files: list[str]) -> int:
@@ -429,11 +494,13 @@ def cmd_fuzz(a: argparse.Namespace) -> int:
         "corpus/" + target)
     if a.corpus and not corpus.is_dir():
         raise UsageError(f"--corpus {a.corpus}: no such directory")
+    seeds = [scenario_seed(a.scenario, target)] if a.scenario is not None else []
     print(f"migfuzz fuzz: {target}, {a.seconds:g} s, {a.jobs} job(s), bugs "
-          f"{', '.join(bugs) or 'none'}, fixes {fixes_text(fixes)}, corpus {corpus} -> "
-          f"{a.out}/", file=sys.stderr)
+          f"{', '.join(bugs) or 'none'}, fixes {fixes_text(fixes)}, corpus {corpus}"
+          f"{' + ' + a.scenario if a.scenario else ''} -> {a.out}/", file=sys.stderr)
     summary = run_fuzz(target, a.seconds, a.jobs, bugs, corpus, Path(a.out),
-                       feedback=not a.no_interleaving_feedback, seed=a.seed, fixes=fixes)
+                       feedback=not a.no_interleaving_feedback, seed=a.seed, fixes=fixes,
+                       seeds=seeds)
     print(format_fuzz_summary(summary))
     return 1 if summary.findings else 0
 

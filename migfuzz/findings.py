@@ -459,8 +459,9 @@ def load(path: str | os.PathLike[str]) -> FindingRecord:
     return FindingRecord.from_json(doc, p)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader sees the old file or the new, never half.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (UTF-8 if a str) to ``path`` so that a reader sees the old file or the
+    new, never half.
 
     The temp file is in the same directory because ``os.replace`` is atomic only within one
     file system; a campaign interrupted (Ctrl-C, OOM kill, power loss) mid-write must not leave
@@ -469,8 +470,8 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

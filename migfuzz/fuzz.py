@@ -1,6 +1,7 @@
 """``migfuzz fuzz``: run an atheris target under libFuzzer, turn its crashes into finding files.
 
     migfuzz fuzz TARGET --seconds N [--jobs N] [--bug NAME] [--corpus DIR] [--out DIR]
+                        [--scenario FILE]
 
 The target runs in a child process (``python -m fuzzers.TARGET``) with libFuzzer's flags:
 
@@ -11,7 +12,10 @@ The target runs in a child process (``python -m fuzzers.TARGET``) with libFuzzer
 * ``-artifact_prefix=OUT/fuzz-TARGET/artifacts/``;
 * with ``--jobs N > 1``: ``-fork=N -ignore_crashes=1``, so that the campaign goes on after a
   crash; with one job libFuzzer stops at the first crash, as a reproducer hunt wants;
-* the bugs in ``MIGFUZZ_BUGS`` (fuzzers/_harness.py).
+* the bugs in ``MIGFUZZ_BUGS`` (fuzzers/_harness.py);
+* with ``--scenario FILE``: the file's scenario, encoded as an input of the target
+  (fuzzers/_encode.py), written into the work corpus as ``scenario-<hash>``: the first
+  input libFuzzer runs and mutates.
 
 Afterwards every crash artifact is decoded with the target's decoder, replayed with the same
 bugs, and saved as a finding file (deduplicated by signature, like ``stress``); new coverage
@@ -21,6 +25,7 @@ findings, 1 findings, 2 usage error, 3 harness error.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -30,12 +35,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fuzzers import DECODERS
+from fuzzers import DECODERS, NotExpressible, encode_scenario
 from stress import DEFAULT_MAX_STEPS
+from stress.workload import load_scenario_file
 
 from ._errors import UsageError
 from .bugs import injected
-from .findings import FindingRecord, FindingStore, model_commit, now
+from .findings import FindingRecord, FindingStore, model_commit, now, write_atomic
 from .replay import replay_schedule, run_traced, trace_hash
 from .strategies import StrategySpec
 
@@ -115,6 +121,30 @@ def record_from_artifact(path: str, target: str | None, bugs: list[str],
         "give --target and the --bug / --fix the fuzzer ran with")
 
 
+SCENARIO_TARGETS = ("fuzz_scenario", "fuzz_sequential")
+"""The targets whose input is a scenario (the shared decoder): the ones a scenario file can
+seed. fuzz_schedule fuzzes the schedules of the canonical scenarios only."""
+
+
+def scenario_seed(path: str, target: str) -> bytes:
+    """``migfuzz fuzz --scenario PATH``: the scenario file as an input of ``target``.
+
+    Raises:
+        ScenarioError: the file is not a valid scenario (naming the field).
+        UsageError: ``target`` takes no scenario, or the decoder cannot express this one
+            (naming the first field it cannot express and why).
+    """
+    if target not in SCENARIO_TARGETS:
+        raise UsageError(f"--scenario seeds {' or '.join(SCENARIO_TARGETS)}, whose input is a "
+                         f"scenario; {target} fuzzes the schedules of the canonical scenarios")
+    sc = load_scenario_file(path)
+    try:
+        return encode_scenario(sc)
+    except NotExpressible as exc:
+        raise UsageError(f"{path}: the fuzz decoder cannot express this scenario: {exc} "
+                         "(docs/scenarios.md: scenarios the fuzzers can start from)") from None
+
+
 def _fork_wrapper(base: Path, target: str) -> Path:
     """An executable that runs ``target`` in this interpreter: what libFuzzer's -fork mode
     executes for each worker (see fuzzers/_harness.fuzz_main)."""
@@ -134,9 +164,10 @@ _STATUS = re.compile(r"#(\d+):?\s+(?:\w+\s+)?cov: (\d+) ft: (\d+).*?exec/s:? (\d
 def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Path,
              out: Path, *, feedback: bool = True, seed: int = 0,
              progress: bool = True, fixes: Sequence[str] = (),
-             runs: int | None = None) -> FuzzSummary:
+             runs: int | None = None, seeds: Sequence[bytes] = ()) -> FuzzSummary:
     """Fuzz ``target`` for ``seconds``, or, with ``runs``, for exactly that many executions
-    (libFuzzer's ``-runs``, no time limit: what it does depends on no clock)."""
+    (libFuzzer's ``-runs``, no time limit: what it does depends on no clock). ``seeds`` (a
+    user's scenario, encoded: :func:`scenario_seed`) go into the work corpus first."""
     check_target(target)
     base = out / f"fuzz-{target}"
     work = base / "corpus"
@@ -146,6 +177,8 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
             d.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--out {out}: cannot create {d}: {exc.strerror or exc}") from None
+    for data in seeds:
+        write_atomic(work / f"scenario-{hashlib.sha256(data).hexdigest()[:12]}", data)
     before = set(artifacts.iterdir())
     cmd = [sys.executable, "-m", f"fuzzers.{target}", str(work)]
     if corpus.is_dir():

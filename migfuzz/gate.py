@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import sys
 import time
@@ -60,7 +61,7 @@ from stress import DEFAULT_MAX_STEPS, Outcome
 from stress.run import run_scenario
 from stress.scenarios import TINY, canonical
 from stress.schedulers import DFSScheduler
-from stress.workload import Scenario
+from stress.workload import Scenario, load_scenario_file
 from target.fixes import FIXES, UpstreamFix, without
 
 from . import __version__
@@ -106,6 +107,11 @@ DFS_MAX_EXECUTIONS = 50_000
 """Per scenario. Bound 2 on the TINY scenarios takes 375 + 1,681 executions (~1.5 s), far
 below this; a cap that is hit is reported in the summary and the JUnit output (the search is
 then not exhaustive), never silently."""
+
+USER_DFS_MAX_EXECUTIONS = 2_000
+"""The DFS of a user's scenario (``--scenario``): a scenario file may be far larger than the
+TINY ones, whose bound-2 space can run to millions of schedules; this cap keeps the gate's
+fixed part to a couple of seconds, and a capped search says so (NOT exhaustive)."""
 
 DFS_EXECUTOR = "direct"  # same decisions and trace as trio (tests/test_executors.py), 2x faster
 STRESS_EXECUTOR = "trio"  # the campaign default; the gate exercises both executors
@@ -167,6 +173,15 @@ class GateConfig:
     scenarios: tuple[str, ...] = TINY  # the DFS part
     seeds: tuple[int, ...] = GATE_SEEDS  # the stress part
     max_steps: int = DEFAULT_MAX_STEPS
+    # A user's scenario file (``--scenario``): its path, and its scenario as JSON text. The
+    # DFS part explores it beside the TINY scenarios and the stress part runs only it.
+    scenario_file: str | None = None
+    scenario_data: str | None = None
+
+    @property
+    def user_scenario(self) -> Scenario | None:
+        return None if self.scenario_data is None else Scenario.from_json(
+            json.loads(self.scenario_data))
 
 
 @dataclass
@@ -410,16 +425,21 @@ class _Gate:
         }
         for name in self.cfg.scenarios:
             with self.check("dfs", name) as c:
-                self.dfs_one(c, name)
+                self.dfs_one(c, name, canonical(name), DFS_MAX_EXECUTIONS)
+        user = self.cfg.user_scenario
+        if user is not None:
+            self.result.properties["dfs"]["user_max_executions"] = str(USER_DFS_MAX_EXECUTIONS)
+            with self.check("dfs", f"scenario:{user.name}") as c:
+                self.dfs_one(c, user.name, user, USER_DFS_MAX_EXECUTIONS)
 
-    def dfs_one(self, c: Check, name: str) -> None:
-        sched = DFSScheduler(DFS_PREEMPTION_BOUND, max_executions=DFS_MAX_EXECUTIONS)
+    def dfs_one(self, c: Check, name: str, scenario: Scenario, cap: int) -> None:
+        sched = DFSScheduler(DFS_PREEMPTION_BOUND, max_executions=cap)
         n = 0
         out: Outcome | None = None
         with injected(self.cfg.bugs, self.cfg.fixes):
             while sched.new_execution():
                 n += 1
-                out = run_scenario(canonical(name), sched, executor=DFS_EXECUTOR,
+                out = run_scenario(scenario, sched, executor=DFS_EXECUTOR,
                                    max_steps=self.cfg.max_steps)
                 if out.finding is not None:
                     break
@@ -429,7 +449,7 @@ class _Gate:
             c.properties.update(schedules=str(n), exhausted=str(sched.exhausted).lower(),
                                 capped=str(capped).lower())
             how = ("exhausted" if sched.exhausted else
-                   f"CAPPED at max_executions={DFS_MAX_EXECUTIONS}: the bound-"
+                   f"CAPPED at max_executions={cap}: the bound-"
                    f"{DFS_PREEMPTION_BOUND} search is NOT exhaustive" if capped else
                    "stopped at the first finding")
             c.out.append(f"{n:,} schedule{'s' if n != 1 else ''} explored (preemption bound "
@@ -438,7 +458,7 @@ class _Gate:
             if out is None or found is None:
                 return
             sig, saved = self.save(
-                canonical(name), out, bugs=self.cfg.bugs, executor=DFS_EXECUTOR,
+                scenario, out, bugs=self.cfg.bugs, executor=DFS_EXECUTOR,
                 spec=StrategySpec("dfs", 0, {"preemption_bound": DFS_PREEMPTION_BOUND,
                                              "execution": n}),
                 origin={"part": "dfs", "scenario": name, "execution": n})
@@ -460,7 +480,8 @@ class _Gate:
             "runs_per_second_calibration": str(STRESS_RUNS_PER_SECOND),
             "runs_per_seed": str(r.runs_per_seed),
             "seeds": ",".join(map(str, cfg.seeds)),
-            "strategy": f"portfolio({','.join(members)})", "scenarios": "mixed",
+            "strategy": f"portfolio({','.join(members)})",
+            "scenarios": cfg.scenario_file or "mixed",
             "executor": STRESS_EXECUTOR, "jobs": str(cfg.jobs), "bugs": ",".join(cfg.bugs),
             "fixes": ",".join(cfg.fixes),
         }
@@ -473,14 +494,17 @@ class _Gate:
 
     def stress_one(self, c: Check, seed: int, members: tuple[str, ...]) -> None:
         cfg, runs = self.cfg, self.result.runs_per_seed
+        user = cfg.user_scenario
         s = Campaign(CampaignConfig(
             seed=seed, runs=runs, strategy="portfolio", executor=STRESS_EXECUTOR,
-            jobs=cfg.jobs, scenario=None, bugs=cfg.bugs, fixes=cfg.fixes, out=cfg.out,
-            max_steps=cfg.max_steps,
+            jobs=cfg.jobs, bugs=cfg.bugs, fixes=cfg.fixes, out=cfg.out,
+            scenario=None if user is None else user.name,
+            scenario_data=cfg.scenario_data, max_steps=cfg.max_steps,
             exitfirst=True, members=members), progress=self.progress).run()
         if s.interrupted:
             raise KeyboardInterrupt
-        rerun = f"migfuzz stress --seed {seed} --runs {runs} -x{self.bug_flags}"
+        where = f" --scenario {cfg.scenario_file}" if cfg.scenario_file else ""
+        rerun = f"migfuzz stress --seed {seed} --runs {runs} -x{where}{self.bug_flags}"
         c.properties.update(runs=str(s.runs), runs_planned=str(runs))
         c.out.append(f"{s.runs:,} of {runs:,} runs (seed {seed}){self.bugs_note()}, "
                      f"{s.decisions:,} decisions, {len(s.findings)} finding(s)")
@@ -707,6 +731,9 @@ def format_summary(r: GateResult, junit: str | None = None) -> str:
     lines.append(f"  stress         {tally('stress')}: {len(cfg.seeds)} seeds x "
                  f"{r.runs_per_seed:,} runs planned, {total:,} run ({cfg.jobs} job(s), "
                  f"executor {STRESS_EXECUTOR}, stop at a seed's first finding)")
+    if cfg.scenario_file:
+        lines.append(f"                 every run runs the scenario file {cfg.scenario_file}, "
+                     "under every strategy of the portfolio")
     fixed = f"{r.reserved:.1f} s for the {r.fixed_executions:,} executions before it"
     lines.append(
         f"                 runs fixed by the budget, not the clock: ({cfg.budget:g} s - {fixed})"
@@ -749,11 +776,18 @@ def configure_parser(p: argparse.ArgumentParser, *, seconds: Callable[[str], flo
     p.add_argument("--out", default="findings", metavar="DIR",
                    help="directory for finding files of what the gate finds (default "
                         "./findings)")
+    p.add_argument("--scenario", metavar="FILE",
+                   help="a scenario file (JSON, docs/scenarios.md): the dfs part explores it "
+                        f"too (preemption bound {DFS_PREEMPTION_BOUND}, at most "
+                        f"{USER_DFS_MAX_EXECUTIONS:,} schedules) and the stress part runs it "
+                        "in every run, instead of the mixed scenarios")
 
 
 def cmd_gate(a: argparse.Namespace) -> int:
+    user = None if a.scenario is None else load_scenario_file(a.scenario)  # names the field
     cfg = GateConfig(budget=a.budget, bugs=tuple(check_bugs(a.bug)), fixes=tuple(fixes_of(a)),
-                     jobs=a.jobs or default_jobs(), corpus=Path(a.corpus), out=a.out)
+                     jobs=a.jobs or default_jobs(), corpus=Path(a.corpus), out=a.out,
+                     scenario_file=a.scenario, scenario_data=None if user is None else user.dumps())
     if not cfg.corpus.is_dir():
         raise UsageError(f"--corpus {cfg.corpus}: no such directory")
     junit = Path(a.junit) if a.junit else None
@@ -765,6 +799,7 @@ def cmd_gate(a: argparse.Namespace) -> int:
             raise UsageError(f"{what}: cannot create {d}: {exc.strerror or exc}") from None
     print(f"migfuzz gate: budget {cfg.budget:g} s, bugs {', '.join(cfg.bugs) or 'none'}, "
           f"fixes {fixes_text(cfg.fixes)}, "
+          f"{'scenario ' + a.scenario + ', ' if a.scenario else ''}"
           f"{cfg.jobs} job(s), corpus {cfg.corpus} -> {cfg.out}/", file=sys.stderr)
     try:
         result = run_gate(cfg, progress=sys.stderr)

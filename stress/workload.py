@@ -540,6 +540,9 @@ async def run_op(op: Op, births: Births | None = None,
         identity = layout_spec.mapped_page(p.mm, op[2])
         status = await syscalls.move_pages(p, op[2], op[3], bool(op[4]))
         layout_spec.check_move_pages(op, status, identity, layout_spec.mapped_page(p.mm, op[2]))
+        if HOOKS.tracer is not None and status is not None:
+            # the status array, in the timeline of a finding (repro, the nightly report)
+            trace("op", op=f"move_pages status[0] = {status_name(status)}")
         if stats is not None and status is not None:
             key = status_name(status)
             stats.move_pages[key] = stats.move_pages.get(key, 0) + 1

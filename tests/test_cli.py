@@ -58,7 +58,7 @@ def test_scenarios_lists_every_canonical_scenario(capsys: pytest.CaptureFixture[
         (["stress", "--seconds", "nan"], "expected a positive number of seconds"),
         (["stress", "--runs", "3", "--seconds", "3"], "not allowed with argument"),
         (["stress", "--seed", "-1"], "expected an integer >= 0"),
-        (["repro"], "the following arguments are required: FILE"),
+        (["repro"], "give finding files, or --scenario FILE"),
         (["repro", "--executor", "gevent", "x.json"], "invalid choice: 'gevent'"),
         (["minimize", "x.json"], "the following arguments are required: -o/--out"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
