@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -117,6 +117,12 @@ class _World(_Strict):
     swap_slots: Annotated[int, Field(ge=0, le=MAX_SWAP_SLOTS)] = 8
     config_swap: bool = True
     config_highpte: bool = False
+    anon_vma_reuse: Literal["never", "lifo", "seeded"] = "never"
+    slab_seed: Annotated[int, Field(ge=0, le=MAX_VALUE)] = 0
+
+
+LATER_WORLD_OPTIONS: dict[str, object] = {"anon_vma_reuse": "never", "slab_seed": 0}
+"""World options with their default, which a scenario file written before them lacks."""
 
 
 class _Vma(_Strict):
@@ -237,6 +243,12 @@ class Scenario:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        # World options added after finding files existed are written only when they differ
+        # from their default: an older file, written again, stays byte-for-byte what it was
+        # (its digest covers the scenario).
+        for key, default in LATER_WORLD_OPTIONS.items():
+            if d["world"][key] == default:
+                del d["world"][key]
         d["tasks"] = [{"name": t.name, "ops": [list(op) for op in t.ops]} for t in self.tasks]
         d["processes"] = [
             {"pid": p.pid, "vmas": [asdict(v) for v in p.vmas],

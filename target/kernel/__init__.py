@@ -12,6 +12,7 @@ from ._bug import KernelFinding as KernelFinding
 from ._kasan import KObject as KObject
 from ._kasan import kasan_check as kasan_check
 from ._kasan import kfree as kfree
+from ._kasan import kreuse as kreuse
 from ._lockdep import LockClass as LockClass
 from ._lockdep import LockGraph as LockGraph
 from ._lockdep import declare_order as declare_order
