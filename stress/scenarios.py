@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from target.mm.world import ANON_VMA_REUSE, WorldConfig
+from target.mm.world import ANON_VMA_REUSE, IO_DELAY_UNBOUNDED, WorldConfig
 
 from .workload import OPS, Op, ProcessSpec, Scenario, ScenarioError, TaskSpec, VmaSpec, validate
 
@@ -592,10 +592,16 @@ def generate(seed: int) -> Scenario:
             else:
                 migr.append(("migrate", pid, src, 1 - src, rng.randint(0, 1)))
         tasks.append(TaskSpec("migrator" if m == 0 else f"migrator{m + 1}", migr))
+    # Swap I/O from its own stream too: synchronous, or completed by the interrupt actor
+    # within a few steps, many, or whenever the scheduler gets to it.
+    irng = random.Random(f"io:{seed}")
+    io_delay = irng.choice((0, 2, 16, IO_DELAY_UNBOUNDED)) if swap else 0
     if swap:
         kswapd: list[Op] = [("swapout", rng.randint(0, 1)) for _ in range(rng.randint(1, 4))]
         if rng.random() < 0.4:
             kswapd.insert(rng.randint(1, len(kswapd)), ("swapoff",))
+        if io_delay:  # a page takes three calls to reach the disk: give I/O a chance
+            kswapd += [("swapout", irng.randint(0, 1)) for _ in range(irng.randint(3, 6))]
         tasks.append(TaskSpec("kswapd", kswapd))
     # Enough memory that OOM is rare but possible: every process (children included) could
     # COW every page, and migration needs a target page per page.
@@ -604,7 +610,8 @@ def generate(seed: int) -> Scenario:
                         swap_slots=rng.randint(3, 6) if config_swap else 0,
                         config_swap=config_swap, config_highpte=highpte,
                         anon_vma_reuse=reuse,
-                        slab_seed=srng.randrange(2**31) if reuse == "seeded" else 0)
+                        slab_seed=srng.randrange(2**31) if reuse == "seeded" else 0,
+                        swap_io_delay=io_delay)
     sc = Scenario(world, procs, tasks, name=f"generated:{seed}")
     validate(sc)
     return sc

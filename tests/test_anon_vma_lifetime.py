@@ -11,7 +11,7 @@ of the page, which is why the kernel of the time survives it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -113,15 +113,7 @@ def stale_reader_race(box: Box) -> dict[str, Any]:
     return state
 
 
-@pytest.fixture
-def cleanup() -> Iterator[None]:
-    try:
-        yield
-    finally:
-        set_world(None)
-
-
-def test_freed_anon_vma_reused_under_a_stale_page_lock_anon_vma(cleanup: None) -> None:
+def test_freed_anon_vma_reused_under_a_stale_page_lock_anon_vma(world_cleanup: None) -> None:
     """"lifo": the new anon_vma of process 2 is the memory just freed; the reader, which read
     P's mapping before the free, locks it: a live anon_vma of another process's vma."""
     box = Box("lifo")
@@ -134,7 +126,7 @@ def test_freed_anon_vma_reused_under_a_stale_page_lock_anon_vma(cleanup: None) -
     assert "#1" in repr(box.av)
 
 
-def test_without_reuse_the_reader_locks_the_freed_anon_vma(cleanup: None) -> None:
+def test_without_reuse_the_reader_locks_the_freed_anon_vma(world_cleanup: None) -> None:
     """"never": the same schedule, and the reader locks the freed anon_vma (allowed: it was
     inside its RCU section when anon_vma_unlink freed it) and finds its list empty."""
     box = Box("never")
@@ -145,7 +137,7 @@ def test_without_reuse_the_reader_locks_the_freed_anon_vma(cleanup: None) -> Non
 
 
 @pytest.mark.parametrize("reuse", ["never", "lifo"])
-def test_stale_access_is_kasan_until_reuse(reuse: str, cleanup: None) -> None:
+def test_stale_access_is_kasan_until_reuse(reuse: str, world_cleanup: None) -> None:
     """Outside RCU, a stale access to a freed anon_vma is a use-after-free; once the slab has
     handed the memory out again it is a live anon_vma, and KASAN is silent, as the real one."""
     box = Box(reuse)
@@ -194,7 +186,7 @@ def _reuse_once(seed: int) -> bool:
     return av.reused == 1
 
 
-def test_find_mergeable_anon_vma_shares_the_neighbours(cleanup: None) -> None:
+def test_find_mergeable_anon_vma_shares_the_neighbours(world_cleanup: None) -> None:
     """An adjacent vma with contiguous pgoff gets its neighbour's anon_vma at its first write
     fault; one past a gap gets its own."""
     box = Box("never", [VmaSpec(4, 6), VmaSpec(7, 8)])

@@ -6,7 +6,7 @@ execution that uses it, so every execution starts from a fresh machine.
 
 Simplifications (docs/model.md lists them all): one zone per node; no per-cpu page lists or
 pagevecs (an LRU add or release happens at once, under zone->lru_lock); one swap device with a
-handful of slots and synchronous reads.
+handful of slots; swap I/O synchronous or completed by an interrupt actor (page_io.py).
 """
 
 from __future__ import annotations
@@ -78,6 +78,13 @@ class WorldConfig:
     # whether a free has happened by then, so campaigns explore both.
     anon_vma_reuse: str = "never"
     slab_seed: int = 0
+    # Swap I/O (target.mm.page_io): 0 synchronous; N > 0 completed by the execution's
+    # interrupt actor, whenever the scheduler runs it and at the latest N scheduling points
+    # after the submission (IO_DELAY_UNBOUNDED: no bound below the run's step limit).
+    swap_io_delay: int = 0
+
+
+IO_DELAY_UNBOUNDED = 1 << 30
 
 
 ANON_VMA_REUSE = ("never", "lifo", "seeded")
@@ -104,7 +111,10 @@ class World:
     swap_writeok: bool = True
     # CONFIG_HIGHPTE: the pte mapped in each (cpu, km_type) kmap_atomic slot (pgtable.py).
     kmap_slots: dict[tuple[int, int], Any] = field(default_factory=dict)
-    pending_writeback: list[Page] = field(default_factory=list)  # I/O in flight
+    pending_writeback: list[Page] = field(default_factory=list)  # synchronous I/O in flight
+    # Asynchronous I/O in flight, oldest first: page_io.Bio records (page_io imports this
+    # module, hence Any), completed by the interrupt actor.
+    bio_queue: list[Any] = field(default_factory=list)
     # anon_vma_cachep's live objects (what /proc/slabinfo counts as active), by anon_vma id:
     # anon_vma_alloc adds, anon_vma_free removes. Quiescence checks that each one is reachable
     # from a live vma (stress/oracles.py): a leaked anon_vma breaks no other invariant.
