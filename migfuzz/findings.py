@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from stress.workload import Scenario, ScenarioError, schema_error
+from stress.workload import Scenario, ScenarioError, execution_task_names, schema_error
 from target.kernel import FINDING_KINDS
 
 from . import __version__
@@ -394,7 +394,7 @@ def _check_integrity(rec: FindingRecord, m: _Finding) -> str:
     if m.key != key:
         return (f"field key: {_short(m.key)} is not the key of signature, bugs and fixes "
                 f"({_short(key)}): edited?")
-    ntasks = len(rec.scenario.tasks)
+    ntasks = len(execution_task_names(rec.scenario))  # the interrupt actor's tid included
     if any(t >= ntasks for t in rec.schedule):
         return f"field schedule: a decision names a task beyond the scenario's {ntasks}"
     if m.decisions != len(rec.schedule):

@@ -24,7 +24,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from stress.run import run_scenario
-from stress.workload import Op, ProcessSpec, Scenario, ScenarioError, TaskSpec, validate
+from stress.workload import (
+    Op,
+    ProcessSpec,
+    Scenario,
+    ScenarioError,
+    TaskSpec,
+    execution_task_names,
+    validate,
+)
 
 from . import __version__
 from .bugs import injected
@@ -192,7 +200,7 @@ class Minimizer:
             if not old:
                 return None
             tasks = [TaskSpec(sc.tasks[ti].name, progs[ti]) for ti in old]
-            return replace(sc, tasks=tasks), remap(hint, old)
+            return replace(sc, tasks=tasks), remap(hint, old + irq_tid(sc))
 
         return self._shrink(best, units, build)
 
@@ -203,7 +211,8 @@ class Minimizer:
         def build(kept: list[int]) -> tuple[Scenario, list[int]] | None:
             if not kept:
                 return None
-            return replace(sc, tasks=[sc.tasks[i] for i in kept]), remap(hint, kept)
+            return (replace(sc, tasks=[sc.tasks[i] for i in kept]),
+                    remap(hint, kept + irq_tid(sc)))
 
         return self._shrink(best, list(range(len(sc.tasks))), build)
 
@@ -272,6 +281,12 @@ class Minimizer:
             if best.sizes() == prev:
                 break
         return best, before, best.sizes()
+
+
+def irq_tid(sc: Scenario) -> list[int]:
+    """The interrupt actor's tid, which every shrink keeps (it comes after the scenario's
+    tasks, so it is renumbered with them), or nothing in a world without one."""
+    return [len(sc.tasks)] if len(execution_task_names(sc)) > len(sc.tasks) else []
 
 
 def remap(schedule: Sequence[int], kept: Sequence[int]) -> list[int]:

@@ -11,6 +11,8 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from stress.workload import execution_task_names
+
 from .campaign import Entry, Migrations, Summary, migration_rates
 from .replay import Verdict
 from .timeline import describe, last_touching, render
@@ -51,7 +53,7 @@ def format_verdict(v: Verdict, path: str, *, timeline: bool = True, tail: int | 
     lines = [f"== {path}", *format_finding(v)]
     o = v.shown
     if timeline and o is not None and o.events is not None:
-        names = [t.name for t in v.record.scenario.tasks]
+        names = execution_task_names(v.record.scenario)
         which = ("" if o is v.first.outcome else " of the run continued past the recording"
                  if o is v.continued else f" of {v.record.strategy.describe()} re-run")
         lines += ["", f"timeline{which} ({len(names)} tasks, {len(o.events)} events, "

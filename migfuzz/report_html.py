@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stress.workload import execution_task_names
+
 from . import __version__
 from .findings import FindingRecord, load, write_atomic
 from .history import (
@@ -715,7 +717,7 @@ def _finding_article(hist: History, v: FindingView, idx: int,
                       verdict.status, verdict.status)
         parts.append(f'<p class="sub">Replay: {esc(status)}.</p>')
         if shown is not None and shown.events is not None:
-            names = [t.name for t in rec.scenario.tasks]
+            names = execution_task_names(rec.scenario)
             tasks, ops = rec.scenario.size()
             parts.append(f"<h4>Interleaving ({tasks} tasks, {ops} operations, "
                          f"{len(rec.schedule)} decisions, {shown.steps} steps)</h4>")

@@ -153,7 +153,9 @@ class Execution:
         if step > self.max_steps:
             self._livelock()
             return None
-        if n == 1:
+        if step >= rq.irq_due:
+            task = self._due_irq()
+        elif n == 1:
             task = runnable[0]
         else:
             cur = rq.current
@@ -177,6 +179,16 @@ class Execution:
         if self.events is not None and task is not rq.current:
             self.events.append((step, task.tid, "switch", {}))
         rq.current = task
+        return task
+
+    def _due_irq(self) -> KTask:
+        """The interrupt actor, whose oldest bio is due (target.mm.page_io): it runs now, as
+        a pending interrupt would, and that is not a decision (a replay reaches the same step
+        with the same bio due). Off the hot path: only a world with asynchronous I/O sets a
+        due step."""
+        task = self.rq.irq_task
+        if task is None or task.wait_on is not None or task.finished:
+            raise StressInternalError(f"an interrupt is due but its actor {task!r} cannot run")
         return task
 
     # -- endings ------------------------------------------------------------------------------

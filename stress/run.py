@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 
 from target.kernel import KernelFinding
+from target.mm.page_io import swap_bio_irq
 from target.mm.world import set_world
 
 from ._execution import DEFAULT_MAX_STEPS, Finding, Outcome
@@ -25,6 +26,7 @@ from .executors import get_executor, run_direct
 from .oracles import check_quiescent, progress_program, retry_limit_program
 from .schedulers import RandomScheduler, Scheduler
 from .workload import (
+    IRQ_TASK,
     MigrationStats,
     Scenario,
     births_of,
@@ -72,6 +74,8 @@ def run_scenario(
         threads = threads_of(scenario)
         tasks = [(t.name, program(t.ops, births, stats, t.name, threads))
                  for t in scenario.tasks]
+        if scenario.world.swap_io_delay:
+            tasks.append((IRQ_TASK, swap_bio_irq))  # last: the scenario's tids are unchanged
         outcome = run(scheduler, tasks, max_steps=max_steps, trace=trace)
         outcome.migrations = (stats.attempted, stats.moved)
         outcome.move_pages = dict(stats.move_pages)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from target.mm.world import WorldConfig
+from target.mm.world import ANON_VMA_REUSE, IO_DELAY_UNBOUNDED, WorldConfig
 
 from .workload import OPS, Op, ProcessSpec, Scenario, ScenarioError, TaskSpec, VmaSpec, validate
 
@@ -519,7 +519,8 @@ def _sibling_threads(rng: random.Random, enabled: list[str], spec: ProcessSpec,
 def generate(seed: int) -> Scenario:
     """A random scenario: swarm-selected op kinds, 1-2 processes (+ forked children), some
     with sibling threads, a migrator, and kswapd when swap-out is enabled (sometimes ending
-    in swapoff); some worlds have CONFIG_HIGHPTE. Always valid (``validate`` passes)."""
+    in swapoff); some worlds have CONFIG_HIGHPTE; a third each never reuse a freed anon_vma,
+    always do, or choose by seed. Always valid (``validate`` passes)."""
     rng = random.Random(f"scenario:{seed}")
     # Threads are drawn from their own stream: the single-threaded part of each seed's
     # scenario is what it was before processes had threads.
@@ -540,6 +541,16 @@ def generate(seed: int) -> Scenario:
         addrs = [a for v in vmas for a in range(v.start, v.end)]
         prefault = [(a, rng.randint(1, 99)) for a in addrs if rng.random() < 0.8]
         procs.append(ProcessSpec(i + 1, vmas, prefault))
+    # The slab's choices come from their own stream, as the threads do: drawing them from rng
+    # would change every seed's scenario.
+    srng = random.Random(f"slab:{seed}")
+    reuse = srng.choice(ANON_VMA_REUSE)
+    if reuse != "never":
+        # A freed anon_vma can only be handed out again to a vma's first write fault: leave
+        # the last process's last vma untouched by the setup so the run may have one.
+        last = procs[-1]
+        untouched = range(last.vmas[-1].start, last.vmas[-1].end)
+        last.prefault = [(a, v) for a, v in last.prefault if a not in untouched]
     next_pid = 10
     tasks: list[TaskSpec] = []
     queue = list(procs)
@@ -581,17 +592,26 @@ def generate(seed: int) -> Scenario:
             else:
                 migr.append(("migrate", pid, src, 1 - src, rng.randint(0, 1)))
         tasks.append(TaskSpec("migrator" if m == 0 else f"migrator{m + 1}", migr))
+    # Swap I/O from its own stream too: synchronous, or completed by the interrupt actor
+    # within a few steps, many, or whenever the scheduler gets to it.
+    irng = random.Random(f"io:{seed}")
+    io_delay = irng.choice((0, 2, 16, IO_DELAY_UNBOUNDED)) if swap else 0
     if swap:
         kswapd: list[Op] = [("swapout", rng.randint(0, 1)) for _ in range(rng.randint(1, 4))]
         if rng.random() < 0.4:
             kswapd.insert(rng.randint(1, len(kswapd)), ("swapoff",))
+        if io_delay:  # a page takes three calls to reach the disk: give I/O a chance
+            kswapd += [("swapout", irng.randint(0, 1)) for _ in range(irng.randint(3, 6))]
         tasks.append(TaskSpec("kswapd", kswapd))
     # Enough memory that OOM is rare but possible: every process (children included) could
     # COW every page, and migration needs a target page per page.
     mapped = sum(v.end - v.start for p in procs for v in p.vmas)
     world = WorldConfig(nodes=2, pages_per_node=rng.randint(2, 3) * mapped + rng.randint(2, 6),
                         swap_slots=rng.randint(3, 6) if config_swap else 0,
-                        config_swap=config_swap, config_highpte=highpte)
+                        config_swap=config_swap, config_highpte=highpte,
+                        anon_vma_reuse=reuse,
+                        slab_seed=srng.randrange(2**31) if reuse == "seeded" else 0,
+                        swap_io_delay=io_delay)
     sc = Scenario(world, procs, tasks, name=f"generated:{seed}")
     validate(sc)
     return sc

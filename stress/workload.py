@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -39,7 +39,7 @@ from target.mm.types import (
     PresentPte,
     VmArea,
 )
-from target.mm.world import W, World, WorldConfig
+from target.mm.world import IO_DELAY_UNBOUNDED, W, World, WorldConfig
 
 from . import spec as layout_spec
 
@@ -117,6 +117,14 @@ class _World(_Strict):
     swap_slots: Annotated[int, Field(ge=0, le=MAX_SWAP_SLOTS)] = 8
     config_swap: bool = True
     config_highpte: bool = False
+    anon_vma_reuse: Literal["never", "lifo", "seeded"] = "never"
+    slab_seed: Annotated[int, Field(ge=0, le=MAX_VALUE)] = 0
+    swap_io_delay: Annotated[int, Field(ge=0, le=IO_DELAY_UNBOUNDED)] = 0
+
+
+LATER_WORLD_OPTIONS: dict[str, object] = {"anon_vma_reuse": "never", "slab_seed": 0,
+                                          "swap_io_delay": 0}
+"""World options with their default, which a scenario file written before them lacks."""
 
 
 class _Vma(_Strict):
@@ -237,6 +245,12 @@ class Scenario:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        # World options added after finding files existed are written only when they differ
+        # from their default: an older file, written again, stays byte-for-byte what it was
+        # (its digest covers the scenario).
+        for key, default in LATER_WORLD_OPTIONS.items():
+            if d["world"][key] == default:
+                del d["world"][key]
         d["tasks"] = [{"name": t.name, "ops": [list(op) for op in t.ops]} for t in self.tasks]
         d["processes"] = [
             {"pid": p.pid, "vmas": [asdict(v) for v in p.vmas],
@@ -380,6 +394,15 @@ def threads_of(sc: Scenario) -> Threads:
             if OPS[op[0]][1] and t.name not in out.setdefault(op[1], []):
                 out[op[1]].append(t.name)
     return {pid: tuple(names) for pid, names in out.items() if names}
+
+
+IRQ_TASK = "irq"
+"""The interrupt actor's task, after the scenario's tasks in a world with asynchronous I/O."""
+
+
+def execution_task_names(sc: Scenario) -> list[str]:
+    """The names of an execution's tasks by tid: the scenario's, then the interrupt actor."""
+    return [t.name for t in sc.tasks] + ([IRQ_TASK] if sc.world.swap_io_delay else [])
 
 
 def build_world(sc: Scenario) -> tuple[World, dict[int, UserProcess]]:

@@ -352,9 +352,8 @@ def test_anon_vma_leaked_by_anon_vma_prepare_is_found(
     from target.mm import rmap
 
     fast = "    if vma.anon_vma is not None:\n        return\n"
-    alloc = "    allocated: AnonVma | None = anon_vma_alloc()\n"
     monkeypatch.setattr(memory, "anon_vma_prepare",
-                        mutant(rmap.anon_vma_prepare, (fast + alloc, alloc + fast)))
+                        mutant(rmap.anon_vma_prepare, (fast, "    anon_vma_alloc()\n" + fast)))
     out = stress_json(tmp_path, capsys, "--runs", "50", "-x", "--executor", "direct")
     [f] = out["findings"]
     assert f["signature"] == "object-leak in quiescence"

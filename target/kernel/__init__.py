@@ -12,6 +12,7 @@ from ._bug import KernelFinding as KernelFinding
 from ._kasan import KObject as KObject
 from ._kasan import kasan_check as kasan_check
 from ._kasan import kfree as kfree
+from ._kasan import kreuse as kreuse
 from ._lockdep import DOCUMENTED_ORDER as DOCUMENTED_ORDER
 from ._lockdep import LockClass as LockClass
 from ._lockdep import LockGraph as LockGraph
@@ -23,6 +24,7 @@ from ._locking import rcu_read_unlock as rcu_read_unlock
 from ._locking import rw_semaphore as rw_semaphore
 from ._locking import spinlock_t as spinlock_t
 from ._sched import HOOKS as HOOKS
+from ._sched import NEVER as NEVER
 from ._sched import RELEASED as RELEASED
 from ._sched import KTask as KTask
 from ._sched import Released as Released
@@ -30,9 +32,11 @@ from ._sched import Runqueue as Runqueue
 from ._sched import cond_resched as cond_resched
 from ._sched import current as current
 from ._sched import install as install
+from ._sched import irq_idle as irq_idle
 from ._sched import might_sleep as might_sleep
 from ._sched import other_tasks_alive as other_tasks_alive
 from ._sched import preempt as preempt
+from ._sched import raise_irq as raise_irq
 from ._sched import trace as trace
 from ._sched import uninstall as uninstall
 from ._sched import wait_for_other_task_exit as wait_for_other_task_exit

@@ -1,11 +1,12 @@
 """Object lifetime checking, in the manner of KASAN.
 
 Kernel objects whose lifetime the model tracks (anon_vma, vm_area_struct, mm_struct) derive
-from :class:`KObject`. Freeing one poisons it: it records who freed it and when, and it is never
-reused, so every later access through a stale pointer is caught deterministically (the real
-slab, SLAB_DESTROY_BY_RCU for anon_vma, may reuse the memory at once and hide the access). The
-model calls :func:`kasan_check` where the kernel would dereference the object; locks embedded
-in an object check it on every operation.
+from :class:`KObject`. Freeing one poisons it: it records who freed it and when, so every later
+access through a stale pointer is caught deterministically, until the slab hands the same
+memory out again (:func:`kreuse`, only anon_vma_cachep does, when the world asks for it): from
+then on the object is live, and an access through a stale pointer reads the new object, which
+KASAN cannot tell from a legitimate one either. The model calls :func:`kasan_check` where the
+kernel would dereference the object; locks embedded in an object check it on every operation.
 
 Objects of a ``SLAB_DESTROY_BY_RCU`` cache (anon_vma) are type-stable: after ``kfree`` the
 memory stays an object of that type until an RCU grace period has passed, so a task that was
@@ -59,6 +60,18 @@ def kfree(obj: KObject) -> None:
     obj._freed = _where()
     if obj.slab_destroy_by_rcu:
         obj._rcu_readers = {t: t.atomic_epoch for t in HOOKS.rq.tasks if t.atomic}
+
+
+def kreuse(obj: KObject) -> None:
+    """The slab hands ``obj``'s freed memory out again as a new object (no constructor runs:
+    a SLAB_DESTROY_BY_RCU cache's ctor ran once, when the slab page was filled).
+
+    It is live from now on: stale pointers to it are no longer KASAN findings.
+    """
+    assert obj._freed is not None  # harness: only a free object is handed out again
+    obj._freed = None
+    obj._allocated = _where()
+    obj._rcu_readers = {}
 
 
 def kasan_check(obj: KObject, access: str) -> None:

@@ -264,11 +264,12 @@ class WaitBit:
     one (PG_writeback) it is a condition that someone else, I/O completion, clears.
 
     Invariants:
-        ``owner`` is set iff ``is_set`` and the bit is a lock.
+        ``owner`` is set iff ``is_set`` and the bit is a lock, unless ``io`` (the holder
+        handed it to the I/O it submitted: :meth:`release_to_io`).
         ``waiters`` are tasks blocked until the bit is clear.
     """
 
-    __slots__ = ("is_set", "lock_class", "name", "owner", "waiters")
+    __slots__ = ("io", "is_set", "lock_class", "name", "owner", "waiters")
     spinning = False
     obj = None  # a page flag bit: the page's own KASAN checks cover it
 
@@ -277,10 +278,30 @@ class WaitBit:
         self.lock_class: Any = lock_class
         self.is_set = False
         self.owner: KTask | None = None
+        self.io = False
         self.waiters = WaitQueue()
 
     def __repr__(self) -> str:
         return f"<bit {self.name}={int(self.is_set)}>"
+
+    def release_to_io(self) -> None:
+        """The holder hands the lock to the I/O it submitted: a page locked for a read is
+        unlocked by the read's completion, on whichever CPU takes the interrupt. lockdep
+        forgets it for the holder; the completion's :meth:`clear` is then legitimate."""
+        self._release_owner("I/O submitted on")
+        self.io = True
+
+    def _release_owner(self, what: str) -> None:
+        """The current task gives up the lock it must hold (``what`` names the action)."""
+        task = current()
+        if not self.is_set or self.owner is not task:
+            raise KernelFinding(
+                "lock-not-held",
+                f"{what} {self.name} by {task.name}, which does not hold it",
+                {"lock": self.name},
+            )
+        _lockdep.release(task, self)
+        self.owner = None
 
     def owners(self) -> list[KTask]:
         return [self.owner] if self.owner is not None else []
@@ -306,16 +327,11 @@ class WaitBit:
 
     def clear(self) -> None:
         """Clear the bit and wake every waiter (``unlock_page``, ``end_page_writeback``)."""
-        if self.lock_class is not None:
-            task = current()
-            if not self.is_set or self.owner is not task:
-                raise KernelFinding(
-                    "lock-not-held",
-                    f"unlock of {self.name} by {task.name}, which does not hold it",
-                    {"lock": self.name},
-                )
-            _lockdep.release(task, self)
-            self.owner = None
+        if self.io:
+            self.io = False  # the I/O's completion: nobody's lock to lockdep
+            trace("unlock", lock=self.name)
+        elif self.lock_class is not None:
+            self._release_owner("unlock of")
             trace("unlock", lock=self.name)
         self.is_set = False
         self.waiters.wake_all()

@@ -20,6 +20,7 @@ finite and lets "nobody can run" mean deadlock.
 from __future__ import annotations
 
 import bisect
+import sys
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
@@ -64,6 +65,9 @@ def enter_atomic(task: KTask) -> None:
     task.atomic += 1
 
 
+NEVER = sys.maxsize
+
+
 class Runqueue:
     """Which tasks exist, which can run, and which one is running.
 
@@ -81,6 +85,11 @@ class Runqueue:
         self.step = 0  # scheduling points passed; names events in KASAN and lockdep reports
         self.yielding = False  # set by yield_() for the next decision only
         self.lockdep = LockGraph()
+        # The interrupt actor of the execution (asynchronous I/O completions), if it has one,
+        # and the step by which it must run: the executor runs it then without a decision
+        # (an interrupt is not the scheduler's choice once it is due). NEVER: nothing due.
+        self.irq_task: KTask | None = None
+        self.irq_due = NEVER
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> KTask:
         task = KTask(len(self.tasks), name, coro)
@@ -226,9 +235,34 @@ async def sleep_on(what: object) -> None:
 
 
 def other_tasks_alive() -> bool:
-    """Whether any model task but the current one has yet to finish."""
+    """Whether any model task but the current one has yet to finish. An idle interrupt
+    actor (:func:`irq_idle`) does not count: it only acts on I/O the others submit."""
     rq = HOOKS.rq
-    return any(not t.finished for t in rq.tasks if t is not rq.current)
+    irq = rq.irq_task
+    return any(not t.finished and not (t is irq and t.wait_on is TASK_EXIT)
+               for t in rq.tasks if t is not rq.current)
+
+
+async def irq_idle() -> None:
+    """The interrupt actor has nothing in flight: sleep until :func:`raise_irq` or a task's
+    exit wakes it. Going idle is, for tasks waiting on another task's exit (swapoff's
+    sweep), as good as exiting: they are woken to look again."""
+    rq = HOOKS.rq
+    task = rq.current
+    assert task is not None and task is rq.irq_task  # harness: only the irq actor idles
+    for other in rq.tasks:
+        if other.wait_on is TASK_EXIT:
+            rq.wake(other)
+    rq.block(task, TASK_EXIT)
+    await HOOKS.point()
+
+
+def raise_irq(due: int) -> None:
+    """Work for the interrupt actor, to be done at the latest at step ``due``: wake it."""
+    rq = HOOKS.rq
+    if rq.irq_task is not None:
+        rq.wake(rq.irq_task)
+        rq.irq_due = min(rq.irq_due, due)
 
 
 async def wait_for_other_task_exit() -> None:

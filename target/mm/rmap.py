@@ -15,7 +15,9 @@ from target.kernel import (
     BUG_ON,
     kasan_check,
     kfree,
+    kreuse,
     lockdep_assert_held,
+    might_sleep,
     preempt,
     rcu_read_lock,
     rcu_read_unlock,
@@ -35,6 +37,8 @@ from .swapfile import swap_duplicate
 from .swapops import make_migration_entry
 from .types import (
     VM_LOCKED,
+    VM_READ,
+    VM_WRITE,
     AnonVma,
     Page,
     PageTablePage,
@@ -47,7 +51,7 @@ from .types import (
     list_add,
     list_empty,
 )
-from .world import W
+from .world import W, World
 
 SWAP_SUCCESS = 0
 SWAP_AGAIN = 1
@@ -82,11 +86,36 @@ def page_mapping(page: Page) -> object | None:
 def anon_vma_alloc() -> AnonVma:
     """``anon_vma_alloc`` (include/linux/rmap.h): ``kmem_cache_alloc(anon_vma_cachep)``.
 
-    Context: any; SLAB_KERNEL may sleep in the kernel, but no caller holds a spinlock here.
-    The object is counted live in the world's ``anon_vma_cachep`` until :func:`anon_vma_free`.
+    Context: may sleep (SLAB_KERNEL: slab's ``might_sleep_if(flags & __GFP_WAIT)``); no
+    spinlock held (anon_vma_prepare allocates before page_table_lock). The object is counted live in the world's ``anon_vma_cachep`` until :func:`anon_vma_free`.
+    It may be a just-freed anon_vma handed out again (SLAB_DESTROY_BY_RCU allows it at once):
+    a stale ``page->mapping`` that points at it then reads this new, live anon_vma.
     """
-    anon_vma = AnonVma()
-    W().anon_vma_cachep[anon_vma.id] = anon_vma
+    might_sleep("kmem_cache_alloc(anon_vma_cachep, SLAB_KERNEL)")
+    w = W()
+    anon_vma = _anon_vma_cachep_reuse(w)
+    if anon_vma is None:
+        anon_vma = AnonVma()
+    w.anon_vma_cachep[anon_vma.id] = anon_vma
+    return anon_vma
+
+
+def _anon_vma_cachep_reuse(w: World) -> AnonVma | None:
+    """The freed anon_vma the slab hands out again, or None for fresh memory: the choice
+    ``WorldConfig.anon_vma_reuse`` asks for (never; the most recently freed; seeded)."""
+    free = w.anon_vma_free_objs
+    policy = w.config.anon_vma_reuse
+    if not free or policy == "never":
+        return None
+    i = len(free) - 1
+    if policy == "seeded":
+        i = w.slab_rng.randrange(len(free) + 1)
+        if i == len(free):
+            return None  # a fresh object (another slab's, or a new slab page)
+    anon_vma = free.pop(i)
+    kreuse(anon_vma)  # no ctor: the lock and the (empty) list are what the last user left
+    anon_vma.reused += 1
+    trace("slab_reuse", obj=repr(anon_vma))
     return anon_vma
 
 
@@ -94,35 +123,76 @@ def anon_vma_free(anon_vma: AnonVma) -> None:
     """``anon_vma_free`` (include/linux/rmap.h): ``kmem_cache_free(anon_vma_cachep)``.
 
     Context: any. KASAN poisons the object; SLAB_DESTROY_BY_RCU keeps it type-stable for
-    readers that were already inside rcu_read_lock (target.kernel._kasan).
+    readers that were already inside rcu_read_lock (target.kernel._kasan), and the object may
+    be handed out again by the next :func:`anon_vma_alloc`.
     """
-    W().anon_vma_cachep.pop(anon_vma.id, None)
+    w = W()
+    w.anon_vma_cachep.pop(anon_vma.id, None)
     kfree(anon_vma)
+    w.anon_vma_free_objs.append(anon_vma)
+
+
+def find_mergeable_anon_vma(vma: VmArea) -> AnonVma | None:
+    """``find_mergeable_anon_vma`` (mm/mmap.c; here because mmap.py imports this module): the
+    anon_vma of a neighbour ``vma`` could later merge with, so that both share one.
+
+    Context: mmap_sem held (read is enough: from faults), so the vma list is stable; a
+    neighbour's ``anon_vma`` is read unlocked (another thread may be setting it: the caller
+    rechecks ``vma->anon_vma`` under page_table_lock, never the neighbour's). Only mprotect
+    remerges vmas, so the flags it may change (read, write) do not obstruct; the neighbour
+    must be adjacent with contiguous pgoff (can_vma_merge_before/after; no file, no policy).
+    """
+    vmas = vma.vm_mm.mmap
+    i = vmas.index(vma)  # the kernel's BUG_ON(find_vma_prev(...) != vma)
+    near = vmas[i + 1] if i + 1 < len(vmas) else None
+    if near is not None:
+        vm_flags = (vma.vm_flags & ~(VM_READ | VM_WRITE)) | (near.vm_flags & (VM_READ | VM_WRITE))
+        if (near.anon_vma is not None and vma.vm_end == near.vm_start
+                and near.vm_flags == vm_flags
+                and near.vm_pgoff == vma.vm_pgoff + (vma.vm_end - vma.vm_start)):
+            return near.anon_vma
+    prev = vmas[i - 1] if i > 0 else None
+    if prev is not None:
+        vm_flags = (vma.vm_flags & ~(VM_READ | VM_WRITE)) | (prev.vm_flags & (VM_READ | VM_WRITE))
+        if (prev.anon_vma is not None and prev.vm_end == vma.vm_start
+                and prev.vm_flags == vm_flags
+                and prev.vm_pgoff + (prev.vm_end - prev.vm_start) == vma.vm_pgoff):
+            return prev.anon_vma
+    return None
 
 
 async def anon_vma_prepare(vma: VmArea) -> None:
     """``anon_vma_prepare``: give ``vma`` an anon_vma before its first anonymous page.
 
-    Context: mmap_sem held (read is enough: called from faults). A new anon_vma is not locked
-    while it is published (B15 in the reference is about a later merge path); the model has no
-    find_mergeable_anon_vma, every vma gets its own. Takes mm->page_table_lock.
+    Context: mmap_sem held (read is enough: called from faults). Takes a mergeable
+    neighbour's anon_vma->lock (find_mergeable_anon_vma), or allocates a new anon_vma that is
+    *not* locked while it is published (B15 in the reference is about that); then
+    mm->page_table_lock inside it.
     """
     kasan_check(vma, "anon_vma_prepare")
     if vma.anon_vma is not None:
         return
-    allocated: AnonVma | None = anon_vma_alloc()
+    anon_vma = find_mergeable_anon_vma(vma)
+    allocated: AnonVma | None = None
+    locked: AnonVma | None = None
+    if anon_vma is not None:
+        locked = anon_vma
+        await locked.lock.lock()
+    else:
+        anon_vma = allocated = anon_vma_alloc()
     mm = vma.vm_mm
     await mm.page_table_lock.lock()
+    # Another thread of the mm may have set it meanwhile: the race this recheck is for
+    # (mypy narrows vma.anon_vma across the awaits, hence the ignore below).
     if vma.anon_vma is None:
-        assert allocated is not None  # harness: mypy narrowing, set two lines above
-        vma.anon_vma = allocated
-        allocated.head.append(vma)
+        vma.anon_vma = anon_vma
+        anon_vma.head.append(vma)
         allocated = None
     await mm.page_table_lock.unlock()
-    # mypy narrows vma.anon_vma across the awaits above, but another thread of the mm may
-    # have set it meanwhile: that is the race this recheck is for.
+    if locked is not None:
+        await locked.lock.unlock()
     if allocated is not None:
-        anon_vma_free(allocated)  # type: ignore[unreachable]  # lost the race with another thread
+        anon_vma_free(allocated)  # type: ignore[unreachable]  # lost the race with a thread
 
 
 async def anon_vma_link(vma: VmArea) -> None:
@@ -273,7 +343,11 @@ async def page_lock_anon_vma(page: Page) -> AnonVma | None:
 
     Context: takes rcu_read_lock around the unlocked read of page->mapping; returns with
     anon_vma->lock held. ``page_mapped`` is the only guard against a freed anon_vma: a page
-    that is mapped keeps a vma, hence its anon_vma, alive (reference A.5).
+    that is mapped keeps a vma, hence its anon_vma, alive (reference A.5). It is checked
+    before the lock, not again under it (2.6.18): the page may be unmapped and the anon_vma
+    freed, and even handed out again as another vma's, before the spin_lock succeeds. RCU
+    keeps the memory an anon_vma, so the caller locks *an* anon_vma, maybe not the page's,
+    and its walk then finds no pte of the page.
     """
     rcu_read_lock()
     await preempt()

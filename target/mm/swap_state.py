@@ -1,16 +1,16 @@
 """The swap cache: mm/swap_state.c (2.6.17). swapper_space's radix tree under tree_lock.
 
 A page in the swap cache holds one reference for the cache (and the slot holds one count for
-it); ``page->private`` is its swap entry's offset. Reads are synchronous in the model: the page
-is locked across the read as in the kernel, and unlocked when the "I/O" completes.
+it); ``page->private`` is its swap entry's offset. The page is locked across a read as in the
+kernel, and unlocked when the read completes (page_io.py: at once, or in the irq actor).
 """
 
 from __future__ import annotations
 
 from target.kernel import BUG_ON
 
-from .filemap import unlock_page
 from .page_alloc import alloc_page_vma
+from .page_io import swap_readpage
 from .swap import get_page_locked, lru_cache_add_active, put_page
 from .swapfile import get_swap_page, swap_duplicate, swap_free
 from .types import Page, PG_dirty, PG_private, PG_swapcache, PG_uptodate, SwapPte
@@ -96,14 +96,6 @@ async def delete_from_swap_cache(page: Page) -> None:
     await space.tree_lock.unlock()
     await swap_free(entry)
     await put_page(page)
-
-
-def swap_readpage(page: Page, entry: SwapPte) -> None:
-    """``swap_readpage`` with immediate completion: fill the page, mark it uptodate, unlock."""
-    slot = W().swap_slots[entry.offset]
-    page.data = slot.data
-    page.flags |= PG_uptodate
-    unlock_page(page)
 
 
 async def read_swap_cache_async(entry: SwapPte, nid: int) -> Page | None:

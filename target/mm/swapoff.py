@@ -37,6 +37,7 @@ from target.kernel import (
 
 from .filemap import lock_page, unlock_page, wait_on_page_locked, wait_on_page_writeback
 from .mmap import mmput
+from .page_io import end_swap_io, swap_writepage
 from .pgtable import EFAULT, pte_offset_map, pte_read, pte_unmap, set_pte_at
 from .rmap import PageSwapCache, page_add_anon_rmap, page_address_in_vma
 from .swap import get_page, put_page
@@ -54,7 +55,6 @@ from .types import (
     list_del_init,
     list_members,
 )
-from .vmscan import end_swap_io, swap_writepage
 from .world import W
 
 EINVAL = -22
@@ -236,6 +236,7 @@ async def try_to_unuse() -> int:
             swap_writepage(page)
             end_swap_io()
             await lock_page(page)
+            await wait_on_page_writeback(page)  # the write may still be in flight
         if PageSwapCache(page):
             await delete_from_swap_cache(page)
         page.flags |= PG_dirty

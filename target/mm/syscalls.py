@@ -34,6 +34,7 @@ from .mmap import EINVAL, ENOMEM, do_munmap, mmput
 from .move_pages import PageToNode, sys_move_pages
 from .mprotect import do_mprotect
 from .mremap import MREMAP_FIXED, MREMAP_MAYMOVE, do_mremap
+from .page_io import end_swap_io
 from .pgtable import pte_xchg
 from .swap import put_page
 from .swapoff import sys_swapoff
@@ -346,5 +347,5 @@ async def kswapd_reclaim(nid: int) -> bool:
     """kswapd reclaims one page of node ``nid``; its swap write completes after a point."""
     freed = await vmscan.shrink_one(nid)
     await preempt()
-    vmscan.end_swap_io()
+    end_swap_io()  # synchronous I/O; the interrupt actor completes asynchronous I/O
     return freed

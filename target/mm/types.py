@@ -266,7 +266,7 @@ class AnonVma(KObject):
         Freed by anon_vma_unlink when ``head`` empties; no refcount in 2006.
     """
 
-    __slots__ = ("head", "id", "lock")
+    __slots__ = ("head", "id", "lock", "reused")
     kind = "anon_vma"
     slab_destroy_by_rcu = True  # anon_vma_cachep: SLAB_DESTROY_BY_RCU
     _ids = 0
@@ -277,9 +277,13 @@ class AnonVma(KObject):
         self.id = AnonVma._ids
         self.lock = spinlock_t(ANON_VMA_LOCK, f"anon_vma{self.id}.lock", self)
         self.head: list[VmArea] = []
+        # Times the slab handed this memory out again (the id names the memory, as an
+        # address would): reports tell the incarnations apart by it.
+        self.reused = 0
 
     def __repr__(self) -> str:
-        return f"<anon_vma {self.id}{' FREED' if self.freed else ''}>"
+        again = f"#{self.reused}" if self.reused else ""
+        return f"<anon_vma {self.id}{again}{' FREED' if self.freed else ''}>"
 
 
 class VmArea(KObject):

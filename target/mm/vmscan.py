@@ -6,11 +6,12 @@ LRU: isolate it, then the 2.6.17 ``shrink_page_list`` steps for an anon page:
     TestSetPageLocked (trylock: keep if busy)   PageWriteback -> keep
     page_referenced (clears young bits)         referenced and mapped -> activate
     add_to_swap (slot + swap cache)             try_to_unmap(page, 0): ptes -> swap entries
-    pageout -> swap_writepage                   set writeback, unlock; I/O completes later
+    pageout -> swap_writepage (page_io.py)      set writeback, unlock; I/O completes later
     (a later call) remove_mapping               off the swap cache; the page is freed
 
 A page therefore takes three calls to leave memory: one to clear its accessed bits, one to
-unmap and write it, one to free it once the write has completed (``end_swap_io``).
+unmap and write it, one to free it once the write has completed (``end_swap_io`` at the end of
+kswapd's step, or the interrupt actor with asynchronous I/O).
 Simplifications: one page per call; no swap token; swap_writepage's
 ``remove_exclusive_swap_page`` shortcut is not modelled.
 """
@@ -19,14 +20,9 @@ from __future__ import annotations
 
 from target.kernel import BUG_ON
 
-from .filemap import (
-    PageWriteback,
-    TestSetPageLocked,
-    end_page_writeback,
-    set_page_writeback,
-    unlock_page,
-)
+from .filemap import PageWriteback, TestSetPageLocked, unlock_page
 from .mm_inline import del_page_from_lru
+from .page_io import swap_writepage
 from .rmap import (
     SWAP_AGAIN,
     SWAP_FAIL,
@@ -44,28 +40,6 @@ from .types import Page, PG_active, PG_dirty, PG_lru, PG_swapcache, SwapPte
 from .world import W
 
 PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS, PAGE_CLEAN = range(4)
-
-
-def swap_writepage(page: Page) -> None:
-    """``swap_writepage``: start the write (writeback set) and unlock the page.
-
-    The slot's content is taken now; the write completes later in :func:`end_swap_io`.
-    """
-    set_page_writeback(page)
-    slot = W().swap_slots[page.private]
-    slot.data = page.data
-    W().pending_writeback.append(page)
-    unlock_page(page)
-
-
-def end_swap_io() -> int:
-    """``end_swap_bio_write`` for every write in flight: end_page_writeback. Returns count."""
-    pending = W().pending_writeback
-    n = len(pending)
-    for page in pending:
-        end_page_writeback(page)
-    pending.clear()
-    return n
 
 
 def pageout(page: Page) -> int:

@@ -6,11 +6,12 @@ execution that uses it, so every execution starts from a fresh machine.
 
 Simplifications (docs/model.md lists them all): one zone per node; no per-cpu page lists or
 pagevecs (an LRU add or release happens at once, under zone->lru_lock); one swap device with a
-handful of slots and synchronous reads.
+handful of slots; swap I/O synchronous or completed by an interrupt actor (page_io.py).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,25 @@ class WorldConfig:
     # pte_offset_map is a kmap_atomic and every pte_unmap a kunmap_atomic of that pointer.
     # Checked as CONFIG_DEBUG_HIGHMEM checks them (target.mm.pgtable). Off: pte_unmap is empty.
     config_highpte: bool = False
+    # anon_vma_cachep is SLAB_DESTROY_BY_RCU: a freed anon_vma may be handed out again at once
+    # as a new, live anon_vma (reference A.9), and only RCU readers are promised it stays an
+    # anon_vma. "never": every anon_vma_alloc gets fresh memory, so every stale access is a
+    # KASAN finding. "lifo": the most recently freed object comes back whenever there is one
+    # (the slab's per-cpu array is LIFO). "seeded": each allocation that finds freed objects
+    # chooses fresh memory or one of them, drawn from ``slab_seed``; the schedule decides
+    # whether a free has happened by then, so campaigns explore both.
+    anon_vma_reuse: str = "never"
+    slab_seed: int = 0
+    # Swap I/O (target.mm.page_io): 0 synchronous; N > 0 completed by the execution's
+    # interrupt actor, whenever the scheduler runs it and at the latest N scheduling points
+    # after the submission (IO_DELAY_UNBOUNDED: no bound below the run's step limit).
+    swap_io_delay: int = 0
+
+
+IO_DELAY_UNBOUNDED = 1 << 30
+
+
+ANON_VMA_REUSE = ("never", "lifo", "seeded")
 
 
 @dataclass
@@ -91,11 +111,19 @@ class World:
     swap_writeok: bool = True
     # CONFIG_HIGHPTE: the pte mapped in each (cpu, km_type) kmap_atomic slot (pgtable.py).
     kmap_slots: dict[tuple[int, int], Any] = field(default_factory=dict)
-    pending_writeback: list[Page] = field(default_factory=list)  # I/O in flight
+    pending_writeback: list[Page] = field(default_factory=list)  # synchronous I/O in flight
+    # Asynchronous I/O in flight, oldest first: page_io.Bio records (page_io imports this
+    # module, hence Any), completed by the interrupt actor.
+    bio_queue: list[Any] = field(default_factory=list)
     # anon_vma_cachep's live objects (what /proc/slabinfo counts as active), by anon_vma id:
     # anon_vma_alloc adds, anon_vma_free removes. Quiescence checks that each one is reachable
     # from a live vma (stress/oracles.py): a leaked anon_vma breaks no other invariant.
     anon_vma_cachep: dict[int, AnonVma] = field(default_factory=dict)
+    # anon_vma_cachep's free objects, most recently freed last: what anon_vma_alloc may hand
+    # out again (WorldConfig.anon_vma_reuse). Python objects keep their identity, so a stale
+    # page->mapping that points at one sees the new anon_vma, as the kernel's pointer would.
+    anon_vma_free_objs: list[AnonVma] = field(default_factory=list)
+    slab_rng: random.Random = field(default_factory=lambda: random.Random(0))
     # vm_area_cachep's live objects, by id(): vm_area_alloc adds, vm_area_free removes; each
     # must be on its live mm's list at quiescence (a vma off every list is never freed).
     vm_area_cachep: dict[int, VmArea] = field(default_factory=dict)
@@ -107,7 +135,11 @@ class World:
     @classmethod
     def create(cls, config: WorldConfig | None = None) -> World:
         config = config or WorldConfig()
+        if config.anon_vma_reuse not in ANON_VMA_REUSE:
+            raise ValueError(f"anon_vma_reuse must be one of {ANON_VMA_REUSE}, "
+                             f"not {config.anon_vma_reuse!r}")
         w = cls(config)
+        w.slab_rng = random.Random(f"slab:{config.slab_seed}")
         # anon_vma ids name their locks in traces and reports: number them per machine, so
         # that an execution's trace does not depend on what ran before it in this process.
         AnonVma._ids = 0
