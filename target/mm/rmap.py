@@ -87,7 +87,8 @@ def anon_vma_alloc() -> AnonVma:
     """``anon_vma_alloc`` (include/linux/rmap.h): ``kmem_cache_alloc(anon_vma_cachep)``.
 
     Context: may sleep (SLAB_KERNEL: slab's ``might_sleep_if(flags & __GFP_WAIT)``); no
-    spinlock held (anon_vma_prepare allocates before page_table_lock). The object is counted live in the world's ``anon_vma_cachep`` until :func:`anon_vma_free`.
+    spinlock held (anon_vma_prepare allocates before page_table_lock). The object is counted
+    live in the world's ``anon_vma_cachep`` until :func:`anon_vma_free`.
     It may be a just-freed anon_vma handed out again (SLAB_DESTROY_BY_RCU allows it at once):
     a stale ``page->mapping`` that points at it then reads this new, live anon_vma.
     """
