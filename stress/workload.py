@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from target.kernel import HOOKS, KernelFinding, WaitBit, preempt, trace
 from target.mm import syscalls
 from target.mm.mprotect import PROT_READ, PROT_WRITE
+from target.mm.swap import PAGEVEC_SIZE
 from target.mm.syscalls import MAIN_THREAD, UserProcess
 from target.mm.types import (
     VM_LOCKED,
@@ -85,6 +86,8 @@ class ScenarioError(ValueError):
 MAX_NODES = 8
 MAX_PAGES_PER_NODE = 256
 MAX_SWAP_SLOTS = 256
+LAZY_KNOBS = ("pagevec_size", "tlb_batch")  # WorldConfig's laziness (issue 14), 0 = prompt
+MAX_TLB_BATCH = 64  # FREE_PTE_NR is 506; the model's address space has 64 pages
 MAX_ADDR = 1024  # pages; 16 x TASK_SIZE, so wild accesses beyond the user space stay expressible
 MAX_PID = 1024
 MAX_PROCESSES = 32
@@ -117,6 +120,9 @@ class _World(_Strict):
     swap_slots: Annotated[int, Field(ge=0, le=MAX_SWAP_SLOTS)] = 8
     config_swap: bool = True
     config_highpte: bool = False
+    # Laziness (issue 14); absent in older files: 0, the prompt world they were found in.
+    pagevec_size: Annotated[int, Field(ge=0, le=PAGEVEC_SIZE)] = 0
+    tlb_batch: Annotated[int, Field(ge=0, le=MAX_TLB_BATCH)] = 0
 
 
 class _Vma(_Strict):
@@ -237,6 +243,11 @@ class Scenario:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        # A prompt world is written as before laziness existed, so that the digests of the
+        # files found in one (every file older than issue 14) still match what they hold.
+        for knob in LAZY_KNOBS:
+            if not d["world"][knob]:
+                del d["world"][knob]
         d["tasks"] = [{"name": t.name, "ops": [list(op) for op in t.ops]} for t in self.tasks]
         d["processes"] = [
             {"pid": p.pid, "vmas": [asdict(v) for v in p.vmas],

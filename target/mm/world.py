@@ -4,9 +4,10 @@ The kernel keeps these as globals (``mem_map``, ``swap_info[]``, ``swapper_space
 ``init_mm.mmlist``); the model keeps them in one :class:`World`, installed as ``W`` for the
 execution that uses it, so every execution starts from a fresh machine.
 
-Simplifications (docs/model.md lists them all): one zone per node; no per-cpu page lists or
-pagevecs (an LRU add or release happens at once, under zone->lru_lock); one swap device with a
-handful of slots and synchronous reads.
+Simplifications (docs/model.md lists them all): one zone per node; no per-cpu free page lists;
+pagevecs and mmu_gather batches only when the world config asks for them (otherwise an LRU add
+or a zap's release happens at once); one swap device with a handful of slots and synchronous
+reads.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ class WorldConfig:
     # pte_offset_map is a kmap_atomic and every pte_unmap a kunmap_atomic of that pointer.
     # Checked as CONFIG_DEBUG_HIGHMEM checks them (target.mm.pgtable). Off: pte_unmap is empty.
     config_highpte: bool = False
+    # Laziness of references (issue 14). pagevec_size: pages a CPU's lru_add pagevec holds
+    # before __pagevec_lru_add (PAGEVEC_SIZE = 14 in the kernel); tlb_batch: pages an
+    # mmu_gather holds before tlb_flush_mmu frees them (FREE_PTE_NR in the kernel; 1 is
+    # tlb_fast_mode, a uniprocessor's). 0 or 1: prompt, an add or a zap's put happens at once.
+    pagevec_size: int = 0
+    tlb_batch: int = 0
 
 
 @dataclass
@@ -100,6 +107,9 @@ class World:
     # must be on its live mm's list at quiescence (a vma off every list is never freed).
     vm_area_cachep: dict[int, VmArea] = field(default_factory=dict)
     processes: dict[int, Any] = field(default_factory=dict)  # pid -> fork.Process
+    # Per-CPU lru_add_pvecs / lru_add_active_pvecs (mm/swap.c), by task id: a task is a CPU.
+    lru_add_pvecs: dict[int, list[Page]] = field(default_factory=dict)
+    lru_add_active_pvecs: dict[int, list[Page]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, config: WorldConfig | None = None) -> World:
