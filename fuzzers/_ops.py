@@ -25,7 +25,8 @@ Layout (byte fields, each read as ``byte % n`` for a choice among n):
            bit 0 a second migrator (its ops as the first's), bit 1 move_pages among the
            migrators' ops (the first migrator's ops are then read again after this byte),
            bits 2-3 / 4-5 sibling user threads (0-2) of process 1 / 2, each an op count
-           (1-4) and ops as a user thread's (no forks), then those threads
+           (1-4) and ops as a user thread's (no forks), then those threads; bit 6 LRU
+           pagevecs of 3 pages, bit 7 an mmu_gather of 2 pages (a lazy world, issue 14)
     then kswapd (if enabled): op count (1-3), per op: node
     rest   the schedule
 
@@ -135,7 +136,9 @@ def decode_scenario(r: _Reader) -> Scenario:
     mapped = sum(v.end - v.start for p in procs for v in p.vmas)
     world = WorldConfig(nodes=2, pages_per_node=2 * mapped + 2 + 4 * ((flags >> 3) & 3),
                         swap_slots=4 if config_swap else 0, config_swap=config_swap,
-                        config_highpte=bool(flags & 64))
+                        config_highpte=bool(flags & 64),
+                        # the extended byte's last two bits: a lazy world (issue 14)
+                        pagevec_size=3 if ext & 64 else 0, tlb_batch=2 if ext & 128 else 0)
     return Scenario(world, procs, tasks, name="fuzz")
 
 

@@ -22,12 +22,13 @@ can be: it recounts ptes from the page tables instead of trusting ghost counters
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from target.kernel import KernelFinding
 from target.mm import syscalls
+from target.mm.swap import lru_add_drain_all
 from target.mm.swapops import SWP_TYPE_MIGRATION
 from target.mm.types import (
     PTRS_PER_PTE,
@@ -183,6 +184,12 @@ def _check_mm_cachep(world: World) -> None:
                   mm=mm.name, mm_users=mm.mm_users, threads=threads)
 
 
+def _pagevec_refs(world: World) -> Counter[int]:
+    """How many references every CPU's LRU pagevecs hold on each pfn."""
+    return Counter(page.pfn for pvecs in (world.lru_add_pvecs, world.lru_add_active_pvecs)
+                   for pvec in pvecs.values() for page in pvec)
+
+
 def check_quiescent(world: World) -> None:
     """Raise a :class:`KernelFinding` for the first violated invariant, if any."""
     present: dict[int, list[tuple[str, int, bool]]] = defaultdict(list)
@@ -222,6 +229,9 @@ def check_quiescent(world: World) -> None:
     _check_anon_vma_cachep(world)
     _check_vm_area_cachep(world)
     _check_mm_cachep(world)
+    # A pagevec's reference is explained (a CPU's pagevec keeps pages as long as nothing
+    # drains it); such a page is off the LRU until __pagevec_lru_add.
+    in_pvec = _pagevec_refs(world)
 
     for pfn, n in migration.items():
         _fail("migration-entry-leak",
@@ -246,9 +256,9 @@ def check_quiescent(world: World) -> None:
         maps = len(present.get(page.pfn, ()))
         if _count(page) == 0:
             zone = world.zones[page.nid]
-            if page.lru is not zone.free_list or maps:
+            if page.lru is not zone.free_list or maps or in_pvec[page.pfn]:
                 _fail("use-after-free", f"free page pfn {page.pfn} still mapped or listed",
-                      pfn=page.pfn, ptes=maps)
+                      pfn=page.pfn, ptes=maps, pagevecs=in_pvec[page.pfn])
             continue
         if _mapcount(page) != maps:
             _fail("mapcount-mismatch",
@@ -257,14 +267,19 @@ def check_quiescent(world: World) -> None:
         if page.locked.is_set or page.writeback.is_set:
             _fail("lock-misuse", f"pfn {page.pfn} still locked/under writeback at quiescence",
                   pfn=page.pfn)
-        expected = maps + (1 if _swapcache(page) else 0)
+        expected = maps + (1 if _swapcache(page) else 0) + in_pvec[page.pfn]
         if _count(page) != expected:
             kind = "page-leak" if _count(page) > expected else "refcount-underflow"
             _fail(kind,
                   f"pfn {page.pfn}: count {_count(page)}, but only {expected} references are "
-                  f"explained ({maps} ptes, swapcache {int(_swapcache(page))})",
+                  f"explained ({maps} ptes, swapcache {int(_swapcache(page))}, pagevecs "
+                  f"{in_pvec[page.pfn]})",
                   pfn=page.pfn, count=_count(page), expected=expected)
-        if not page.flags & PG_lru:
+        if in_pvec[page.pfn]:
+            if page.flags & PG_lru:
+                _fail("bad-page-state", f"pfn {page.pfn} on the LRU and in a pagevec",
+                      pfn=page.pfn)
+        elif not page.flags & PG_lru:
             _fail("page-leak", f"pfn {page.pfn} in use but on no LRU list (lost isolation)",
                   pfn=page.pfn)
         if maps > 1 and any(w for _, _, w in present[page.pfn]):
@@ -327,9 +342,11 @@ def _why_stuck(page: Page, mappers: list[tuple[MmStruct, int, bool]]) -> dict[st
 
 
 def _movable(world: World, page: Page, mappers: list[tuple[MmStruct, int, bool]]) -> bool:
-    """Nothing but its ptes and the swap cache holds it, and no mapper has it VM_LOCKED."""
-    return (not page.flags & PG_reserved and bool(page.flags & PG_lru)
-            and _count(page) == len(mappers) + int(_swapcache(page))
+    """Nothing but its ptes, the swap cache and pagevecs holds it (migrate_prep drains every
+    CPU's pagevecs onto the LRU), and no mapper has it VM_LOCKED."""
+    in_pvec = _pagevec_refs(world)[page.pfn]
+    return (not page.flags & PG_reserved and bool(page.flags & PG_lru or in_pvec)
+            and _count(page) == len(mappers) + int(_swapcache(page)) + in_pvec
             and not any(locked for _, _, locked in mappers))
 
 
@@ -379,6 +396,7 @@ def _reclaimable(world: World, page: Page, mappers: list[tuple[MmStruct, int, bo
 async def _reclaim_progress(world: World) -> None:
     if not world.config.config_swap:
         return
+    await lru_add_drain_all()  # what migration or the swap cycle's faults just added
     for nid, zone in enumerate(world.zones):
         mappers = _mappers(world)
         cands = [pg for pg in zone.inactive_list + zone.active_list
@@ -416,6 +434,8 @@ def progress_program(world: World) -> Callable[[], Coroutine[Any, Any, None]]:
 
     async def body() -> None:
         check_mmlist(world)  # before the oracle's own reclaim puts every swapped mm on it
+        # No drain before the migrations: a page parked in a pagevec is movable, since
+        # migrate_prep must drain it (that is what it is for); the reclaim drains first.
         await _migration_progress(world)
         await _reclaim_progress(world)
         await _swap_cycle(world)

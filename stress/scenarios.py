@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from target.mm.swap import PAGEVEC_SIZE
 from target.mm.world import ANON_VMA_REUSE, IO_DELAY_UNBOUNDED, WorldConfig
 
 from .workload import OPS, Op, ProcessSpec, Scenario, ScenarioError, TaskSpec, VmaSpec, validate
@@ -519,8 +520,9 @@ def _sibling_threads(rng: random.Random, enabled: list[str], spec: ProcessSpec,
 def generate(seed: int) -> Scenario:
     """A random scenario: swarm-selected op kinds, 1-2 processes (+ forked children), some
     with sibling threads, a migrator, and kswapd when swap-out is enabled (sometimes ending
-    in swapoff); some worlds have CONFIG_HIGHPTE; a third each never reuse a freed anon_vma,
-    always do, or choose by seed. Always valid (``validate`` passes)."""
+    in swapoff); some worlds have CONFIG_HIGHPTE, pagevecs, an mmu_gather batch; a third each
+    never reuse a freed anon_vma, always do, or choose by seed. Always valid (``validate``
+    passes)."""
     rng = random.Random(f"scenario:{seed}")
     # Threads are drawn from their own stream: the single-threaded part of each seed's
     # scenario is what it was before processes had threads.
@@ -606,12 +608,19 @@ def generate(seed: int) -> Scenario:
     # Enough memory that OOM is rare but possible: every process (children included) could
     # COW every page, and migration needs a target page per page.
     mapped = sum(v.end - v.start for p in procs for v in p.vmas)
+    # Laziness from its own stream too (issue 14): half the worlds park LRU additions in
+    # pagevecs, half gather zapped pages in an mmu_gather; small sizes, so that a batch fills
+    # and drains inside a run as well as at lru_add_drain_all and tlb_finish_mmu.
+    lrng = random.Random(f"lazy:{seed}")
+    pagevec_size = lrng.choice((2, 3, 4, PAGEVEC_SIZE)) if lrng.random() < 0.5 else 0
+    tlb_batch = lrng.choice((2, 3, 8)) if lrng.random() < 0.5 else 0
     world = WorldConfig(nodes=2, pages_per_node=rng.randint(2, 3) * mapped + rng.randint(2, 6),
                         swap_slots=rng.randint(3, 6) if config_swap else 0,
                         config_swap=config_swap, config_highpte=highpte,
                         anon_vma_reuse=reuse,
                         slab_seed=srng.randrange(2**31) if reuse == "seeded" else 0,
-                        swap_io_delay=io_delay)
+                        swap_io_delay=io_delay,
+                        pagevec_size=pagevec_size, tlb_batch=tlb_batch)
     sc = Scenario(world, procs, tasks, name=f"generated:{seed}")
     validate(sc)
     return sc

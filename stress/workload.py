@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from target.kernel import HOOKS, KernelFinding, WaitBit, preempt, trace
 from target.mm import syscalls
 from target.mm.mprotect import PROT_READ, PROT_WRITE
+from target.mm.swap import PAGEVEC_SIZE
 from target.mm.syscalls import MAIN_THREAD, UserProcess
 from target.mm.types import (
     VM_LOCKED,
@@ -85,6 +86,7 @@ class ScenarioError(ValueError):
 MAX_NODES = 8
 MAX_PAGES_PER_NODE = 256
 MAX_SWAP_SLOTS = 256
+MAX_TLB_BATCH = 64  # FREE_PTE_NR is 506; the model's address space has 64 pages
 MAX_ADDR = 1024  # pages; 16 x TASK_SIZE, so wild accesses beyond the user space stay expressible
 MAX_PID = 1024
 MAX_PROCESSES = 32
@@ -120,10 +122,14 @@ class _World(_Strict):
     anon_vma_reuse: Literal["never", "lifo", "seeded"] = "never"
     slab_seed: Annotated[int, Field(ge=0, le=MAX_VALUE)] = 0
     swap_io_delay: Annotated[int, Field(ge=0, le=IO_DELAY_UNBOUNDED)] = 0
+    # Laziness (issue 14); absent in older files: 0, the prompt world they were found in.
+    pagevec_size: Annotated[int, Field(ge=0, le=PAGEVEC_SIZE)] = 0
+    tlb_batch: Annotated[int, Field(ge=0, le=MAX_TLB_BATCH)] = 0
 
 
 LATER_WORLD_OPTIONS: dict[str, object] = {"anon_vma_reuse": "never", "slab_seed": 0,
-                                          "swap_io_delay": 0}
+                                          "swap_io_delay": 0, "pagevec_size": 0,
+                                          "tlb_batch": 0}
 """World options with their default, which a scenario file written before them lacks."""
 
 

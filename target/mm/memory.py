@@ -50,6 +50,7 @@ from .swap import get_page, lru_cache_add_active, put_page
 from .swap_state import lookup_swap_cache, read_swap_cache_async
 from .swapfile import free_swap_and_cache, page_swapcount, swap_duplicate, swap_free
 from .swapops import is_migration_entry
+from .tlb import MmuGather, tlb_remove_page
 from .types import (
     PTRS_PER_PTE,
     VM_MAYWRITE,
@@ -418,13 +419,17 @@ async def copy_page_range(dst_mm: MmStruct, src_mm: MmStruct, vma: VmArea) -> in
 # -- zap ------------------------------------------------------------------------------------------
 
 
-async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None:
-    """``zap_pte_range``: clear ptes; drop mapcount and the pte's reference of present pages.
+async def zap_pte_range(tlb: MmuGather, vma: VmArea, start: int, end: int) -> None:
+    """``zap_pte_range``: clear ptes; drop mapcount, and hand the pte's reference of a
+    present page to the mmu_gather (``tlb_remove_page``), which drops it after the TLB
+    flush: at once in a prompt world, in ``tlb_finish_mmu`` (after the ptl, and in
+    unmap_region after free_pgtables) in a batching one.
 
     Context: takes and releases the ptl. A migration entry just vanishes (it holds no
     reference, mapcount or swap count); a swap entry goes to free_swap_and_cache, which only
-    trylocks the page. ``tlb_remove_page``'s deferred put is done at once.
+    trylocks the page.
     """
+    mm = tlb.mm
     table = mm.pte_table(start, alloc=False)
     if table is None:
         return
@@ -450,7 +455,7 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
             if ptent.dirty:
                 page.flags |= PG_dirty
             await page_remove_rmap(page)
-            await put_page(page)
+            await tlb_remove_page(tlb, page)
             continue
         if isinstance(ptent, SwapPte):
             await free_swap_and_cache(ptent)
@@ -460,13 +465,13 @@ async def zap_pte_range(mm: MmStruct, vma: VmArea, start: int, end: int) -> None
     await table.ptl.unlock()
 
 
-async def unmap_vmas(mm: MmStruct, vmas: list[VmArea]) -> None:
-    """``unmap_vmas``: zap each vma, one page-table page at a time."""
+async def unmap_vmas(tlb: MmuGather, vmas: list[VmArea]) -> None:
+    """``unmap_vmas``: zap each vma, one page-table page at a time, into ``tlb``."""
     for vma in vmas:
         addr = vma.vm_start
         while addr < vma.vm_end:
             end = min((addr // PTRS_PER_PTE + 1) * PTRS_PER_PTE, vma.vm_end)
-            await zap_pte_range(mm, vma, addr, end)
+            await zap_pte_range(tlb, vma, addr, end)
             addr = end
         await cond_resched()
 

@@ -3,6 +3,7 @@
     sys_migrate_pages(pid, old_nodes, new_nodes)
       get_task_mm(task)                      mm_users++: the mm cannot reach exit_mmap
       do_migrate_pages(mm, from, to, flags)
+        migrate_prep()                       lru_add_drain_all: pagevecs onto the LRU
         down_read(&mm->mmap_sem)             keeps this mm's vmas, hence the anon_vmas, alive
         migrate_to_node(mm, source, dest, flags)
           check_range -> check_pte_range     isolate pages under the ptl of their pte
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from target.kernel import kasan_check
 
-from .migrate import isolate_lru_page, migrate_pages_to, putback_lru_pages
+from .migrate import isolate_lru_page, migrate_pages_to, migrate_prep, putback_lru_pages
 from .pgtable import pte_read
 from .types import PTRS_PER_PTE, VM_LOCKED, MmStruct, Page, PG_reserved, PresentPte, VmArea
 from .world import W
@@ -74,7 +75,8 @@ async def check_pte_range(
 async def check_range(
     mm: MmStruct, nodes: set[int], flags: int, pagelist: list[Page]
 ) -> None:
-    """``check_range`` over every vma of ``mm`` (migrate_prep has nothing to drain here)."""
+    """``check_range`` over every vma of ``mm``: isolation of what migrate_prep's drain put
+    on the LRU (a page added since sits in a pagevec and is skipped: -EBUSY)."""
     for vma in list(mm.mmap):
         kasan_check(vma, "check_range")
         if not ((flags & MPOL_MF_STRICT) or (
@@ -101,7 +103,11 @@ async def migrate_to_node(mm: MmStruct, source: int, dest: int, flags: int) -> i
 
 
 async def do_migrate_pages(mm: MmStruct, source: int, dest: int, flags: int) -> int:
-    """``do_migrate_pages`` for one node pair. Context: takes mmap_sem for read around it."""
+    """``do_migrate_pages`` for one node pair: ``migrate_prep`` (every CPU's pagevecs onto
+    the LRU), then the migration. Context: takes mmap_sem for read around the migration."""
+    err = await migrate_prep()
+    if err:
+        return err
     await mm.mmap_sem.down_read()
     err = await migrate_to_node(mm, source, dest, flags)
     await mm.mmap_sem.up_read()

@@ -46,7 +46,14 @@ from .rmap import (
     page_mapping,
     try_to_unmap,
 )
-from .swap import __put_page, get_page, get_page_locked, lru_cache_add, put_page
+from .swap import (
+    __put_page,
+    get_page,
+    get_page_locked,
+    lru_add_drain_all,
+    lru_cache_add,
+    put_page,
+)
 from .swapops import is_migration_entry, migration_entry_to_page
 from .types import (
     AnonVma,
@@ -123,6 +130,16 @@ async def isolate_lru_page(page: Page, pagelist: list[Page], *, ref_held: bool =
             pagelist.append(page)
         await zone.lru_lock.unlock()
     return ret
+
+
+async def migrate_prep() -> int:
+    """``migrate_prep`` (V2 4/5 removed 2.6.17's ``nr_swap_pages <= 0`` -ENODEV test):
+    "Clear the LRU lists so pages can be isolated. Note that pages may be moved off the LRU
+    after we have drained them. Those pages will fail to migrate like other pages that may
+    be busy." Context: may sleep; no locks held (callers run it before or just after
+    taking mmap_sem for read)."""
+    await lru_add_drain_all()
+    return 0
 
 
 async def move_to_lru(page: Page) -> None:

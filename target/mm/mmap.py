@@ -1,11 +1,13 @@
 """vmas, munmap, exit and the end of an mm: mm/mmap.c and kernel/fork.c's mmput (2.6.17).
 
     do_munmap (mmap_sem write)          exit_mmap (last mmput, no mmap_sem)
-      split_vma at start and end          unmap_vmas: zap every pte
-      detach_vmas_to_be_unmapped          free_pgtables: anon_vma_unlink every vma
-      unmap_region                        remove_vma: free every vma
-        unmap_vmas                      mmput: off the mmlist, mmdrop (free the mm)
-        free_pgtables
+      split_vma at start and end          lru_add_drain, tlb_gather_mmu(mm, 1)
+      detach_vmas_to_be_unmapped          unmap_vmas: zap every pte
+      unmap_region                        free_pgtables: anon_vma_unlink every vma
+        lru_add_drain, tlb_gather_mmu     tlb_finish_mmu: the zapped pages' references
+        unmap_vmas                        remove_vma: free every vma
+        free_pgtables                   mmput: off the mmlist, mmdrop (free the mm)
+        tlb_finish_mmu
       remove_vma
 
 free_pgtables hides the vma from rmap (anon_vma_unlink) *before* freeing the page tables, so
@@ -28,6 +30,8 @@ from target.kernel import BUG, kasan_check, kfree, might_sleep
 from .memory import unmap_vmas
 from .pgtable import TASK_SIZE
 from .rmap import __anon_vma_link, __anon_vma_merge, anon_vma_unlink
+from .swap import lru_add_drain
+from .tlb import tlb_finish_mmu, tlb_gather_mmu
 from .types import PTRS_PER_PTE, VM_SHARED, VM_WRITE, MmStruct, VmArea, list_del, list_empty
 from .world import W
 
@@ -306,9 +310,14 @@ async def unmap_region(mm: MmStruct, vmas: list[VmArea]) -> None:
     page tables nothing else covers (``free_pgtables``).
 
     Context: mmap_sem held for write; zap takes each ptl, free_pgtables each anon_vma->lock.
+    The zapped pages' references go in ``tlb_finish_mmu``, after free_pgtables: a gathered
+    page may outlive the anon_vma its ``mapping`` names (A.8).
     """
-    await unmap_vmas(mm, vmas)
+    await lru_add_drain()
+    tlb = tlb_gather_mmu(mm, False)
+    await unmap_vmas(tlb, vmas)
     await free_pgtables(mm, vmas)
+    await tlb_finish_mmu(tlb)
 
 
 async def do_munmap(mm: MmStruct, start: int, length: int) -> int:
@@ -394,8 +403,11 @@ def check_mm(mm: MmStruct) -> None:
 async def exit_mmap(mm: MmStruct) -> None:
     """``exit_mmap``: tear down every mapping. Context: last user gone; no mmap_sem."""
     vmas = list(mm.mmap)
-    await unmap_vmas(mm, vmas)
+    await lru_add_drain()
+    tlb = tlb_gather_mmu(mm, True)
+    await unmap_vmas(tlb, vmas)
     await free_pgtables(mm, vmas)
+    await tlb_finish_mmu(tlb)
     for vma in vmas:
         remove_vma(mm, vma)
     check_mm(mm)

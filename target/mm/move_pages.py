@@ -4,7 +4,7 @@ A.16). A module of its own because it sits above memory.c's follow_page in the i
     sys_move_pages(pid, nr_pages, pages, nodes, status, flags)
       get_task_mm(task)
       do_move_pages(mm, pm, MPOL_MF_MOVE_ALL?)
-        down_read(&mm->mmap_sem)
+        down_read(&mm->mmap_sem); migrate_prep()            lru_add_drain_all
         for each page: find_vma; follow_page(FOLL_GET)       count++ under the ptl
                        reserved (ZERO_PAGE) -> -ENOENT; already on the node -> the node;
                        mapcount > 1 without MOVE_ALL -> -EACCES
@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from target.kernel import trace
 
 from .memory import FOLL_GET, follow_page
-from .migrate import EAGAIN, EPERM, isolate_lru_page, migrate_pages, putback_lru_pages
+from .migrate import (
+    EAGAIN,
+    EPERM,
+    isolate_lru_page,
+    migrate_pages,
+    migrate_prep,
+    putback_lru_pages,
+)
 from .mmap import find_vma
 from .page_alloc import alloc_pages_node
 from .swap import put_page
@@ -89,6 +96,7 @@ async def do_move_pages(mm: MmStruct, pm: list[PageToNode], migrate_all: bool) -
     """
     groups: dict[int, list[Page]] = {}
     await mm.mmap_sem.down_read()
+    await migrate_prep()  # "Build a list of pages to migrate"
     for pp in pm:
         vma = find_vma(mm, pp.addr)
         if vma is None:

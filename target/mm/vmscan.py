@@ -33,7 +33,7 @@ from .rmap import (
     page_referenced,
     try_to_unmap,
 )
-from .swap import __put_page, get_page_locked, lru_cache_add, put_page
+from .swap import __put_page, get_page_locked, lru_add_drain, lru_cache_add, put_page
 from .swap_state import add_to_swap
 from .swapfile import swap_free
 from .types import Page, PG_active, PG_dirty, PG_lru, PG_swapcache, SwapPte
@@ -123,6 +123,7 @@ async def shrink_one(nid: int) -> bool:
     Context: takes zone->lru_lock to isolate (``isolate_lru_pages``) and to put back.
     Returns True if a page was freed.
     """
+    await lru_add_drain()  # shrink_inactive_list: this CPU's pagevecs onto the LRU first
     zone = W().zones[nid]
     await zone.lru_lock.lock()
     lru = zone.inactive_list or zone.active_list

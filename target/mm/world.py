@@ -4,9 +4,10 @@ The kernel keeps these as globals (``mem_map``, ``swap_info[]``, ``swapper_space
 ``init_mm.mmlist``); the model keeps them in one :class:`World`, installed as ``W`` for the
 execution that uses it, so every execution starts from a fresh machine.
 
-Simplifications (docs/model.md lists them all): one zone per node; no per-cpu page lists or
-pagevecs (an LRU add or release happens at once, under zone->lru_lock); one swap device with a
-handful of slots; swap I/O synchronous or completed by an interrupt actor (page_io.py).
+Simplifications (docs/model.md lists them all): one zone per node; no per-cpu free page lists;
+pagevecs and mmu_gather batches only when the world config asks for them (otherwise an LRU add
+or a zap's release happens at once); one swap device with a handful of slots; swap I/O
+synchronous or completed by an interrupt actor (page_io.py).
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ class WorldConfig:
     # interrupt actor, whenever the scheduler runs it and at the latest N scheduling points
     # after the submission (IO_DELAY_UNBOUNDED: no bound below the run's step limit).
     swap_io_delay: int = 0
+    # Laziness of references (issue 14). pagevec_size: pages a CPU's lru_add pagevec holds
+    # before __pagevec_lru_add (PAGEVEC_SIZE = 14 in the kernel); tlb_batch: pages an
+    # mmu_gather holds before tlb_flush_mmu frees them (FREE_PTE_NR in the kernel; 1 is
+    # tlb_fast_mode, a uniprocessor's). 0 or 1: prompt, an add or a zap's put happens at once.
+    pagevec_size: int = 0
+    tlb_batch: int = 0
 
 
 IO_DELAY_UNBOUNDED = 1 << 30
@@ -131,6 +138,9 @@ class World:
     # free removes; at quiescence each is a live process's mm with one mm_users per thread.
     mm_cachep: dict[int, MmStruct] = field(default_factory=dict)
     processes: dict[int, Any] = field(default_factory=dict)  # pid -> fork.Process
+    # Per-CPU lru_add_pvecs / lru_add_active_pvecs (mm/swap.c), by task id: a task is a CPU.
+    lru_add_pvecs: dict[int, list[Page]] = field(default_factory=dict)
+    lru_add_active_pvecs: dict[int, list[Page]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, config: WorldConfig | None = None) -> World:
