@@ -103,6 +103,16 @@ class _Writer:
             raise NotExpressible("world.pages_per_node", f"the fuzz decoder makes 2 x mapped "
                                  f"pages + 2 + 4k (k 0..3) = {2 * mapped + 2}, "
                                  f"{2 * mapped + 6}, {2 * mapped + 10} or {2 * mapped + 14}")
+        for option, default in (("anon_vma_reuse", "never"), ("slab_seed", 0),
+                                ("swap_io_delay", 0)):
+            if getattr(w, option) != default:
+                raise NotExpressible(f"world.{option}", f"the fuzz decoder makes only "
+                                     f"{default!r} (the swarm generator draws the others)")
+        if w.pagevec_size not in (0, 3):
+            raise NotExpressible("world.pagevec_size", "the fuzz decoder makes 0 or 3")
+        if w.tlb_batch not in (0, 2):
+            raise NotExpressible("world.tlb_batch", "the fuzz decoder makes 0 or 2")
+        lazy = (w.pagevec_size == 3) << 6 | (w.tlb_batch == 2) << 7
         tasks = sc.tasks
         kswapd = bool(tasks) and all(op[0] in ("swapout", "swapoff") for op in tasks[-1].ops)
         swapoff = kswapd and tasks[-1].ops[-1] == ("swapoff",)
@@ -113,7 +123,7 @@ class _Writer:
                   | self.vma_ops << 5 | w.config_highpte << 6 | swapoff << 7)
         # the extension byte: move_pages, a second migrator, or threads after the migrator
         first = next((k for k, t in enumerate(tasks) if _is_migrator(t)), len(tasks))
-        extended = any(op[0] == "move_pages" for t in tasks for op in t.ops) or any(
+        extended = bool(lazy) or any(op[0] == "move_pages" for t in tasks for op in t.ops) or any(
             _is_migrator(t) or _is_user(t) for t in tasks[first + 1:])
         for i, p in enumerate(sc.processes):
             self.process(i, p, extended and i == 0)
@@ -131,7 +141,7 @@ class _Writer:
         siblings = self.sibling_counts()
         second = self.pos + sum(siblings)
         has_second = second < len(tasks) and _is_migrator(tasks[second])
-        ext = has_second | with_move_pages << 1 | siblings[0] << 2 | siblings[1] << 4
+        ext = has_second | with_move_pages << 1 | siblings[0] << 2 | siblings[1] << 4 | lazy
         if extended and with_move_pages:
             self.byte(0)  # the first reading of the migrator (count 1, op 0), read again
             self.byte(0)
