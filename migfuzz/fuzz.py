@@ -18,9 +18,9 @@ The target runs in a child process (``python -m fuzzers.TARGET``) with libFuzzer
   input libFuzzer runs and mutates.
 
 Afterwards every crash artifact is decoded with the target's decoder, replayed with the same
-bugs, and saved as a finding file (deduplicated by signature, like ``stress``); new coverage
-is merged back into ``--corpus`` with ``-merge=1``. Exit codes as for ``stress``: 0 no
-findings, 1 findings, 2 usage error, 3 harness error.
+bugs, and saved as a finding file (deduplicated by signature, like ``stress``); the inputs
+that added coverage are copied into ``--corpus`` (:func:`merge_corpus`). Exit codes as for
+``stress``: 0 no findings, 1 findings, 2 usage error, 3 harness error.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class FuzzSummary:
     artifacts: list[Path] = field(default_factory=list)
     findings: dict[str, Path] = field(default_factory=dict)  # signature -> file
     returncode: int = 0
+    merged: int = 0  # work-corpus inputs copied into the seed corpus afterwards
 
 
 def artifact_record(data: bytes, target: str, bugs: list[str], source: str,
@@ -233,18 +234,33 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
         summary.findings[rec.signature] = store.save(rec)
 
     if corpus.is_dir() or corpus == ROOT / "corpus" / target:
-        corpus.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", f"fuzzers.{target}", "-merge=1",
-                        f"-max_len={MAX_LEN}", str(corpus), str(work)],
-                       cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False)
+        summary.merged = merge_corpus(work, corpus)
     return summary
+
+
+def merge_corpus(work: Path, corpus: Path) -> int:
+    """Copy every work-corpus input that ``corpus`` lacks into it; the count copied.
+
+    libFuzzer keeps an input in the work corpus only when it added coverage, and names it by
+    the SHA-1 of its bytes, so a name the corpus has is an input it has. libFuzzer's own
+    ``-merge=1`` is not used: it runs the target in a child that it re-executes (argv[0]: a
+    ``.py`` file, not executable) and restarts after every input that crashes, and on V2 as
+    posted, or with a bug injected, many inputs do. Each file is written atomically."""
+    corpus.mkdir(parents=True, exist_ok=True)
+    have = {p.name for p in corpus.iterdir()}
+    copied = 0
+    for f in sorted(work.iterdir()):
+        if f.is_file() and f.name not in have:
+            write_atomic(corpus / f.name, f.read_bytes())
+            copied += 1
+    return copied
 
 
 def format_fuzz_summary(s: FuzzSummary) -> str:
     lines = [f"{s.target}: {s.execs:,} executions in {s.seconds:.0f} s "
              f"({s.exec_per_sec:.0f} exec/s), coverage {s.coverage}, features {s.features}",
-             f"artifacts: {len(s.artifacts)}, findings: {len(s.findings)}"]
+             f"artifacts: {len(s.artifacts)}, findings: {len(s.findings)}, "
+             f"new corpus inputs kept: {s.merged}"]
     for sig, path in sorted(s.findings.items()):
         lines.append(f"  {sig}")
         lines.append(f"    migfuzz repro {path}")

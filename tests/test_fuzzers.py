@@ -221,16 +221,23 @@ def test_decoder_survives_a_million_random_inputs() -> None:
 def test_migfuzz_fuzz_jobs_uses_libfuzzer_fork_mode(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--jobs 2 runs libFuzzer's -fork=2: its workers start through the executable wrapper
-    (argv[0]) and really execute inputs (a wrong argv[0] leaves every worker at 0 execs)."""
+    (argv[0]) and really execute inputs (a wrong argv[0] leaves every worker at 0 execs);
+    the inputs that added coverage end up in --corpus (the nightly's persistent corpus
+    grows), exactly those of the work corpus it lacked."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for f in (ROOT / "corpus" / "fuzz_sequential").iterdir():
         (corpus / f.name).write_bytes(f.read_bytes())
+    before = {p.name for p in corpus.iterdir()}
     assert main(["fuzz", "fuzz_sequential", "--seconds", "5", "--jobs", "2", "--fixes", "all",
                  "--corpus", str(corpus), "--out", str(tmp_path / "out")]) == 0
     summary = capsys.readouterr().out
     execs = int(summary.split(" executions")[0].split()[-1].replace(",", ""))
     assert execs > 0, summary
+    work = {p.name for p in (tmp_path / "out" / "fuzz-fuzz_sequential" / "corpus").iterdir()}
+    kept = int(summary.split("new corpus inputs kept: ")[1].split()[0])
+    assert kept == len(work - before) > 0, summary
+    assert {p.name for p in corpus.iterdir()} == before | work
 
 
 FLAW_INPUT = bytes.fromhex("f610fb1c7fd92d5fa2e81478007152dea8651f3f")
