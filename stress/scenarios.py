@@ -420,6 +420,38 @@ def thread_exit_vs_entry_wait() -> Scenario:
     )
 
 
+def swapin_vs_reclaim() -> Scenario:
+    """A swap-in against reclaim of the page it swaps in: the swap cache's lookup against
+    remove_mapping, which takes a page out of the cache only if its count, checked under
+    tree_lock, shows no user but the cache and the isolation.
+
+        user: read 0
+        kswapd: reclaim node 0 three times (the first finds the pte young, the second
+                unmaps it to a swap entry and writes the page out, the third frees it)
+
+        user                                   kswapd
+                                               reclaim 2: pte 0 := S(1), writeback
+        fault: pte_peek: S(1)
+        lookup_swap_cache(S(1)): tree_lock,
+          page found, get_page, tree_lock off
+                                               reclaim 3: remove_mapping: count 3 != 2,
+                                                 the page stays in the cache
+        lock_page, pte still S(1): maps it
+
+    find_get_page's reference is taken under tree_lock, so the remover's count check sees
+    it (or the lookup finds the slot empty and reads the page back in). Migration's swap
+    cache path (migrate_page_remove_references) relies on the same lock and count check.
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=6, swap_slots=4),
+        _one_process(1),
+        [
+            TaskSpec("user", [("read", 1, 0)]),
+            TaskSpec("kswapd", [("swapout", 0)] * 3),
+        ],
+        name="swapin-vs-reclaim",
+    )
+
 CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-fault": migrate_vs_fault,
     "migrate-vs-fork-exit": migrate_vs_fork_exit,
@@ -436,6 +468,7 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "gup-vs-fork": gup_vs_fork,
     "threads-cow-break": threads_cow_break,
     "thread-exit-vs-entry-wait": thread_exit_vs_entry_wait,
+    "swapin-vs-reclaim": swapin_vs_reclaim,
     "tiny-migrate-fault": tiny_migrate_fault,
     "tiny-migrate-pin": tiny_migrate_pin,
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import (
+    find_get_page_after_unlock,
     fork_no_wrprotect,
     get_after_unlock,
     isolate_outside_ptl,
@@ -49,6 +50,7 @@ CATALOG: dict[str, HistoricalBug] = {
         walk_without_anon_vma_lock,
         unlink_without_anon_vma_lock,
         link_new_vma_at_head,
+        find_get_page_after_unlock,
     )
 }
 
