@@ -452,6 +452,37 @@ def swapin_vs_reclaim() -> Scenario:
         name="swapin-vs-reclaim",
     )
 
+def migrate_vs_child_mremap() -> Scenario:
+    """A forked child mremaps a page its parent's migration is moving: move_ptes moves the
+    child's migration entry while remove_migration_ptes may be walking for it.
+
+        A: fork 2        B (pid 2): mremap [0,1) -> [40,41)
+        migrator: MOVE_ALL of A node 0 -> 1 (a no-op until the fork shares the page)
+
+        migrator                                 B
+        try_to_unmap: A's pte 0 and B's
+          pte 0 := M(P)
+                                                 mremap: copy_vma links [40,41) at the
+                                                   tail; move_ptes, both ptls held:
+                                                   pte 0 cleared, pte 40 := M(P)
+        remove_migration_ptes: B's [0,1) (old
+          vma, nothing left), then [40,41): M(P)
+          restored
+
+    The smallest form of migrate-vs-mremap: the ptls held across the clear and the set, and
+    the new vma after the old one in the anon_vma, are what let the walk find the entry.
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=6, swap_slots=0, config_swap=False),
+        _one_process(1),
+        [
+            TaskSpec("A", [("fork", 1, 2)]),
+            TaskSpec("B", [("mremap", 2, 0, 1, 1, 40)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 1)]),
+        ],
+        name="migrate-vs-child-mremap",
+    )
+
 CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-fault": migrate_vs_fault,
     "migrate-vs-fork-exit": migrate_vs_fork_exit,
@@ -469,6 +500,7 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "threads-cow-break": threads_cow_break,
     "thread-exit-vs-entry-wait": thread_exit_vs_entry_wait,
     "swapin-vs-reclaim": swapin_vs_reclaim,
+    "migrate-vs-child-mremap": migrate_vs_child_mremap,
     "tiny-migrate-fault": tiny_migrate_fault,
     "tiny-migrate-pin": tiny_migrate_pin,
 }

@@ -337,6 +337,8 @@ RACES: dict[str, tuple[tuple[str, ...], bool | str]] = {
     "threads-cow-break": (("two do_wp_page on one pte",), True),
     "thread-exit-vs-entry-wait": (
         ("a thread exits while a sibling sleeps in migration_entry_wait",), True),
+    "migrate-vs-child-mremap": (("move_ptes moves a migration entry",
+                                 "... while remove_migration_ptes walks for its page"), True),
     "swapin-vs-reclaim": (
         ("a swap-in finds its page in the cache while reclaim holds it locked",), True),
     "tiny-migrate-fault": (("a fault sleeps in migration_entry_wait",), True),

@@ -14,8 +14,10 @@ from . import (
     fork_no_wrprotect,
     get_after_unlock,
     isolate_outside_ptl,
+    isolate_without_lru_recheck,
     link_new_vma_at_head,
     missing_get_new,
+    move_ptes_drop_ptl,
     no_restore_on_failure,
     nr_refs_constant,
     page_lock_under_anon_vma,
@@ -51,6 +53,8 @@ CATALOG: dict[str, HistoricalBug] = {
         unlink_without_anon_vma_lock,
         link_new_vma_at_head,
         find_get_page_after_unlock,
+        isolate_without_lru_recheck,
+        move_ptes_drop_ptl,
     )
 }
 
