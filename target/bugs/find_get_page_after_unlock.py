@@ -7,9 +7,10 @@ swap cache (reclaim's ``remove_mapping``, migration's ``migrate_page_remove_refe
 checks the page's count under that same lock: a reference taken under it is seen, one taken
 after it is not. The lookup_swap_cache design akpm rejected in the V2 review (2006-04-14,
 "we're doing a get_page() on a random page which could be in any state - it could be on the
-freelists") is this window; Nick Piggin's lockless pagecache (2.6.27, "mm: lockless
-pagecache", e286781d5f2e) closes it without the lock by ``page_cache_get_speculative`` and a
-recheck of the slot. Here the reference comes after the unlock, with no recheck:
+freelists") is this window; Nick Piggin's lockless pagecache (2.6.27: e286781d5f2e "mm:
+speculative page references", a60637c85893 "mm: lockless pagecache") closes it without the
+lock by ``page_cache_get_speculative`` (no reference on a count-0 page) and a recheck of the
+slot. Here the reference comes after the unlock, with no recheck:
 
     swap-in (do_swap_page)                   kswapd: reclaim of the page's node
                                              swap-out 2: pte 0 := S, page under writeback
@@ -52,7 +53,8 @@ BUG = HistoricalBug(
     history="mutation",
     reference="mutation of find_get_page's page_cache_get under tree_lock (2.6.17 "
     "mm/filemap.c); akpm in the Swapless V2 review (2006-04-14) on lookup_swap_cache; the "
-    "lockless form: Nick Piggin, 2008, e286781d5f2e \"mm: lockless pagecache\"",
+    "lockless form: Nick Piggin, 2008, e286781d5f2e \"mm: speculative page references\" and "
+    "a60637c85893 \"mm: lockless pagecache\"",
     breaks="I3: never get_page on a page that may already be free",
     summary="find_get_page takes its reference after dropping the swap cache's tree_lock",
     expected_kinds=("use-after-free",),

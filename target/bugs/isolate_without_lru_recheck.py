@@ -20,7 +20,8 @@ bad-page-state in del_page_from_lru_list (the list_del that CONFIG_DEBUG_LIST ch
 
 from __future__ import annotations
 
-from target.kernel import BUG, preempt
+from target.kernel import BUG as BUG_
+from target.kernel import preempt
 from target.mm.migrate import EBUSY, assert_page_pinned_by_ptl
 from target.mm.mm_inline import del_page_from_lru_list
 from target.mm.swap import get_page_locked
@@ -34,7 +35,7 @@ async def isolate_lru_page(page: Page, pagelist: list[Page], *, ref_held: bool =
     if not ref_held:
         assert_page_pinned_by_ptl(page)
     elif page.count <= page.mapcount:
-        BUG("lock-not-held",
+        BUG_("lock-not-held",
             f"isolate_lru_page of pfn {page.pfn}: the caller claims a reference but count "
             f"{page.count} <= mapcount {page.mapcount}", pfn=page.pfn)
     ret = EBUSY
