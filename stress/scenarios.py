@@ -426,8 +426,9 @@ def swapin_vs_reclaim() -> Scenario:
     tree_lock, shows no user but the cache and the isolation.
 
         user: read 0
-        kswapd: reclaim node 0 three times (the first finds the pte young, the second
-                unmaps it to a swap entry and writes the page out, the third frees it)
+        kswapd: migrate node 0 -> 1 (sys_migrate_pages of process 1, as a kernel-side actor
+                may), then reclaim node 1 three times (the first finds the pte young, the
+                second unmaps it to a swap entry and writes the page out, the third frees it)
 
         user                                   kswapd
                                                reclaim 2: pte 0 := S(1), writeback
@@ -439,15 +440,17 @@ def swapin_vs_reclaim() -> Scenario:
         lock_page, pte still S(1): maps it
 
     find_get_page's reference is taken under tree_lock, so the remover's count check sees
-    it (or the lookup finds the slot empty and reads the page back in). Migration's swap
-    cache path (migrate_page_remove_references) relies on the same lock and count check.
+    it (or the lookup finds the slot empty and reads the page back in). Two tasks only, so
+    that the gate can explore every schedule with two preemptions (TINY); the migration
+    first puts the migrator's code on the path, so the gate's DFS of it shows migration bugs
+    too.
     """
     return Scenario(
         WorldConfig(pages_per_node=6, swap_slots=4),
         _one_process(1),
         [
             TaskSpec("user", [("read", 1, 0)]),
-            TaskSpec("kswapd", [("swapout", 0)] * 3),
+            TaskSpec("kswapd", [("migrate", 1, 0, 1, 0)] + [("swapout", 1)] * 3),
         ],
         name="swapin-vs-reclaim",
     )
@@ -505,7 +508,10 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "tiny-migrate-pin": tiny_migrate_pin,
 }
 
-TINY = ("tiny-migrate-fault", "tiny-migrate-pin")
+# The gate's exhaustive part (bound 2): small enough to explore every schedule. swapin-vs-reclaim
+# is there because no sampling strategy finds its deep race (find-get-page-after-unlock) within
+# thousands of runs.
+TINY = ("tiny-migrate-fault", "tiny-migrate-pin", "swapin-vs-reclaim")
 
 
 def canonical(name: str) -> Scenario:

@@ -23,7 +23,8 @@ slot. Here the reference comes after the unlock, with no recheck:
 
 Both the reader and the remover must be stopped in a window of their own: a deep race (two
 preemptions). Breaks I3 (never get_page on a count-0 page). Detected as use-after-free in
-get_page.
+get_page. Measured and reproduced with the upstream fixes of V2's flaws applied (``fixes``),
+as the gate replays its reproducer: its scenario migrates the page first.
 """
 
 from __future__ import annotations
@@ -62,4 +63,5 @@ BUG = HistoricalBug(
     strategy="pct",
     overrides={"target.mm.swap_state:find_get_page": find_get_page},
     depth=2,
+    fixes=("all",),
 )
