@@ -421,6 +421,72 @@ def thread_exit_vs_entry_wait() -> Scenario:
     )
 
 
+def swapin_vs_reclaim() -> Scenario:
+    """A swap-in against reclaim of the page it swaps in: the swap cache's lookup against
+    remove_mapping, which takes a page out of the cache only if its count, checked under
+    tree_lock, shows no user but the cache and the isolation.
+
+        user: read 0
+        kswapd: migrate node 0 -> 1 (sys_migrate_pages of process 1, as a kernel-side actor
+                may), then reclaim node 1 three times (the first finds the pte young, the
+                second unmaps it to a swap entry and writes the page out, the third frees it)
+
+        user                                   kswapd
+                                               reclaim 2: pte 0 := S(1), writeback
+        fault: pte_peek: S(1)
+        lookup_swap_cache(S(1)): tree_lock,
+          page found, get_page, tree_lock off
+                                               reclaim 3: remove_mapping: count 3 != 2,
+                                                 the page stays in the cache
+        lock_page, pte still S(1): maps it
+
+    find_get_page's reference is taken under tree_lock, so the remover's count check sees
+    it (or the lookup finds the slot empty and reads the page back in). Two tasks only, so
+    that the gate can explore every schedule with two preemptions (TINY); the migration
+    first puts the migrator's code on the path, so the gate's DFS of it shows migration bugs
+    too.
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=6, swap_slots=4),
+        _one_process(1),
+        [
+            TaskSpec("user", [("read", 1, 0)]),
+            TaskSpec("kswapd", [("migrate", 1, 0, 1, 0)] + [("swapout", 1)] * 3),
+        ],
+        name="swapin-vs-reclaim",
+    )
+
+def migrate_vs_child_mremap() -> Scenario:
+    """A forked child mremaps a page its parent's migration is moving: move_ptes moves the
+    child's migration entry while remove_migration_ptes may be walking for it.
+
+        A: fork 2        B (pid 2): mremap [0,1) -> [40,41)
+        migrator: MOVE_ALL of A node 0 -> 1 (a no-op until the fork shares the page)
+
+        migrator                                 B
+        try_to_unmap: A's pte 0 and B's
+          pte 0 := M(P)
+                                                 mremap: copy_vma links [40,41) at the
+                                                   tail; move_ptes, both ptls held:
+                                                   pte 0 cleared, pte 40 := M(P)
+        remove_migration_ptes: B's [0,1) (old
+          vma, nothing left), then [40,41): M(P)
+          restored
+
+    The smallest form of migrate-vs-mremap: the ptls held across the clear and the set, and
+    the new vma after the old one in the anon_vma, are what let the walk find the entry.
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=6, swap_slots=0, config_swap=False),
+        _one_process(1),
+        [
+            TaskSpec("A", [("fork", 1, 2)]),
+            TaskSpec("B", [("mremap", 2, 0, 1, 1, 40)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 1)]),
+        ],
+        name="migrate-vs-child-mremap",
+    )
+
 CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-fault": migrate_vs_fault,
     "migrate-vs-fork-exit": migrate_vs_fork_exit,
@@ -437,11 +503,16 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "gup-vs-fork": gup_vs_fork,
     "threads-cow-break": threads_cow_break,
     "thread-exit-vs-entry-wait": thread_exit_vs_entry_wait,
+    "swapin-vs-reclaim": swapin_vs_reclaim,
+    "migrate-vs-child-mremap": migrate_vs_child_mremap,
     "tiny-migrate-fault": tiny_migrate_fault,
     "tiny-migrate-pin": tiny_migrate_pin,
 }
 
-TINY = ("tiny-migrate-fault", "tiny-migrate-pin")
+# The gate's exhaustive part (bound 2): small enough to explore every schedule. swapin-vs-reclaim
+# is there because no sampling strategy finds its deep race (find-get-page-after-unlock) within
+# thousands of runs.
+TINY = ("tiny-migrate-fault", "tiny-migrate-pin", "swapin-vs-reclaim")
 
 
 def canonical(name: str) -> Scenario:

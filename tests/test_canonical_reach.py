@@ -283,7 +283,17 @@ def install(mp: pytest.MonkeyPatch, probe: Probe) -> None:
             return ret
         return do_wp_page
 
+    def lookup(real: Any) -> Any:
+        async def lookup_swap_cache(entry: SwapPte) -> Page | None:
+            page: Page | None = await real(entry)
+            if page is not None and page.locked.is_set:  # not the fault's lock: reclaim's
+                probe.reached["a swap-in finds its page in the cache while reclaim holds it "
+                              "locked"] += 1
+            return page
+        return lookup_swap_cache
+
     wrap(mp, migrate, "migration_entry_wait", mew)
+    wrap(mp, memory, "lookup_swap_cache", lookup)
     mp.setattr(migrate, "wait_on_page_locked", wait_on_page_locked(migrate.wait_on_page_locked))
     wrap(mp, migrate, "migrate_page_remove_references", mprr)
     wrap(mp, syscalls, "pin", pin)
@@ -327,6 +337,10 @@ RACES: dict[str, tuple[tuple[str, ...], bool | str]] = {
     "threads-cow-break": (("two do_wp_page on one pte",), True),
     "thread-exit-vs-entry-wait": (
         ("a thread exits while a sibling sleeps in migration_entry_wait",), True),
+    "migrate-vs-child-mremap": (("move_ptes moves a migration entry",
+                                 "... while remove_migration_ptes walks for its page"), True),
+    "swapin-vs-reclaim": (
+        ("a swap-in finds its page in the cache while reclaim holds it locked",), True),
     "tiny-migrate-fault": (("a fault sleeps in migration_entry_wait",), True),
     "tiny-migrate-pin": (("migration backs off because of the pin's reference",), True),
 }

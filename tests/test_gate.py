@@ -299,7 +299,7 @@ def test_junit_survives_control_characters_and_markup() -> None:
 
 # Deep races of scenarios the tiny budget rarely draws: the budget (seconds on the reference
 # machine, converted into runs) at which the gate's stress part finds them.
-GATE_BUDGET = {"link-new-vma-at-head": 10.0}
+GATE_BUDGET = {"link-new-vma-at-head": 10.0, "move-ptes-drop-ptl": 10.0}
 
 
 @pytest.mark.slow
@@ -309,7 +309,7 @@ def test_every_catalog_bug_fails_the_gate(bug: str, tmp_path: Path) -> None:
     the exhaustive part sees the bugs its tiny scenarios can express (no fork, no second
     mm: fork-no-wrprotect and the bugs of walks over several vmas cannot show there), the
     stress part (25 runs a seed here; ~11,800 at the default budget) the others; a deep race
-    of the mremap scenario needs about 1,000 runs a seed (``GATE_BUDGET``)."""
+    of the mremap scenarios needs about 1,000 runs a seed (``GATE_BUDGET``)."""
     r = run_gate(GateConfig(budget=GATE_BUDGET.get(bug, 1), bugs=(bug,),
                             corpus=corpus_with(tmp_path),
                             out=str(tmp_path / "findings")))
@@ -465,6 +465,7 @@ def test_a_drifted_reproducer_that_cannot_be_re_found_fails(
     d["signature"] = "use-after-free in frobnicate"  # a finding nothing can show
     d["kind"], d["function"] = "use-after-free", "frobnicate"  # consistent: not corrupt
     d["key"] = d["signature"] + d["key"][len(d["key"].split(" +")[0]):]
+    d.pop("digest", None)  # edited on purpose: a file with a digest would be refused as corrupt
     corpus = corpus_with(tmp_path, known={f"{name}.json": json.dumps(d)})
     r = run_gate(small(tmp_path, corpus))
     assert r.exit_code == 1

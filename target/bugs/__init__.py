@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import (
+    find_get_page_after_unlock,
     fork_no_wrprotect,
     get_after_unlock,
     isolate_outside_ptl,
+    isolate_without_lru_recheck,
     link_new_vma_at_head,
     missing_get_new,
+    move_ptes_drop_ptl,
     no_restore_on_failure,
     nr_refs_constant,
     page_lock_under_anon_vma,
@@ -49,6 +52,9 @@ CATALOG: dict[str, HistoricalBug] = {
         walk_without_anon_vma_lock,
         unlink_without_anon_vma_lock,
         link_new_vma_at_head,
+        find_get_page_after_unlock,
+        isolate_without_lru_recheck,
+        move_ptes_drop_ptl,
     )
 }
 
