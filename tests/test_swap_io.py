@@ -251,3 +251,24 @@ def test_a_finding_of_an_async_world_is_saved_loaded_and_replayed(
     capsys.readouterr()
     assert main(["repro", str(f)]) == 1  # 1: still reproduces
     assert "REPRODUCED (identical trace" in capsys.readouterr().out
+
+
+def test_swapoff_sweep_is_not_woken_by_its_own_reads() -> None:
+    """A campaign run (stress --runs 20000 --fixes all --jobs 2 --seed 21, 2026-12-01) in
+    which swapoff, unable to unuse an exiting mm's slot, slept on another task's exit and was
+    woken by the interrupt actor's going idle after each of its own reads: under PCT the
+    exiting task never ran again and the run livelocked (50,000 points). The same scenario
+    under the same PCT instance now ends (the sweep wakes on real progress only)."""
+    from migfuzz.bugs import injected
+    from migfuzz.findings import load
+    from migfuzz.strategies import make_scheduler
+    from stress.run import run_scenario
+
+    rec = load(Path(__file__).parent / "data" / "livelock-async-swapoff.json")
+    assert rec.kind == "livelock" and rec.scenario.world.swap_io_delay > 0
+    assert rec.strategy.name == "pct"
+    with injected([], rec.fixes):
+        sched = make_scheduler(rec.strategy)
+        sched.new_execution()
+        out = run_scenario(rec.scenario, sched, executor="direct", max_steps=50_000)
+    assert out.finding is None, out.finding

@@ -245,13 +245,22 @@ def other_tasks_alive() -> bool:
 
 async def irq_idle() -> None:
     """The interrupt actor has nothing in flight: sleep until :func:`raise_irq` or a task's
-    exit wakes it. Going idle is, for tasks waiting on another task's exit (swapoff's
-    sweep), as good as exiting: they are woken to look again."""
+    exit wakes it.
+
+    Tasks waiting on another task's exit (swapoff's sweep) are woken by going idle only when
+    no other task is left that could still make the progress they wait for: then the I/O
+    was the last work in flight, and they must look again (to finish, or to report the
+    hang). Waking them on every idle would let a sweep that submits its own reads wake
+    itself through their completions forever, and a strict-priority scheduler (PCT) would
+    never run the exiting task the sweep waits for: a livelock of the model, not of the
+    kernel, where that task runs on another CPU (tests/test_swap_io.py has the run)."""
     rq = HOOKS.rq
     task = rq.current
     assert task is not None and task is rq.irq_task  # harness: only the irq actor idles
-    for other in rq.tasks:
-        if other.wait_on is TASK_EXIT:
+    waiters = [t for t in rq.tasks if t.wait_on is TASK_EXIT and t is not task]
+    if not any(not t.finished and t is not task and t.wait_on is not TASK_EXIT
+               for t in rq.tasks):
+        for other in waiters:
             rq.wake(other)
     rq.block(task, TASK_EXIT)
     await HOOKS.point()
