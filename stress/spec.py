@@ -60,9 +60,14 @@ def _mismatch(op: Op | str, message: str, **details: Any) -> NoReturn:
                         function="spec")
 
 
-def _memory_free() -> bool:
-    """Every node has a free page: no fault can have given up for want of memory."""
-    return all(zone.free_list for zone in W().zones)
+def _memory_free(since: int) -> bool:
+    """Every node has a free page and no allocation has failed since the world's
+    ``alloc_failures`` was ``since`` (the call's start): no fault of the call can have given
+    up for want of memory. Free memory at the check alone is not enough: with pagevecs,
+    mmu_gather batches and asynchronous I/O, pages are freed late, so memory may be short
+    while the call allocates and free again when it returns."""
+    w = W()
+    return w.alloc_failures == since and all(zone.free_list for zone in w.zones)
 
 
 def _vma_at(mm: MmStruct, addr: int) -> VmArea | None:
@@ -212,13 +217,13 @@ def check(mm: MmStruct, op: Op, ret: int, expected: int | None, lay: Layout) -> 
 
 
 def check_mlock_resident(mm: MmStruct, op: Op, before: Layout, start: int,
-                         length: int) -> None:
+                         length: int, failures: int) -> None:
     """After a successful mlock the pages it locked are resident (mlock_fixup's
     make_pages_present fails the call otherwise). Pages of a vma that was VM_LOCKED already
     are skipped (mlock_fixup does nothing for them: newflags == vm_flags), and so is a call
     made short of memory: the model's make_pages_present ignores a fault that gave up for
     want of memory, where 2.6.17 would fail the mlock (docs/model.md)."""
-    if not _memory_free():
+    if not _memory_free(failures):
         return
     for a in range(start, start + length):
         if not before.get(a, (False, True))[1] and type(_pte_at(mm, a)) is not PresentPte:
@@ -233,6 +238,7 @@ def syscall_hook(op: Op) -> Callable[[MmStruct], Callable[[int], None]]:
 
     def before(mm: MmStruct) -> Callable[[int], None]:
         lay = dict(mm.ghost_layout)
+        failures = W().alloc_failures
         if name == "mremap":
             _, _, addr, old_len, new_len, new_addr = op
             flags = MREMAP_MAYMOVE | (MREMAP_FIXED if new_addr >= 0 else 0)
@@ -255,7 +261,7 @@ def syscall_hook(op: Op) -> Callable[[MmStruct], Callable[[int], None]]:
                 expected = mlock(lay, start, length, name == "mlock")
             check(mm, op, ret, expected, lay)
             if name == "mlock" and ret == 0:
-                check_mlock_resident(mm, op, mm.ghost_layout, start, length)
+                check_mlock_resident(mm, op, mm.ghost_layout, start, length, failures)
             mm.ghost_layout = lay
 
         return after
@@ -267,10 +273,11 @@ def pin_hook(op: Op) -> Callable[[MmStruct, Page | None], None]:
     """get_user_pages(write=1) of a page the layout says is writable succeeds unless memory
     is short; checked under the pin's mmap_sem, where no munmap can change the answer."""
     addr = op[2]
+    failures = W().alloc_failures  # made as the pin starts (stress/workload.py)
 
     def check_pin(mm: MmStruct, page: Page | None) -> None:
         writable = mm.ghost_layout.get(addr, (False, False))[0]
-        if page is None and writable and _memory_free():
+        if page is None and writable and _memory_free(failures):
             _mismatch(op, f": get_user_pages of writable page {addr} of {mm.name} failed "
                       "with free memory on every node", addr=addr)
 

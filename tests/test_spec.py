@@ -197,3 +197,35 @@ def test_swapoff_that_loses_its_result_is_found(
     monkeypatch.setattr(syscalls, "swapoff", swapoff)
     [f] = _stress(tmp_path, capsys, "--scenario", "migrate-fork-swapoff")["findings"]
     assert f["signature"] == "syscall-mismatch in spec"
+
+
+def test_a_pin_that_failed_for_want_of_memory_is_legal_when_memory_is_free_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A campaign run (stress --runs 20000 --fixes all --jobs 2 --seed 22, 2026-12-01; a
+    world with pagevecs and asynchronous swap I/O): a pin's COW fault found node 0 empty, and
+    by the time the pin returned another CPU had freed pages, so the check's "free memory on
+    every node" alone called the failure a mismatch. The check now also asks whether an
+    allocation failed during the call: the same run ends clean, and with the old check it
+    still shows the mismatch (the window is real)."""
+    from migfuzz.bugs import injected
+    from migfuzz.findings import load
+    from migfuzz.strategies import make_scheduler
+    from stress import spec
+    from stress.run import run_scenario
+    from target.mm.world import W
+
+    rec = load(Path(__file__).parent / "data" / "pin-oom-freed-late.json")
+    assert rec.kind == "syscall-mismatch" and "get_user_pages" in rec.message
+
+    def run() -> Any:
+        with injected([], rec.fixes):
+            sched = make_scheduler(rec.strategy)
+            sched.new_execution()
+            return run_scenario(rec.scenario, sched, executor="direct")
+
+    out = run()
+    assert out.finding is None, out.finding
+    monkeypatch.setattr(spec, "_memory_free",
+                        lambda since: all(zone.free_list for zone in W().zones))
+    old = run()
+    assert old.finding is not None and old.finding.kind == "syscall-mismatch"

@@ -22,8 +22,10 @@ async def alloc_pages_node(nid: int) -> Page | None:
     """
     might_sleep("alloc_pages_node(GFP_HIGHUSER)")
     await preempt()
-    free = W().zones[nid].free_list
+    w = W()
+    free = w.zones[nid].free_list
     if not free:
+        w.alloc_failures += 1
         return None
     page = min(free, key=lambda p: p.pfn)
     free.remove(page)

@@ -119,6 +119,10 @@ class World:
     # CONFIG_HIGHPTE: the pte mapped in each (cpu, km_type) kmap_atomic slot (pgtable.py).
     kmap_slots: dict[tuple[int, int], Any] = field(default_factory=dict)
     pending_writeback: list[Page] = field(default_factory=list)  # synchronous I/O in flight
+    # Allocations that found their node empty (ours, for the oracles: a call that failed for
+    # want of memory at some step may find memory free again when it is checked, since
+    # pagevecs, mmu_gather and I/O completions free pages late).
+    alloc_failures: int = 0
     # Asynchronous I/O in flight, oldest first: page_io.Bio records (page_io imports this
     # module, hence Any), completed by the interrupt actor.
     bio_queue: list[Any] = field(default_factory=list)
