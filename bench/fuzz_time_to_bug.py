@@ -105,6 +105,12 @@ def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
         return Run(int(units.group(1)), crashed, cpu)
 
 
+def startup_cpu(target: str, mode: str) -> float:
+    """CPU seconds a run of ``target`` spends before its first input (importing and
+    instrumenting the model): a one-execution run, twice, the smaller."""
+    return min(fuzz(target, 0, bug=None, mode=mode, runs=1).cpu for _ in range(2))
+
+
 def catalog_bugs(spec: str) -> list[tuple[str, int]]:
     """(name, depth) of the bugs ``spec`` names: "deep" (depth >= 2), "all", or a list."""
     sys.path.insert(0, str(ROOT))
@@ -145,9 +151,7 @@ def main() -> None:
     bugs = catalog_bugs(args.bugs)
     pool = ThreadPoolExecutor(args.jobs)
 
-    # Start-up cost per mode: a one-execution run, twice, the smaller.
-    startup = {m: min(fuzz("fuzz_schedule", 0, bug=None, mode=m, runs=1).cpu
-                      for _ in range(2)) for m in modes}
+    startup = {m: startup_cpu("fuzz_schedule", m) for m in modes}
 
     argv = " ".join(sys.argv[1:])
     lines = ["# Fuzzers: throughput and time-to-bug", "",

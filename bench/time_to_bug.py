@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fuzz_time_to_bug import fuzz, machine, run_cpu
+from fuzz_time_to_bug import fuzz, machine, run_cpu, startup_cpu
 
 from migfuzz.bugs import _noop, check_fixes, injected
 from migfuzz.campaign import CampaignConfig, plan_run
@@ -151,8 +151,7 @@ def main() -> None:
                     target = "fuzz_scenario" if "-scenario" in strat else "fuzz_schedule"
                     mode = "none" if strat.endswith("-nofb") else "all"
                     if (target, mode) not in startup:  # import + instrumentation, paid once
-                        startup[target, mode] = fuzz(target, 0, bug=None, mode=mode,
-                                                     runs=1).cpu
+                        startup[target, mode] = startup_cpu(target, mode)
                     r = fuzz(target, seed, bug=bug, mode=mode, runs=budget,
                              seeds="-empty" not in strat)
                     t, n, ok = max(r.cpu - startup[target, mode], 0.0), r.executions, r.crashed

@@ -257,10 +257,9 @@ async def irq_idle() -> None:
     rq = HOOKS.rq
     task = rq.current
     assert task is not None and task is rq.irq_task  # harness: only the irq actor idles
-    waiters = [t for t in rq.tasks if t.wait_on is TASK_EXIT and t is not task]
-    if not any(not t.finished and t is not task and t.wait_on is not TASK_EXIT
-               for t in rq.tasks):
-        for other in waiters:
+    others = [t for t in rq.tasks if t is not task and not t.finished]
+    if all(t.wait_on is TASK_EXIT for t in others):
+        for other in others:
             rq.wake(other)
     rq.block(task, TASK_EXIT)
     await HOOKS.point()
