@@ -49,11 +49,12 @@ from stress.schedulers import RandomScheduler
 from stress.workload import Scenario
 
 from . import __version__
+from ._errors import caused_by_ctrl_c
 from ._procs import die_with_parent, parent_gone
 from .bugs import injected
 from .findings import FindingRecord, FindingStore, dedup_key, model_commit, now
 from .flaws import explain
-from .replay import replay_schedule, trace_hash
+from .replay import confirm_record
 from .strategies import StrategySpec, make_scheduler, spec_for_run
 
 RUN_STRIDE = 1 << 32
@@ -156,33 +157,15 @@ def _user_decisions(data: str, max_steps: int, bugs: tuple[str, ...],
     return _probe_decisions(_user_scenario(data), max_steps)
 
 
-class HarnessError(Exception):
-    """A run raised something other than a finding: the campaign stops and reports it."""
-
-
 def make_record(cfg: CampaignConfig, run: int, scenario: Scenario, spec: StrategySpec,
                 schedule: list[int]) -> FindingRecord:
-    """The finding of run ``run`` as a record, with the hash of a traced exact replay.
-
-    Raises:
-        HarnessError: the recorded schedule does not reproduce the finding, which would make
-            the file useless: a harness bug, never a finding.
-    """
-    rep = replay_schedule(scenario, schedule, executor=cfg.executor, max_steps=cfg.max_steps)
-    outcome, why = rep.outcome, rep.divergence
-    if outcome is None or outcome.finding is None or outcome.schedule != schedule:
-        raise HarnessError(f"run {run} ({spec.describe()}): the traced replay of its schedule "
-                           f"does not reproduce it ({why or 'different outcome'})")
-    f = outcome.finding
-    return FindingRecord(
-        signature=f.signature, kind=f.kind, message=f.message, function=f.function,
-        task=f.task, step=f.step, details=f.details, scenario=scenario, strategy=spec,
-        executor=cfg.executor, schedule=list(schedule), bugs=sorted(cfg.bugs),
-        fixes=sorted(cfg.fixes), max_steps=cfg.max_steps, steps=outcome.steps,
-        trace_hash=trace_hash(outcome),
+    """The finding of run ``run`` as a record (``replay.confirm_record``; HarnessError if its
+    schedule does not reproduce it). The parent stamps it when it arrives."""
+    return confirm_record(
+        scenario, schedule, strategy=spec, executor=cfg.executor, bugs=cfg.bugs,
+        fixes=cfg.fixes, max_steps=cfg.max_steps, what=f"run {run} ({spec.describe()})",
         origin={"campaign_seed": cfg.seed, "run": run, "strategy": cfg.strategy,
-                "portfolio": list(cfg.members), "scenario": cfg.scenario or "mixed"},
-    )
+                "portfolio": list(cfg.members), "scenario": cfg.scenario or "mixed"})
 
 
 Migrations = dict[str, list[int]]
@@ -279,23 +262,6 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
         # Also on KeyboardInterrupt (--jobs 1): the runs completed so far are counted.
         if final is not None:
             sink(progress(final))
-
-
-def caused_by_ctrl_c(exc: BaseException) -> bool:
-    """Whether ``exc`` wraps a KeyboardInterrupt.
-
-    Ctrl-C can land inside a model step; the executors record whatever escapes a model task,
-    and turn anything that is not a kernel finding into StressInternalError. That is an
-    interruption, not a harness error.
-    """
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, KeyboardInterrupt):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
 
 
 def _worker_main(cfg: CampaignConfig, wid: int, jobs: int, q: Any, stop: Any,

@@ -24,13 +24,14 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from stress import Outcome
 from stress.workload import Scenario, ScenarioError, execution_task_names, schema_error
 from target.kernel import FINDING_KINDS
 
@@ -60,6 +61,12 @@ def model_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head + ("+dirty" if dirty == 1 else "") if head else "unknown"
+
+
+def trace_hash(outcome: Outcome) -> str:
+    """``sha256:`` + the first 32 hex digits of the hash of the outcome's trace key (of a
+    traced run: ``migfuzz.replay``)."""
+    return "sha256:" + hashlib.sha256(repr(outcome.trace_key).encode()).hexdigest()[:32]
 
 
 def now() -> str:
@@ -166,6 +173,26 @@ class FindingRecord:
     origin: dict[str, Any] = field(default_factory=dict)
     fixes: list[str] = field(default_factory=list)  # upstream fixes applied (target.fixes)
     known_flaw: KnownFlaw | None = None  # the known flaw of V2 that explains it, if one does
+
+    @classmethod
+    def from_outcome(cls, scenario: Scenario, outcome: Outcome, *, strategy: StrategySpec,
+                     executor: str, bugs: Sequence[str], fixes: Sequence[str], max_steps: int,
+                     origin: dict[str, Any], stamp: str = "",
+                     commit: str = "unknown") -> FindingRecord:
+        """The record of ``outcome``'s finding: the one way an outcome becomes a file's
+        contents (campaign, gate and fuzz all come through ``replay.confirm_record``, which
+        makes ``outcome`` the traced exact replay whose hash the file keeps)."""
+        f = outcome.finding
+        if f is None:
+            raise ValueError("an outcome without a finding has no finding record")
+        return cls(
+            signature=f.signature, kind=f.kind, message=f.message, function=f.function,
+            task=f.task, step=f.step, details=f.details, scenario=scenario, strategy=strategy,
+            executor=executor, schedule=list(outcome.schedule), bugs=sorted(bugs),
+            fixes=sorted(fixes), max_steps=max_steps, steps=outcome.steps,
+            trace_hash=trace_hash(outcome), first_seen=stamp, last_seen=stamp,
+            model_commit=commit, origin=origin,
+        )
 
     @property
     def key(self) -> str:
@@ -511,19 +538,9 @@ class FindingStore:
             self.warnings.append(f"{exc}; moved aside to {aside.name}")
             return None
 
-    def merge(self, old: FindingRecord | None, new: FindingRecord) -> tuple[FindingRecord, bool]:
-        """The record to keep: the smaller reproducer, with the hits of both.
-
-        Returns (record, replaced) where ``replaced`` says the reproducer itself changed.
-        """
-        if old is None:
-            return new, True
-        hits = old.hits + new.hits
-        if new.size() < old.size():
-            return replace(new, hits=hits, first_seen=old.first_seen or new.first_seen), True
-        return replace(old, hits=hits, last_seen=new.last_seen or old.last_seen), False
-
     def save(self, record: FindingRecord) -> Path:
+        """Write ``record`` as it is (atomically): the primitive under :meth:`save_merged`,
+        which every finder calls; a subclass that must see every write overrides this."""
         path = self.path_for(record)
         write_atomic(path, record.dumps())
         return path

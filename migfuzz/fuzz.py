@@ -41,8 +41,8 @@ from stress.workload import load_scenario_file
 
 from ._errors import UsageError
 from .bugs import injected
-from .findings import FindingRecord, FindingStore, model_commit, now, write_atomic
-from .replay import replay_schedule, run_traced, trace_hash
+from .findings import FindingRecord, FindingStore, write_atomic
+from .replay import confirm_record, run_traced
 from .strategies import StrategySpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,29 +73,19 @@ class FuzzSummary:
 def artifact_record(data: bytes, target: str, bugs: list[str], source: str,
                     executor: str = "direct", fixes: Sequence[str] = ()) -> FindingRecord | None:
     """The finding file of one raw input of ``target``: decode, run with ``bugs`` (on top of
-    ``fixes``), replay the decisions it took (for the trace hash); None if it does not produce
-    a finding."""
+    ``fixes``), and record the decisions it took (``replay.confirm_record``); None if it
+    does not produce a finding."""
     decode = DECODERS[target]
     scenario, scheduler = decode(data)
     with injected(bugs, fixes):
         outcome = run_traced(scenario, scheduler, executor=executor, max_steps=DEFAULT_MAX_STEPS)
         if outcome.finding is None:
             return None
-        rep = replay_schedule(scenario, outcome.schedule, executor=executor,
-                              max_steps=DEFAULT_MAX_STEPS)
-    replayed = rep.outcome if rep.divergence is None else None
-    f = outcome.finding
-    stamp = now()
-    return FindingRecord(
-        signature=f.signature, kind=f.kind, message=f.message, function=f.function,
-        task=f.task, step=f.step, details=f.details, scenario=scenario,
-        strategy=StrategySpec("fuzz", 0, {"target": target}), executor=executor,
-        schedule=list(outcome.schedule), bugs=sorted(bugs), fixes=sorted(fixes),
-        max_steps=DEFAULT_MAX_STEPS, steps=outcome.steps,
-        trace_hash=trace_hash(replayed or outcome),
-        first_seen=stamp, last_seen=stamp, model_commit=model_commit(),
-        origin={"fuzz_target": target, "artifact": source, "input_hex": data.hex()},
-    )
+        return confirm_record(
+            scenario, outcome.schedule, strategy=StrategySpec("fuzz", 0, {"target": target}),
+            executor=executor, bugs=bugs, fixes=fixes, max_steps=DEFAULT_MAX_STEPS,
+            signature=outcome.finding.signature, what=f"{source} ({target})",
+            origin={"fuzz_target": target, "artifact": source, "input_hex": data.hex()})
 
 
 def record_from_artifact(path: str, target: str | None, bugs: list[str],
@@ -231,7 +221,8 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
         rec = artifact_record(art.read_bytes(), target, bugs, str(art), fixes=fixes)
         if rec is None:
             continue  # a timeout or OOM artifact of libFuzzer's own, not a model finding
-        summary.findings[rec.signature] = store.save(rec)
+        store.save_merged(rec, rec.hits)
+        summary.findings[rec.signature] = store.path_for(rec)
 
     if corpus.is_dir() or corpus == ROOT / "corpus" / target:
         summary.merged = merge_corpus(work, corpus)

@@ -64,14 +64,13 @@ from stress.schedulers import DFSScheduler
 from stress.workload import Scenario, load_scenario_file
 from target.fixes import FIXES, UpstreamFix, without
 
-from . import __version__
 from ._args import add_fix_arguments, fixes_of
-from ._errors import FindingFileError, UsageError
+from ._errors import FindingFileError, HarnessError, UsageError, caused_by_ctrl_c
 from .bugs import catalog, check_bugs, check_fixes, injected
-from .campaign import Campaign, CampaignConfig, HarnessError, caused_by_ctrl_c, default_jobs
-from .findings import FindingRecord, FindingStore, load, model_commit, now, write_atomic
+from .campaign import Campaign, CampaignConfig, default_jobs
+from .findings import FindingRecord, FindingStore, load, write_atomic
 from .refresh import refind, replay_drift
-from .replay import ContinueScheduler, check, replay_schedule, run_traced, trace_hash
+from .replay import ContinueScheduler, check, confirm_record, replay_schedule, run_traced
 from .report import fixes_text, repro_commands
 from .strategies import BASE_STRATEGIES, StrategySpec
 
@@ -260,29 +259,18 @@ class _Gate:
              fixes: Sequence[str] | None = None) -> tuple[str, Path]:
         """Write the finding of ``outcome`` as a finding file; (signature, path).
 
-        The caller has injected ``bugs`` and ``fixes`` (default: the gate's). The file's trace
-        hash comes from a traced exact replay of the outcome's decisions, which must show the
-        same signature (else the file would be useless: HarnessError).
+        The caller has injected ``bugs`` and ``fixes`` (default: the gate's). The record is
+        ``replay.confirm_record``'s (HarnessError if the exact replay does not show the same
+        signature), merged into the file already there.
         """
         assert outcome.finding is not None
-        rep = replay_schedule(scenario, outcome.schedule, executor=executor,
-                              max_steps=self.cfg.max_steps)
-        o = rep.outcome
-        if o is None or o.finding is None or o.finding.signature != outcome.finding.signature:
-            raise HarnessError(f"the exact replay of {outcome.finding.signature} does not "
-                               f"reproduce it ({rep.divergence or 'different outcome'})")
-        f, stamp = o.finding, now()
-        rec = FindingRecord(
-            signature=f.signature, kind=f.kind, message=f.message, function=f.function,
-            task=f.task, step=f.step, details=f.details, scenario=scenario, strategy=spec,
-            executor=executor, schedule=list(outcome.schedule), bugs=sorted(bugs),
-            fixes=sorted(self.cfg.fixes if fixes is None else fixes),
-            max_steps=self.cfg.max_steps, steps=o.steps, trace_hash=trace_hash(o),
-            first_seen=stamp, last_seen=stamp, tool_version=__version__,
-            model_commit=model_commit(), origin={"gate": origin},
-        )
-        merged, _ = self.store.merge(self.store.existing(rec), rec)
-        return f.signature, self.store.save(merged)
+        sig = outcome.finding.signature
+        rec = confirm_record(scenario, outcome.schedule, strategy=spec, executor=executor,
+                             bugs=bugs, fixes=self.cfg.fixes if fixes is None else fixes,
+                             max_steps=self.cfg.max_steps, origin={"gate": origin},
+                             signature=sig, what=f"the finding {sig}")
+        self.store.save_merged(rec, rec.hits)
+        return sig, self.store.path_for(rec)
 
     # -- known-bug reproducers -------------------------------------------------------------
 

@@ -333,7 +333,7 @@ def _harvest_artifacts(hist: History, run: RunRow, corpus: CorpusIndex,
         if not path.exists():
             with contextlib.suppress(Exception):  # undecided stays new (label_known_flaws)
                 rec.known_flaw = explain(rec)
-            store.save(rec)
+            store.save_merged(rec, rec.hits)
         if hist.record_finding(run.id, path, rec, hits=1, corpus_match=corpus.match(rec)):
             got.new_keys.append(rec.key)
         with contextlib.suppress(OSError):

@@ -26,12 +26,11 @@ from stress.scenarios import canonical
 from stress.schedulers import RandomScheduler
 from stress.workload import Scenario
 
-from . import __version__
-from ._errors import FindingFileError
+from ._errors import FindingFileError, HarnessError
 from .bugs import catalog, injected, least_bound
-from .findings import FindingRecord, load, model_commit, now, write_atomic
+from .findings import FindingRecord, load, write_atomic
 from .minimize import NotReproducible, minimize
-from .replay import replay_schedule, trace_hash
+from .replay import confirm_record, replay_schedule
 from .strategies import StrategySpec, make_scheduler, spec_for_run
 
 REFIND_MAX_BOUND = 2
@@ -113,20 +112,17 @@ def refind(rec: FindingRecord, source: str, fixes: Sequence[str] | None = None, 
             if hit is None:
                 continue
             schedule, spec = hit
-            rep = replay_schedule(scenario, schedule, executor=rec.executor,
-                                  max_steps=rec.max_steps)
-            o = rep.outcome
-            if o is None or o.finding is None:
+            try:
+                fresh = confirm_record(
+                    scenario, schedule, strategy=spec, executor=rec.executor, bugs=rec.bugs,
+                    fixes=fixes, max_steps=rec.max_steps,
+                    origin={"refreshed_from": source, "previous_origin": rec.origin,
+                            "search": spec.describe()})
+            except HarnessError:
                 continue  # not exactly replayable: useless as a reproducer
-            f = o.finding
-            found = dataclasses.replace(
-                rec, signature=f.signature, kind=f.kind, message=f.message,
-                function=f.function, task=f.task, step=f.step, details=f.details,
-                scenario=scenario, strategy=spec, schedule=schedule, steps=o.steps,
-                trace_hash=trace_hash(o), model_commit=model_commit(), last_seen=now(),
-                tool_version=__version__, fixes=sorted(fixes),
-                origin={"refreshed_from": source, "previous_origin": rec.origin,
-                        "search": spec.describe()})
+            # The same finding file, refreshed: its history (first seen, hits, label) stays.
+            found = dataclasses.replace(fresh, first_seen=rec.first_seen, hits=rec.hits,
+                                        known_flaw=rec.known_flaw)
             if scenario is rec.scenario:
                 return found  # already minimized; DFS gave the fewest preemptions
             try:

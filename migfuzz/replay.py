@@ -11,24 +11,19 @@ silently as "fixed".
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from stress import Outcome
 from stress.run import run_scenario
 from stress.schedulers import Scheduler
 from stress.workload import Scenario
 
-from ._errors import FindingFileError, UsageError
+from ._errors import FindingFileError, HarnessError, UsageError
 from .bugs import injected
-from .findings import FindingRecord, model_commit
-from .strategies import divergence_of, make_scheduler, replay_scheduler
-
-
-def trace_hash(outcome: Outcome) -> str:
-    """``sha256:`` + the first 32 hex digits of the hash of the outcome's trace key."""
-    return "sha256:" + hashlib.sha256(repr(outcome.trace_key).encode()).hexdigest()[:32]
+from .findings import FindingRecord, model_commit, now, trace_hash
+from .strategies import StrategySpec, divergence_of, make_scheduler, replay_scheduler
 
 
 def run_traced(scenario: Scenario, scheduler: Scheduler, *, executor: str,
@@ -80,6 +75,32 @@ def replay_schedule(scenario: Scenario, schedule: Sequence[int], *, executor: st
         return Replay(None, str(div) or type(div).__name__,
                       exhausted=bool(getattr(sched, "finished", False)))
     return Replay(outcome)
+
+
+def confirm_record(scenario: Scenario, schedule: Sequence[int], *, strategy: StrategySpec,
+                   executor: str, bugs: Sequence[str], fixes: Sequence[str], max_steps: int,
+                   origin: dict[str, Any], signature: str | None = None,
+                   what: str = "the finding") -> FindingRecord:
+    """The finding file's record of the run that took ``schedule``: the one path from an
+    outcome to a file (campaign, gate, fuzz).
+
+    The record is built from a traced exact replay, whose hash the file keeps, so the file
+    is checked to reproduce before it exists. The caller injects ``bugs`` and ``fixes``.
+
+    Raises:
+        HarnessError: the replay diverges, ends without a finding, with another signature
+            than ``signature`` (when given), or after other decisions: the file would not
+            reproduce what was found, a harness bug, never a finding.
+    """
+    rep = replay_schedule(scenario, schedule, executor=executor, max_steps=max_steps)
+    o = rep.outcome
+    if (o is None or o.finding is None or o.schedule != list(schedule)
+            or signature not in (None, o.finding.signature)):
+        raise HarnessError(f"{what}: the traced exact replay of its {len(schedule)} decisions "
+                           f"does not reproduce it ({rep.divergence or 'different outcome'})")
+    return FindingRecord.from_outcome(scenario, o, strategy=strategy, executor=executor,
+                                      bugs=bugs, fixes=fixes, max_steps=max_steps,
+                                      origin=origin, stamp=now(), commit=model_commit())
 
 
 class ContinueScheduler:

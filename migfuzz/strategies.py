@@ -21,7 +21,7 @@ from stress.schedulers import (
     Scheduler,
 )
 
-from ._errors import UsageError
+from ._errors import UsageError, find_cause
 
 STRATEGIES = ("random", "pct", "portfolio")
 """What ``--strategy`` accepts; ``portfolio`` alternates the base strategies."""
@@ -94,27 +94,8 @@ def replay_scheduler(schedule: Sequence[int]) -> Scheduler:
 
 
 def divergence_of(exc: BaseException) -> BaseException | None:
-    """The ``ScheduleDivergence`` behind ``exc``, if that is what it is.
-
-    Both executors raise it wrapped in ``StressInternalError`` (``Execution.pick`` wraps any
-    scheduler error), and trio may wrap that in an exception group. Walk causes, contexts and
-    group members to find it.
-    """
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        e = todo.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, ScheduleDivergence):
-            return e
-        if isinstance(e, BaseExceptionGroup):
-            todo.extend(e.exceptions)
-        for nxt in (e.__cause__, e.__context__):
-            if nxt is not None:
-                todo.append(nxt)
-    return None
+    """The ``ScheduleDivergence`` behind ``exc``, if that is what it is (``find_cause``)."""
+    return find_cause(exc, ScheduleDivergence)
 
 
 SCHEDULE_CODEC = "stress.schedule"

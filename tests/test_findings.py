@@ -147,14 +147,14 @@ def test_store_keeps_the_smaller_reproducer_and_adds_hits(tmp_path: Path) -> Non
     big = _record(hits=3)
     store.save(big)
     small = _record(schedule=[0, 1], hits=2, first_seen="2026-01-01T00:00:00+00:00")
-    merged, replaced = store.merge(store.existing(small), small)
-    assert replaced and merged.schedule == [0, 1] and merged.hits == 5
+    merged, existed = store.save_merged(small, small.hits)
+    assert existed and merged.schedule == [0, 1] and merged.hits == 5
     assert merged.first_seen == big.first_seen
-    store.save(merged)
     larger = _record(schedule=[0, 1, 0, 1, 0], hits=1, last_seen="2027-01-01T00:00:00+00:00")
-    merged, replaced = store.merge(store.existing(larger), larger)
-    assert not replaced and merged.schedule == [0, 1] and merged.hits == 6
+    merged, _ = store.save_merged(larger, larger.hits)
+    assert merged.schedule == [0, 1] and merged.hits == 6
     assert merged.last_seen == "2027-01-01T00:00:00+00:00"
+    assert load(store.path_for(larger)).to_json() == merged.to_json()
 
 
 def test_store_moves_a_corrupt_file_aside(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from migfuzz._errors import find_cause
 from stress import Outcome, StressInternalError
 from stress._execution import ModelTask
 from stress.executors import run_direct, run_trio
@@ -193,22 +194,6 @@ def run_all(
         outcomes.append(executor(scheduler, make(), max_steps=max_steps, trace=True))
         assert len(outcomes) <= limit, "the strategy does not stop"
     return outcomes
-
-
-def cause_of(exc: BaseException, cls: type[BaseException]) -> BaseException | None:
-    """The first ``cls`` among ``exc``'s causes, contexts and exception-group members."""
-    todo, seen = [exc], set()
-    while todo:
-        e = todo.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, cls):
-            return e
-        if isinstance(e, BaseExceptionGroup):
-            todo.extend(e.exceptions)
-        todo.extend(x for x in (e.__cause__, e.__context__) if x is not None)
-    return None
 
 
 # -- the contract every strategy keeps ------------------------------------------------------------
@@ -473,7 +458,7 @@ def test_replay_divergence_is_reported(
     replay.new_execution()
     with pytest.raises(StressInternalError) as info:
         executor(replay, make_locked(Log()))
-    div = cause_of(info.value, ScheduleDivergence)
+    div = find_cause(info.value, ScheduleDivergence)
     assert div is not None, f"no ScheduleDivergence behind {info.value!r}"
     assert re.search(message, str(div))
 
