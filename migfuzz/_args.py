@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ._errors import UsageError
+from .findings import MAX_STEPS
 
 N = TypeVar("N", int, float)
 
@@ -74,3 +75,7 @@ search_runs_count = bounded_int(0, MAX_SEARCH_RUNS)
 runs_count = bounded_int(1, MAX_RUNS)
 seconds_budget = _number(float, lambda v: 0 < v <= MAX_SECONDS and math.isfinite(v),
                          f"a positive number of seconds up to {MAX_SECONDS:g}")
+max_steps_count = bounded_int(1, MAX_STEPS)
+
+EXECUTORS = ("trio", "direct")
+"""``--executor``: the stress service's (trio) and the fuzzers' (direct)."""

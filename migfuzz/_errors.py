@@ -3,6 +3,7 @@ and the one walker of exception chains that decides what an escaped exception re
 
 from __future__ import annotations
 
+import sys
 from typing import TypeVar
 
 E = TypeVar("E", bound=BaseException)
@@ -55,3 +56,8 @@ def find_cause(exc: BaseException, kind: type[E]) -> E | None:
 def caused_by_ctrl_c(exc: BaseException) -> bool:
     """Whether ``exc`` wraps a KeyboardInterrupt: an interruption, not a harness error."""
     return find_cause(exc, KeyboardInterrupt) is not None
+
+
+def print_error(msg: str) -> None:
+    """``migfuzz: error: MSG`` on stderr: how every command reports bad input (then exit 2)."""
+    print(f"migfuzz: error: {msg}", file=sys.stderr)

@@ -18,7 +18,7 @@ import importlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stress import DEFAULT_MAX_STEPS, Finding, Outcome
 from stress.run import run_scenario
@@ -28,10 +28,14 @@ from stress.workload import Scenario
 
 from ._errors import UsageError
 
+if TYPE_CHECKING:
+    from target.bugs import HistoricalBug
 
-def catalog() -> dict[str, Any]:
+
+def catalog() -> dict[str, HistoricalBug]:
     """The bug catalog (imported on first use: the CLI's other commands do not need it)."""
-    return dict(importlib.import_module("target.bugs").CATALOG)
+    bugs: dict[str, HistoricalBug] = importlib.import_module("target.bugs").CATALOG
+    return dict(bugs)
 
 
 def check_bugs(names: Sequence[str]) -> list[str]:
@@ -164,7 +168,7 @@ def check_depths(names: Sequence[str] | None = None,
     cat = catalog()
     for name in sorted(names or cat):
         bug = cat[name]
-        claims = [("", bug.depth)]
+        claims: list[tuple[str, int | None]] = [("", bug.depth)]
         if getattr(bug, "model_check", ""):
             claims.append((f" without {bug.model_check}", bug.depth_without_check))
         for label, claim in claims:

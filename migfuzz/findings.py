@@ -23,24 +23,29 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
 from stress import Outcome
 from stress.workload import Scenario, ScenarioError, execution_task_names, schema_error
-from target.kernel import FINDING_KINDS
 
 from . import __version__
 from ._errors import FindingFileError
+from ._files import parse_json as parse_json
+from ._files import pretty_json as pretty_json
+from ._files import read_bounded as read_bounded
+from ._files import write_atomic as write_atomic
+from ._finding_schema import FORMAT as FORMAT
+from ._finding_schema import FORMAT_VERSION as FORMAT_VERSION
+from ._finding_schema import MAX_FILE_BYTES as MAX_FILE_BYTES
+from ._finding_schema import MAX_STEPS as MAX_STEPS
+from ._finding_schema import SAFE_NAME as SAFE_NAME
+from ._finding_schema import Finding as _Finding
 from .strategies import StrategySpec, decode, encode
-
-FORMAT = "migfuzz-finding"
-FORMAT_VERSION = 1
 
 _PROJECT = Path(__file__).resolve().parent.parent
 
@@ -92,25 +97,6 @@ def file_name(kind: str, key: str) -> str:
     if not re.fullmatch(SAFE_NAME, kind):
         raise ValueError(f"finding kind {kind!r} is not a safe file name")
     return f"{kind}-{key_hash(key)}.json"
-
-
-def pretty_json(value: Any, indent: str = "") -> str:
-    """JSON with objects indented and lists of scalars on one line (an op, a prefault store,
-    a schedule read as one row each), so that a finding file reads well in a diff."""
-    inner = indent + "  "
-    if isinstance(value, dict) and all(not isinstance(v, (dict, list)) for v in value.values()):
-        flat = json.dumps(value)
-        if len(flat) <= 72:
-            return flat
-    if isinstance(value, dict) and value:
-        items = [f"{inner}{json.dumps(str(k))}: {pretty_json(v, inner)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    if isinstance(value, list) and value:
-        if all(not isinstance(v, (dict, list)) for v in value):
-            return json.dumps(value)
-        items = [inner + pretty_json(v, inner) for v in value]
-        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
-    return json.dumps(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -310,100 +296,6 @@ class FindingRecord:
         return rec
 
 
-# -- the schema of a finding file ---------------------------------------------------------------
-#
-# Exact types (pydantic strict mode: no "1" for 1, no 1.9, no true for an integer), unknown
-# keys rejected, and every size bounded (corpus/README.md, "Bounds"). The fields that reach a
-# file name or a catalog lookup (kind, bugs, fixes, strategy name) are restricted to a safe
-# alphabet, so no file can name a path outside the directory it is written into.
-
-MAX_FILE_BYTES = 4 << 20
-"""A finding file is a few kB; anything much larger is not one (and is not read whole)."""
-
-MAX_STEPS = 1_000_000
-"""Bound of ``max_steps`` (and ``--max-steps``): 20 x the default step bound."""
-
-SAFE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-"""The alphabet of every name that can reach a path: no '/', '.', '..', or NUL."""
-
-_SafeName = Annotated[str, Field(pattern=SAFE_NAME)]
-_Text = Annotated[str, Field(max_length=2000)]
-_Count = Annotated[int, Field(ge=0, le=MAX_STEPS)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-
-class _Strategy(_Strict):
-    name: _SafeName
-    seed: Annotated[int, Field(ge=0, le=2**64)] = 0
-    params: Annotated[dict[_SafeName, Annotated[str, Field(max_length=500)] | int | bool],
-                      Field(max_length=16)] = {}
-
-    @model_validator(mode="after")
-    def _rebuildable(self) -> _Strategy:
-        # random and pct are rebuilt on drift (make_scheduler): their parameters must be
-        # exactly what the scheduler takes, within bounds.
-        allowed = {"random": {}, "pct": {"depth": (1, 16), "max_steps_hint": (1, MAX_STEPS)}}
-        spec = allowed.get(self.name)
-        if spec is None:
-            return self
-        for k, v in self.params.items():
-            if k not in spec:
-                raise ValueError(f"{self.name} takes no parameter {k!r}")
-            lo, hi = spec[k]
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"{self.name} parameter {k} must be an integer in [{lo}, {hi}]")
-        return self
-
-
-class _Finding(_Strict):
-    format: Literal["migfuzz-finding"]
-    format_version: Annotated[int, Field(ge=1, le=FORMAT_VERSION)]
-    tool_version: Annotated[str, Field(max_length=64)]
-    model_commit: Annotated[str, Field(max_length=80)]
-    key: _Text
-    signature: _Text
-    kind: Annotated[str, Field(pattern=SAFE_NAME)]
-    message: _Text
-    function: Annotated[str, Field(max_length=200)]
-    task: Annotated[str, Field(max_length=200)]
-    step: _Count
-    details: dict[str, Any]
-    scenario: dict[str, Any]  # Scenario.from_json checks it (stress.workload's schema)
-    strategy: _Strategy
-    executor: Literal["direct", "trio"]
-    schedule_encoding: Literal["stress.schedule", "json-list"]
-    schedule: Any  # strategies.decode checks it against schedule_encoding
-    decisions: _Count  # required: what tells a truncated or padded schedule
-    bugs: Annotated[list[_SafeName], Field(max_length=64)]
-    fixes: Annotated[list[_SafeName], Field(max_length=64)] = []  # absent in old files
-    known_flaw: dict[str, Any] | None = None  # KnownFlaw.from_json checks it
-    max_steps: Annotated[int, Field(ge=1, le=MAX_STEPS)]
-    steps: _Count
-    trace_hash: Annotated[str, Field(max_length=80)]
-    digest: Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{32}$")] | None = None  # (older files)
-    first_seen: Annotated[str, Field(max_length=40)]
-    last_seen: Annotated[str, Field(max_length=40)]
-    hits: Annotated[int, Field(ge=0, le=2**53)]
-    origin: dict[str, Any]
-
-    @field_validator("schedule")
-    @classmethod
-    def _bounded(cls, schedule: Any) -> Any:
-        if isinstance(schedule, (str, list)) and len(schedule) > 8 * MAX_STEPS:
-            raise ValueError(f"longer than {MAX_STEPS} decisions can be")
-        return schedule
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind not in FINDING_KINDS:
-            raise ValueError(f"unknown finding kind {kind!r}")
-        return kind
-
-
 def _check_integrity(rec: FindingRecord, m: _Finding) -> str:
     """Why the fields of a finding file disagree with each other ("" if they agree).
 
@@ -441,33 +333,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def read_bounded(path: str) -> bytes:
-    """The bytes of ``path`` (at most :data:`MAX_FILE_BYTES`); FindingFileError otherwise."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise FindingFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise FindingFileError(path, "is a directory, not a finding file") from None
-    except OSError as exc:
-        raise FindingFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise FindingFileError(path, f"larger than {MAX_FILE_BYTES >> 20} MiB: not a finding "
-                                     "file")
-    return data
-
-
-def parse_json(data: bytes) -> Any:
-    """``data`` as JSON in any encoding JSON allows (UTF-8 with or without a BOM, UTF-16,
-    UTF-32), or ValueError. Nesting too deep for the parser and integers too long to convert
-    are ValueErrors here too, not a RecursionError escaping as a traceback."""
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
 def is_finding(data: Any) -> bool:
     """Whether parsed JSON claims to be a finding file (then it must be a valid one)."""
     return isinstance(data, dict) and data.get("format") == FORMAT
@@ -484,28 +349,6 @@ def load(path: str | os.PathLike[str]) -> FindingRecord:
     except ValueError as exc:
         raise FindingFileError(p, f"not valid JSON (truncated or corrupt?): {exc}") from None
     return FindingRecord.from_json(doc, p)
-
-
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write ``text`` (UTF-8 if a str) to ``path`` so that a reader sees the old file or the
-    new, never half.
-
-    The temp file is in the same directory because ``os.replace`` is atomic only within one
-    file system; a campaign interrupted (Ctrl-C, OOM kill, power loss) mid-write must not leave
-    a truncated finding that ``repro`` would reject, and re-hits rewrite files constantly.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8") if isinstance(text, str) else text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class FindingStore:

@@ -188,29 +188,7 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    last_print = 0.0
-    try:
-        for line in proc.stderr:
-            m = _STATUS.search(line)
-            if m:
-                summary.execs, summary.coverage, summary.features = (
-                    int(m.group(1)), int(m.group(2)), int(m.group(3)))
-                summary.exec_per_sec = float(m.group(4))
-                if progress and time.monotonic() - last_print > 0.5:
-                    last_print = time.monotonic()
-                    print(f"\r{target}: {summary.execs:,} execs, {summary.exec_per_sec:.0f} "
-                          f"exec/s, cov {summary.coverage}, ft {summary.features}   ",
-                          end="", file=sys.stderr, flush=True)
-            s = _STAT.search(line)
-            if s and s.group(1) == "average_exec_per_sec":
-                summary.exec_per_sec = float(s.group(2))
-            elif s and s.group(1) == "number_of_executed_units":
-                summary.execs = int(s.group(2))
-        summary.returncode = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        summary.returncode = proc.wait()
+    _follow(proc, summary, progress)
     if progress:
         print(file=sys.stderr)
     summary.seconds = time.monotonic() - t0
@@ -227,6 +205,35 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
     if corpus.is_dir() or corpus == ROOT / "corpus" / target:
         summary.merged = merge_corpus(work, corpus)
     return summary
+
+
+def _follow(proc: subprocess.Popen[str], summary: FuzzSummary, progress: bool) -> None:
+    """Read libFuzzer's stderr into ``summary`` until it exits (a Ctrl-C stops it), printing
+    a progress line at most twice a second."""
+    assert proc.stderr is not None
+    last_print = 0.0
+    try:
+        for line in proc.stderr:
+            m = _STATUS.search(line)
+            if m:
+                summary.execs, summary.coverage, summary.features = (
+                    int(m.group(1)), int(m.group(2)), int(m.group(3)))
+                summary.exec_per_sec = float(m.group(4))
+                if progress and time.monotonic() - last_print > 0.5:
+                    last_print = time.monotonic()
+                    print(f"\r{summary.target}: {summary.execs:,} execs, "
+                          f"{summary.exec_per_sec:.0f} exec/s, cov {summary.coverage}, "
+                          f"ft {summary.features}   ",
+                          end="", file=sys.stderr, flush=True)
+            s = _STAT.search(line)
+            if s and s.group(1) == "average_exec_per_sec":
+                summary.exec_per_sec = float(s.group(2))
+            elif s and s.group(1) == "number_of_executed_units":
+                summary.execs = int(s.group(2))
+        summary.returncode = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        summary.returncode = proc.wait()
 
 
 def merge_corpus(work: Path, corpus: Path) -> int:

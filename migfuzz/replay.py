@@ -170,15 +170,10 @@ def _ended(outcome: Outcome) -> str:
     return "cleanly" if f is None else f"with a different finding: {f.signature}"
 
 
-def check(record: FindingRecord, executor: str | None = None,
-          source: str = "<finding>") -> Verdict:
-    """Replay ``record`` twice (with its bugs) and judge: reproduced, fixed, or drift.
-
-    A recording ends where its finding fired: a replay that reproduces the finding with
-    recorded decisions left over means decisions were added to the file (padded or edited),
-    :class:`FindingFileError` naming ``source``, never a verdict.
-    """
-    ex = executor or record.executor
+def _replays(record: FindingRecord, ex: str) -> Verdict:
+    """Two exact replays of ``record`` on ``ex`` (with its bugs and fixes), and on divergence
+    the run continued past the recording and the recorded strategy re-run: what
+    :func:`check` judges."""
     with injected(record.bugs, record.fixes):
         first = replay_schedule(record.scenario, record.schedule, executor=ex,
                                 max_steps=record.max_steps)
@@ -196,26 +191,14 @@ def check(record: FindingRecord, executor: str | None = None,
             if sched is not None:
                 v.research = run_traced(record.scenario, sched, executor=ex,
                                         max_steps=record.max_steps)
-    commit = model_commit()
-    model_note = (f"recorded at model commit {record.model_commit}, now {commit}"
-                  if record.model_commit != commit else f"model commit {commit} unchanged")
-    if not v.deterministic:
-        v.notes.append(
-            f"NON-DETERMINISM: two replays of the same input differ (trace "
-            f"{first.trace_hash or first.divergence} vs {second.trace_hash or second.divergence})"
-            ": a harness or model bug; please report it")
-    used = None if first.outcome is None else len(first.outcome.schedule)
-    if used is not None and used < len(record.schedule) and (
-            first.signature == record.signature):
-        raise FindingFileError(source, f"field schedule: the finding fires after {used} of its "
-                                       f"{len(record.schedule)} decisions: the schedule was "
-                                       "padded or edited")
-    if first.divergence is None and first.signature == record.signature:
-        v.status = "reproduced"
-        if not v.trace_matches:
-            v.notes.append(f"DRIFT: same finding, but the trace differs from the recorded one "
-                           f"({first.trace_hash} vs {record.trace_hash}); {model_note}")
-        return v
+    return v
+
+
+def _judge_not_reproduced(v: Verdict, used: int | None, model_note: str) -> bool:
+    """The verdict of a replay that does not reproduce ``v.record`` exactly: fixed,
+    drift-reproduced or drift, with its note; whether it is "fixed"."""
+    record, first = v.record, v.first
+
     def same(o: Outcome | None) -> bool:
         return o is not None and o.finding is not None and (
             o.finding.signature == record.signature)
@@ -240,7 +223,7 @@ def check(record: FindingRecord, executor: str | None = None,
         v.notes.append(f"DRIFT: the recorded schedule does not reproduce the finding "
                        f"({first.divergence}), but the same signature still shows: {how}; "
                        f"{model_note}")
-        return v
+        return False
     elif v.continued is not None:
         assert first.divergence is not None
         v.status = "fixed"
@@ -253,8 +236,41 @@ def check(record: FindingRecord, executor: str | None = None,
         v.notes.append(f"DRIFT: the recorded schedule no longer applies "
                        f"({first.divergence}){searched}; {model_note}. The model changed: "
                        "this is not evidence of a fix")
+        return False
+    return True
+
+
+def check(record: FindingRecord, executor: str | None = None,
+          source: str = "<finding>") -> Verdict:
+    """Replay ``record`` twice (with its bugs) and judge: reproduced, fixed, or drift.
+
+    A recording ends where its finding fired: a replay that reproduces the finding with
+    recorded decisions left over means decisions were added to the file (padded or edited),
+    :class:`FindingFileError` naming ``source``, never a verdict.
+    """
+    v = _replays(record, executor or record.executor)
+    first, second = v.first, v.second
+    commit = model_commit()
+    model_note = (f"recorded at model commit {record.model_commit}, now {commit}"
+                  if record.model_commit != commit else f"model commit {commit} unchanged")
+    if not v.deterministic:
+        v.notes.append(
+            f"NON-DETERMINISM: two replays of the same input differ (trace "
+            f"{first.trace_hash or first.divergence} vs {second.trace_hash or second.divergence})"
+            ": a harness or model bug; please report it")
+    used = None if first.outcome is None else len(first.outcome.schedule)
+    if used is not None and used < len(record.schedule) and (
+            first.signature == record.signature):
+        raise FindingFileError(source, f"field schedule: the finding fires after {used} of its "
+                                       f"{len(record.schedule)} decisions: the schedule was "
+                                       "padded or edited")
+    if first.divergence is None and first.signature == record.signature:
+        v.status = "reproduced"
+        if not v.trace_matches:
+            v.notes.append(f"DRIFT: same finding, but the trace differs from the recorded one "
+                           f"({first.trace_hash} vs {record.trace_hash}); {model_note}")
         return v
-    if record.model_commit == commit:
+    if _judge_not_reproduced(v, used, model_note) and record.model_commit == commit:
         v.notes.append("the model commit is unchanged, yet the finding is gone: look for "
                        "uncommitted changes, an edited file, or non-determinism")
     return v

@@ -164,9 +164,9 @@ def format_summary(s: Summary) -> str:
         lines.append(f"  warning: {w_}")
     if s.error is not None:
         err = s.error
-        lines += ["", f"HARNESS ERROR (not a finding of the model) in run {err.get('run')} "
-                  f"({err.get('strategy')}, scenario {err.get('scenario')}): {err.get('error')}",
-                  str(err.get("traceback", "")).rstrip()]
+        lines += ["", f"HARNESS ERROR (not a finding of the model) in run {err.run} "
+                  f"({err.strategy}, scenario {err.scenario}): {err.error}",
+                  err.traceback.rstrip()]
     return "\n".join(lines)
 
 

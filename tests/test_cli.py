@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import migfuzz.campaign as campaign_mod
+import migfuzz.campaign._plan as campaign_plan
+import migfuzz.campaign._worker as campaign_mod
 from migfuzz.campaign import Campaign, CampaignConfig
 from migfuzz.cli import main
 from migfuzz.findings import FindingRecord, KnownFlaw, load
@@ -206,7 +207,7 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_summary(
     monkeypatch.setattr(campaign_mod, "run_scenario", interrupted_on_fifth)
     # PCT's probe runs a scenario too, once per scenario and process (cached): whether it
     # does here depends on which tests ran before in this process, so it is taken out.
-    monkeypatch.setattr(campaign_mod, "_probe_decisions", lambda sc, max_steps: 50)
+    monkeypatch.setattr(campaign_plan, "_probe_decisions", lambda sc, max_steps: 50)
     summary = Campaign(CampaignConfig(runs=100, executor="direct", out=str(tmp_path))).run()
     assert summary.interrupted and summary.runs == 4 and summary.exit_code == 0  # cli: 130
 

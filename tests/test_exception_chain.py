@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import migfuzz.campaign as campaign_mod
+import migfuzz.campaign._worker as campaign_mod
 import migfuzz.replay as replay_mod
 from migfuzz._errors import find_cause
 from migfuzz.cli import main

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import migfuzz.gate as gate_mod
+import migfuzz.gate._search as gate_search
 from migfuzz.bugs import injected
 from migfuzz.cli import main
 from migfuzz.findings import load
@@ -259,7 +260,7 @@ def test_a_known_file_that_is_not_a_catalog_bug_is_invalid_in_both_modes(
 
 
 def test_a_capped_dfs_search_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gate_mod, "DFS_MAX_EXECUTIONS", 10)
+    monkeypatch.setattr(gate_search, "DFS_MAX_EXECUTIONS", 10)
     r = run_gate(small(tmp_path, corpus_with(tmp_path), scenarios=("tiny-migrate-pin",)))
     assert r.exit_code == 0  # capped is not failed, but never silent:
     [dfs] = [c for c in r.checks if c.suite == "dfs"]
@@ -275,7 +276,7 @@ def test_a_harness_error_is_exit_3_not_a_finding(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the harness broke")
 
-    monkeypatch.setattr(gate_mod, "run_scenario", broken)
+    monkeypatch.setattr(gate_search, "run_scenario", broken)
     r = run_gate(small(tmp_path, corpus_with(tmp_path), scenarios=("tiny-migrate-fault",)))
     assert r.exit_code == 3
     [dfs] = [c for c in r.checks if c.suite == "dfs"]

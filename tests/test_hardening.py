@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
-import migfuzz.campaign as campaign_mod
+import migfuzz.campaign._worker as campaign_mod
 import migfuzz.cli as cli_mod
+import migfuzz.commands.repro as repro_cmd
 from migfuzz.cli import main
 from migfuzz.findings import FindingStore, file_name, load
 from migfuzz.strategies import decode, encode
@@ -233,7 +234,7 @@ def test_an_unexpected_exception_is_exit_3_with_the_traceback_in_a_log(
     def broken(*args: object, **kwargs: object) -> object:
         raise KeyError("internal")
 
-    monkeypatch.setattr(cli_mod, "check", broken)
+    monkeypatch.setattr(repro_cmd, "check", broken)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert run_main(["repro", str(REPRO)]) == 3
     line = one_error_line(capsys.readouterr().err)
@@ -275,7 +276,7 @@ def test_outputs_are_checked_before_any_work(
     subst = {"file": str(tmp_path / "file"), "dir": str(tmp_path / "dir")}
     argv = [a.format(**subst) for a in argv]
     for cmd in ("nightly", "gate", "stress", "minimize"):
-        monkeypatch.setattr(cli_mod, f"cmd_{cmd}", lambda a: pytest.fail("work started"))
+        monkeypatch.setattr(cli_mod.COMMANDS[cmd], "run", lambda a: pytest.fail("work started"))
     assert run_main(argv) == 2
     assert problem.format(**subst) in one_error_line(capsys.readouterr().err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"]

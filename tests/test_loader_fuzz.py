@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migfuzz._errors import UsageError
-from migfuzz.cli import _load_any
+from migfuzz.commands.repro import _load_any
 from migfuzz.findings import FindingRecord, load
 from stress.workload import Scenario, ScenarioError
 

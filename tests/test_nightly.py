@@ -12,17 +12,21 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from migfuzz import nightly
+from migfuzz._errors import UsageError
 from migfuzz.cli import main
 from migfuzz.findings import load, write_atomic
 from migfuzz.fuzz import TARGETS as FUZZ_TARGETS
 from migfuzz.fuzz import artifact_record
 from migfuzz.history import History, RateComparison
-from migfuzz.nightly import RESERVED, CorpusIndex, harvest, plan, recover
+from migfuzz.nightly import RESERVED, CorpusIndex, RunSpec, harvest, plan, recover
+from migfuzz.nightly._supervisor import _exclusive
 from migfuzz.report_html import (
     hold_bars,
     line_chart_svg,
@@ -408,7 +412,7 @@ def test_usage_errors(argv: list[str], message: str, tmp_path: Path,
 
 def test_one_nightly_per_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "h.sqlite"
-    with nightly._exclusive(db):
+    with _exclusive(db):
         assert run_main(["nightly", "--minutes", "1", "--db", str(db),
                          "--out", str(tmp_path / "o")]) == 2
     assert "another migfuzz nightly is running" in capsys.readouterr().err
@@ -531,3 +535,41 @@ def test_runs_replaces_the_time_budget(tmp_path: Path, capsys: pytest.CaptureFix
     assert run_main(["nightly", "--runs", "5", "--minutes", "1",
                      "--out", str(tmp_path / "o")]) == 2
     assert "--runs replaces the time budget" in capsys.readouterr().err
+
+
+
+def _run_spec(tmp_path: Path) -> RunSpec:
+    return RunSpec(run=1, night=1, kind=nightly.RunKind.FUZZ, target="fuzz_schedule",
+                   seconds=5.0, runs=None, jobs=1, bugs=(), fixes=(), seed=7,
+                   db=str(tmp_path / "h.sqlite"), out_dir=str(tmp_path), corpus=str(tmp_path),
+                   parent=os.getpid(), started=0.0)
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda d: d.update(seed="7"), "field 'seed' must be an integer, got '7'"),
+    (lambda d: d.update(kind="bake"), "field 'kind' must be one of stress, fuzz"),
+    (lambda d: d.pop("out_dir"), "field 'out_dir' is missing"),
+    (lambda d: d.update(runs=0), "field 'runs' must be null or an integer >= 1"),
+    (lambda d: d.update(extra=1), "unknown field 'extra'"),
+])
+def test_a_child_refuses_a_bad_run_spec(tmp_path: Path, edit: Callable[[dict[str, Any]], Any],
+                                        problem: str) -> None:
+    d = _run_spec(tmp_path).to_json()
+    assert RunSpec.from_json(json.loads(json.dumps(d)), "run.json") == _run_spec(tmp_path)
+    edit(d)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(UsageError, match=re.escape(f"{path}: ")) as info:
+        nightly.child_main([str(path)])  # before it does anything: no file is written
+    assert problem in str(info.value) and os.listdir(tmp_path) == ["run.json"]
+
+
+@pytest.mark.slow
+def test_a_bad_run_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({**_run_spec(tmp_path).to_json(), "seed": "7"}))
+    r = subprocess.run([sys.executable, "-m", "migfuzz.nightly", str(path)],
+                       cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"migfuzz nightly: error: {path}: field 'seed'")

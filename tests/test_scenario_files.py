@@ -15,7 +15,8 @@ import pytest
 from fuzzers._targets import Sequential
 from migfuzz.cli import main
 from migfuzz.findings import load
-from migfuzz.gate import FAILED, Check, GateConfig, _Gate
+from migfuzz.gate import FAILED, Check, GateConfig
+from migfuzz.gate._gate import _Gate
 from migfuzz.history import History
 from migfuzz.nightly import CorpusIndex, harvest
 from migfuzz.replay import run_traced
