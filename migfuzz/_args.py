@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ._errors import UsageError
-from .findings import MAX_STEPS
+from ._finding_schema import MAX_STEPS
 
 N = TypeVar("N", int, float)
 

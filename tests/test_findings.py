@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from migfuzz._errors import FindingFileError
+from migfuzz._errors import FindingFileError, HarnessError
+from migfuzz.bugs import injected
 from migfuzz.campaign import CampaignConfig, plan_run
 from migfuzz.findings import (
     FORMAT_VERSION,
@@ -20,7 +21,7 @@ from migfuzz.findings import (
     pretty_json,
     write_atomic,
 )
-from migfuzz.replay import run_traced, trace_hash
+from migfuzz.replay import confirm_record, run_traced, trace_hash
 from migfuzz.strategies import StrategySpec, make_scheduler, spec_for_run
 from migfuzz.timeline import describe, render
 from stress.run import run_scenario
@@ -240,3 +241,22 @@ def test_timeline_has_one_column_per_task() -> None:
 )
 def test_event_phrases(event: str, fields: dict[str, object], text: str) -> None:
     assert describe(event, fields) == text
+
+
+def test_the_one_path_to_a_finding_file_rebuilds_a_corpus_file_byte_for_byte() -> None:
+    """``replay.confirm_record`` (what campaign, gate, fuzz and refresh all write through)
+    gives back a committed reproducer from its decisions alone: the same bytes but for what
+    a store keeps across saves (dates, hits, label) and the commit it ran at."""
+    path = Path(__file__).resolve().parent.parent / "corpus/known/isolate-without-lru-recheck.json"
+    rec = load(path)
+    kw = dict(strategy=rec.strategy, executor=rec.executor, bugs=rec.bugs, fixes=rec.fixes,
+              max_steps=rec.max_steps, origin=rec.origin)
+    with injected(rec.bugs, rec.fixes):
+        again = confirm_record(rec.scenario, rec.schedule, **kw)  # type: ignore[arg-type]
+        with pytest.raises(HarnessError, match="does not reproduce"):  # not what was found
+            confirm_record(rec.scenario, rec.schedule, signature="deadlock in elsewhere",
+                           **kw)  # type: ignore[arg-type]
+    assert again.digest() == rec.digest()
+    kept = replace(again, first_seen=rec.first_seen, last_seen=rec.last_seen, hits=rec.hits,
+                   known_flaw=rec.known_flaw, model_commit=rec.model_commit)
+    assert kept.dumps() == path.read_text()
