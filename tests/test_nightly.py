@@ -551,7 +551,7 @@ def _run_spec(tmp_path: Path) -> RunSpec:
     (lambda d: d.pop("out_dir"), "field 'out_dir' is missing"),
     (lambda d: d.update(runs=0), "field 'runs' must be null or an integer >= 1"),
     (lambda d: d.update(extra=1), "unknown field 'extra'"),
-])
+], ids=["seed-a-string", "kind-unknown", "out-dir-missing", "runs-zero", "extra-field"])
 def test_a_child_refuses_a_bad_run_spec(tmp_path: Path, edit: Callable[[dict[str, Any]], Any],
                                         problem: str) -> None:
     d = _run_spec(tmp_path).to_json()
