@@ -20,8 +20,8 @@ can be archived as a CI artifact, mailed, or opened from a file system years lat
 The diagrams come from a traced exact replay of the finding file (:func:`migfuzz.replay.check`,
 the same replay ``migfuzz repro`` prints as text); a replay that fails is reported in place of
 its diagrams, never by failing the report. Lock events name lock *instances*
-(``mm1.ptl[0]``); the graph is over lock *classes* (``pte_lock``), recovered from the instance
-names the model gives its locks (:func:`lock_class`).
+(``mm1.ptl[0]``); the graph is over lock *classes* (``pte_lock``), which every lock event
+carries (:func:`lock_class`): nothing is guessed from names.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stress import Event
 from stress.workload import execution_task_names
 
 from . import __version__
@@ -54,31 +55,14 @@ from .history import (
 from .replay import check
 from .timeline import describe
 
-Event = tuple[int, int, str, dict[str, Any]]
-
 # -- lock classes ----------------------------------------------------------------------------
 
-_CLASS_OF_NAME: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\.mmap_sem$"), "mm->mmap_sem"),
-    (re.compile(r"\.PG_locked$"), "PG_locked"),
-    (re.compile(r"^anon_vma\w*\.lock$"), "anon_vma->lock"),
-    (re.compile(r"\.page_table_lock$"), "mm->page_table_lock"),
-    (re.compile(r"\.ptl\[\d+\]$"), "pte_lock"),
-    (re.compile(r"\.lru_lock$"), "zone->lru_lock"),
-    (re.compile(r"^swap_lock$"), "swap_lock"),
-    (re.compile(r"^mmlist_lock$"), "mmlist_lock"),
-    (re.compile(r"\.tree_lock$"), "mapping->tree_lock"),
-    (re.compile(r"^rcu_read_lock$"), "rcu_read_lock"),
-]
 
-
-def lock_class(name: str) -> str:
-    """The lockdep class of a lock instance, from the names ``target/mm`` gives its locks
-    (``page12.PG_locked`` -> ``PG_locked``); an unknown name loses its instance digits."""
-    for pat, cls in _CLASS_OF_NAME:
-        if pat.search(name):
-            return cls
-    return re.sub(r"\d+", "", name)
+def lock_class(ev: Event) -> str:
+    """The lockdep class of the lock a ``lock``/``unlock`` event names, as the event carries
+    it (``page12.PG_locked`` -> ``PG_locked``); "?" for an event without one."""
+    cls = ev.lock_class
+    return cls.name if cls is not None else "?"
 
 
 def _strip_subclass(name: str) -> str:
@@ -156,19 +140,21 @@ class Bar:
     end: int
     lock: str
     open_at_end: bool = False
+    cls: str = "?"  # the lock's class, from its lock event
 
 
 def hold_bars(rows: Sequence[Event]) -> list[Bar]:
     """Lock hold intervals per task, as (row of the lock event, row of the unlock event)."""
     bars: list[Bar] = []
     open_: dict[int, dict[str, Bar]] = {}
-    for i, (_, tid, ev, f) in enumerate(rows):
+    for i, row in enumerate(rows):
+        _, tid, ev, f = row
         lock = str(f.get("lock", "?"))
         held = open_.setdefault(tid, {})
         if ev == "lock":
             used = {b.col for b in held.values()}
             col = next(c for c in range(len(used) + 1) if c not in used)
-            held[lock] = Bar(tid, col, i, i, lock)
+            held[lock] = Bar(tid, col, i, i, lock, cls=lock_class(row))
         elif ev == "unlock" and lock in held:
             b = held.pop(lock)
             b.end = i
@@ -238,7 +224,7 @@ def swimlane_svg(events: Sequence[Event], task_names: Sequence[str], *,
         x = gutter + b.tid * lane_w + 10 + b.col * (bar_w + bar_gap)
         y1 = y_of(s) - (row_h / 2 if b.start < first else 3)
         y2 = y_of(b.end) + (row_h / 2 if b.open_at_end else 3)
-        cls = lock_class(b.lock)
+        cls = b.cls
         state = "still held when the run ended" if b.open_at_end else (
             f"released at step {rows[b.end][0]}")
         out.append(f'<rect class="hold" data-lock="{esc(b.lock)}" x="{x}" y="{y1:.1f}" '
@@ -311,29 +297,30 @@ def observed_lock_graph(events: Sequence[Event], task_names: Sequence[str]) -> d
     Like lockdep, an acquisition by trylock adds no edge *to* the lock (it cannot wait), but
     once held it is the source of edges like any other lock.
     """
-    held: dict[int, list[str]] = {}
+    held: dict[int, list[tuple[str, str]]] = {}  # per task: (instance, class), innermost last
     edges: dict[tuple[str, str], Edge] = {}
-    for step, tid, ev, f in events:
+    for event in events:
+        step, tid, ev, f = event
         if ev not in ("lock", "unlock"):
             continue
         name = str(f.get("lock", "?"))
         stack = held.setdefault(tid, [])
         if ev == "unlock":
             for i in range(len(stack) - 1, -1, -1):
-                if stack[i] == name:
+                if stack[i][0] == name:
                     del stack[i]
                     break
             continue
         task = task_names[tid] if 0 <= tid < len(task_names) else str(tid)
+        dst = lock_class(event)
         if not f.get("trylock"):
-            dst = lock_class(name)
-            for h in stack:
-                e = edges.setdefault((lock_class(h), dst), Edge(lock_class(h), dst))
+            for h, src in stack:
+                e = edges.setdefault((src, dst), Edge(src, dst))
                 if e.count == 0:
                     e.witness = f"{task} at step {step}: {name} while holding {h}"
                 e.count += 1
                 e.tasks.add(task)
-        stack.append(name)
+        stack.append((name, dst))
     return edges
 
 
