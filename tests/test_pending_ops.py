@@ -4,12 +4,15 @@ Every point of the model names its pending operation (``target.kernel.PendingOp`
 the part of it, the action), as loom's ``Operation`` and fray's pending operation do; a
 strategy implementing ``next_task_pending`` (``stress.schedulers.PendingOpsScheduler``) gets
 the pending operation of every runnable task at each decision, on both executors. These tests
-run real executions and check that what the scheduler is told is what the tasks then do.
+run real executions and check that what the scheduler is told is what the tasks then do; and
+that nothing is guessed from names or paths (lock classes ride on the events,
+tests/test_fuzzers.py; a finding's model function is found by module name, here).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,3 +146,32 @@ def test_the_pending_op_is_what_the_chosen_task_does() -> None:
                 assert _matches(op, kind, fields), (nxt, op, kind, fields)
                 checked[kind] = checked.get(kind, 0) + 1
     assert {"lock", "get_page", "put_page", "mapcount", "pte"} <= set(checked), checked
+
+
+def test_the_function_a_finding_fired_in_is_found_by_module_not_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finding names the innermost *model* function: a frame of a ``target.`` module
+    outside ``target.kernel``. A helper whose file merely sits under a folder named
+    ``target`` is not model code (the old path test said it was)."""
+    from target.kernel import BUG
+    from target.mm.swap import get_page
+    from target.mm.types import Page
+
+    folder = tmp_path / "target"
+    folder.mkdir()
+    (folder / "outside_helper.py").write_text(
+        "async def helper(bug):\n    bug('bug', 'raised outside the model')\n")
+    monkeypatch.syspath_prepend(str(folder))
+    import outside_helper  # type: ignore[import-not-found]
+
+    async def model() -> None:
+        await get_page(Page(7, 0))  # a free page: use-after-free in get_page
+
+    async def outside() -> None:
+        await outside_helper.helper(BUG)
+
+    for fn, expected in ((model, "get_page"), (outside, "?")):
+        sched = RandomScheduler(0)
+        sched.new_execution()
+        out = EXECUTORS["direct"](sched, [("t", fn)])
+        assert out.finding is not None and out.finding.function == expected

@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import enum
 import sys
+import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, NamedTuple
 
@@ -235,11 +236,14 @@ TASK_EXIT = _TaskExit()
 class _Hooks:
     """What the installed executor provides. Replaced as a whole by :func:`install`."""
 
-    __slots__ = ("point", "rq", "tracer")
+    __slots__ = ("bare", "point", "rq", "tracer")
 
     def __init__(self) -> None:
         self.rq: Runqueue = Runqueue()
         self.point: Callable[[], Awaitable[None]] = _no_executor_point
+        # The executor steps the model's coroutines itself (send(None)): a point is a bare
+        # yield, which preempt() makes without calling ``point`` (one frame less per point).
+        self.bare = False
         # Event sink for readable timelines; None on the fast path (fuzzing, stress).
         self.tracer: Callable[[Event], None] | None = None
 
@@ -248,17 +252,27 @@ def _no_executor_point() -> Awaitable[None]:
     raise RuntimeError("no executor installed: run model code through a stress executor")
 
 
+@types.coroutine
+def _bare_point() -> Generator[None, None, None]:
+    yield
+
+
 HOOKS = _Hooks()
 
 
 def install(
     rq: Runqueue,
-    point: Callable[[], Awaitable[None]],
+    point: Callable[[], Awaitable[None]] | None,
     tracer: Callable[[Event], None] | None = None,
 ) -> None:
-    """Install an executor: its run queue, its preemption point and an optional event tracer."""
+    """Install an executor: its run queue, its preemption point and an optional event tracer.
+
+    ``point`` None: the executor steps the model's coroutines with ``send(None)`` itself (the
+    direct executor), so a point is a bare ``yield`` out of the coroutine chain.
+    """
     HOOKS.rq = rq
-    HOOKS.point = point
+    HOOKS.point = _bare_point if point is None else point
+    HOOKS.bare = point is None
     HOOKS.tracer = tracer
 
 
@@ -273,20 +287,32 @@ def current() -> KTask:
     return task
 
 
-def preempt(obj: object = None, action: Action = NONE, part: object = None) -> Awaitable[None]:
+@types.coroutine
+def preempt(
+    obj: object = None, action: Action = NONE, part: object = None
+) -> Generator[Any, Any, None]:
     """A scheduling point: the executor may run other tasks before this one continues.
 
     ``obj``, ``action`` and ``part`` name what the task does right after the point (its
     :class:`PendingOp`): ``await preempt(page, WRITE, "count")`` before ``get_page``'s
     increment. They are stored in the current task's slots, three stores and no allocation,
     because this is the hot path of every executor (bench/executors.md).
+
+    A generator, not a function returning the executor's awaitable: under the direct
+    executor the point is this generator's own ``yield``, one Python frame less per point,
+    which pays for the stores. Outside an executor it raises when awaited (not when called:
+    calling it runs nothing, as calling any coroutine function does).
     """
-    task = HOOKS.rq.current
-    if task is not None:  # None only outside an executor, where HOOKS.point() raises
+    hooks = HOOKS
+    task = hooks.rq.current
+    if task is not None:  # None only outside an executor, where the point raises
         task.op_obj = obj
         task.op_action = action
         task.op_part = part
-    return HOOKS.point()
+    if hooks.bare:
+        yield
+    else:
+        yield from hooks.point()  # type: ignore[misc]
 
 
 def set_pending(task: KTask, obj: object, action: Action, part: object = None) -> None:
