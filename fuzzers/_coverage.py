@@ -20,10 +20,12 @@ never reads (libFuzzer's ``cov``/``ft`` were identical with and without the feed
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # at run time the model is imported only under atheris' instrumentation
+    from target.kernel import Event
 
 NUM_COUNTERS = 4096
 
@@ -66,22 +68,23 @@ def _bucket(n: int) -> int:
     return n if n < 3 else 3
 
 
-_INSTANCE = re.compile(r"\d+|\[\d+\]")
+def lock_class(ev: Event) -> str:
+    """The lockdep class of the lock a ``lock``/``unlock`` event names, carried by the event
+    (``mm1.ptl[0]`` and ``mm2.ptl[3]`` are both ``pte_lock``, every anon_vma's lock is
+    ``anon_vma->lock``): instances of one class are one feature, classes stay apart. By
+    name, never ``id()``, so a feature is the same counter in every run and process."""
+    cls = ev.lock_class
+    return cls.name if cls is not None else "?"
 
 
-def lock_class(name: str) -> str:
-    """``mm1.ptl[0]`` -> ``mm.ptl``, ``anon_vma3.lock`` -> ``anon_vma.lock``: the lock's class,
-    as lockdep keys it (instances of one class are one feature, classes stay apart)."""
-    return _INSTANCE.sub("", name)
-
-
-def _access(event: str, f: dict[str, Any]) -> tuple[str, str] | None:
+def _access(ev: Event) -> tuple[str, str] | None:
     """The shared object an event touches and what it does to it, or None.
 
     Objects are instances (this pte, this page, this lock), so that two tasks touching the
     same one is a conflict; the action is what a feature keeps of it."""
+    event, f = ev.kind, ev.fields
     if event == "lock":
-        return "L" + f["lock"], "acq:" + lock_class(f["lock"])
+        return "L" + f["lock"], "acq:" + lock_class(ev)
     if event == "pte":
         return f"P{f['mm']}:{f['addr']}", f"pte:{_kind(f['old'])}{_kind(f['new'])}"
     if event == "peek":
@@ -93,7 +96,7 @@ def _access(event: str, f: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def features(events: Iterable[tuple[int, int, str, dict[str, Any]]]) -> set[str]:
+def features(events: Iterable[Event]) -> set[str]:
     """The interleaving features of one execution's events.
 
     Besides what code coverage sees, these see order:
@@ -118,7 +121,8 @@ def features(events: Iterable[tuple[int, int, str, dict[str, Any]]]) -> set[str]
     pte_last: dict[str, str] = {}
     switches: list[int] = []
     prev = -1
-    for _, tid, event, f in events:
+    for ev in events:
+        _, tid, event, f = ev
         if event == "switch":
             out.add(f"sw:{last.get(prev, '-')}>{tid}")
             stack = held.get(prev)
@@ -129,7 +133,7 @@ def features(events: Iterable[tuple[int, int, str, dict[str, Any]]]) -> set[str]
                 out.add(f"sw3:{switches[-3]}{switches[-2]}{switches[-1]}")
             prev = tid
             continue
-        access = _access(event, f)
+        access = _access(ev)
         if access is not None:
             obj, action = access
             before = toucher.get(obj)
@@ -137,13 +141,13 @@ def features(events: Iterable[tuple[int, int, str, dict[str, Any]]]) -> set[str]
                 out.add(f"cf:{before[0]}.{before[1]}>{tid}.{action}")
             toucher[obj] = (tid, action)
         if event == "lock":
-            cls = lock_class(f["lock"])
+            cls = lock_class(ev)
             stack = held.setdefault(tid, [])
             out.add(f"lk:{stack[-1] if stack else '-'}>{cls}")
             stack.append(cls)
             last[tid] = "lock:" + cls
         elif event == "unlock":
-            cls = lock_class(f["lock"])
+            cls = lock_class(ev)
             stack = held.get(tid, [])
             if cls in stack:
                 stack.reverse()

@@ -11,23 +11,20 @@ hundred decisions, not thousands of points).
 
 from __future__ import annotations
 
-import os
-import traceback
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
-from target.kernel import KernelFinding, KTask, Runqueue
+from target.kernel import Event, KernelFinding, KTask, Runqueue
 
-from .schedulers import Scheduler
+from .schedulers import PendingOpsScheduler, Scheduler
 
 ModelTask = tuple[str, Callable[[], Coroutine[Any, Any, None]]]
 
 DEFAULT_MAX_STEPS = 50_000
 
-_KERNEL_DIR = os.path.join("target", "kernel")
-_TARGET_DIR = "target"
-_WORKLOAD_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workload.py")
+_WORKLOAD_MODULE = "stress.workload"
 
 
 class StressInternalError(Exception):
@@ -61,7 +58,7 @@ class Outcome:
     finding: Finding | None
     schedule: list[int]
     steps: int
-    events: list[tuple[int, int, str, dict[str, Any]]] | None = None
+    events: list[Event] | None = None
     # (pages a migrate operation found on its source node, pages it moved): stress/workload.py
     migrations: tuple[int, int] = (0, 0)
     # move_pages statuses of the run's move_pages operations: "node N" or the errno name
@@ -81,13 +78,25 @@ class Outcome:
         )
 
 
+def _is_model(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs model code: a module of the ``target`` package outside its
+    kernel substrate (``target.mm``, a catalog override in ``target.bugs``...). By module
+    name, not file path, which says nothing about a checkout that sits under a folder named
+    ``target``."""
+    if frame is None:
+        return False
+    module = frame.f_globals.get("__name__", "")
+    return module.startswith("target.") and not module.startswith("target.kernel")
+
+
 def _model_function(exc: BaseException) -> str:
-    """The innermost model function (outside target/kernel) in the finding's traceback."""
+    """The innermost model function (outside target.kernel) in the finding's traceback."""
     name = "?"
-    for frame in traceback.extract_tb(exc.__traceback__):
-        fn = frame.filename
-        if _TARGET_DIR in fn and _KERNEL_DIR not in fn:
-            name = frame.name
+    tb = exc.__traceback__
+    while tb is not None:
+        if _is_model(tb.tb_frame):
+            name = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
     return name
 
 
@@ -113,23 +122,20 @@ class Execution:
         self.schedule: list[int] = []
         self.finding: Finding | None = None
         self.over = False
-        self.events: list[tuple[int, int, str, dict[str, Any]]] | None = [] if trace else None
+        self.events: list[Event] | None = [] if trace else None
+        # The richer protocol, fed only to a scheduler that has it: building every runnable
+        # task's PendingOp costs an allocation per task per decision, which the others skip.
+        self.pending_scheduler: PendingOpsScheduler | None = (
+            scheduler if callable(getattr(scheduler, "next_task_pending", None))
+            else None)  # type: ignore[assignment]
         for name, fn in tasks:
             self.rq.spawn(name, fn())
 
     # -- tracing ------------------------------------------------------------------------------
 
-    def tracer(self) -> Callable[[str, dict[str, Any]], None] | None:
-        if self.events is None:
-            return None
-        events = self.events
-        rq = self.rq
-
-        def record(event: str, fields: dict[str, Any]) -> None:
-            cur = rq.current
-            events.append((rq.step, cur.tid if cur is not None else -1, event, fields))
-
-        return record
+    def tracer(self) -> Callable[[Event], None] | None:
+        """The event sink to install: the model builds each :class:`Event`, we keep it."""
+        return None if self.events is None else self.events.append
 
     # -- the decision -------------------------------------------------------------------------
 
@@ -159,10 +165,17 @@ class Execution:
             task = runnable[0]
         else:
             cur = rq.current
+            ps = self.pending_scheduler
             try:
-                tid = self.scheduler.next_task(
-                    rq.runnable_tids, cur.tid if cur is not None else None, rq.yielding
-                )
+                if ps is None:
+                    tid = self.scheduler.next_task(
+                        rq.runnable_tids, cur.tid if cur is not None else None, rq.yielding
+                    )
+                else:
+                    tid = ps.next_task_pending(
+                        rq.runnable_tids, cur.tid if cur is not None else None, rq.yielding,
+                        [t.pending() for t in runnable],
+                    )
                 task = rq.tasks[tid]
             except Exception as exc:  # a strategy bug is a harness error, on every executor
                 raise StressInternalError(
@@ -177,7 +190,7 @@ class Execution:
             self.schedule.append(tid)
         rq.yielding = False
         if self.events is not None and task is not rq.current:
-            self.events.append((step, task.tid, "switch", {}))
+            self.events.append(Event(step, task.tid, "switch", {}))
         rq.current = task
         return task
 
@@ -234,7 +247,7 @@ class Execution:
         self.over = True
         if self.events is not None:
             self.events.append(
-                (self.rq.step, task.tid if task else -1, "finding", {"kind": exc.kind})
+                Event(self.rq.step, task.tid if task else -1, "finding", {"kind": exc.kind})
             )
 
     def _end_without_runnable(self) -> None:
@@ -310,12 +323,11 @@ def _frame_function(coro: Any) -> str:
     signature ``livelock in ?`` says nothing."""
     name = outside = "?"
     while coro is not None:
-        code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-        if code is not None and _KERNEL_DIR not in code.co_filename:
-            if _TARGET_DIR in code.co_filename:
-                name = code.co_name
-            elif code.co_filename == _WORKLOAD_FILE:  # the same on every executor
-                outside = code.co_name
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if _is_model(frame):
+            name = frame.f_code.co_name  # type: ignore[union-attr]
+        elif frame is not None and frame.f_globals.get("__name__") == _WORKLOAD_MODULE:
+            outside = frame.f_code.co_name  # the same on every executor
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
     return name if name != "?" else outside
 

@@ -63,9 +63,15 @@ def seeded(seed: int) -> RandomScheduler:
 
 
 def assert_uninstalled() -> None:
-    """No executor is left installed: the model cannot run outside one."""
+    """No executor is left installed: the model cannot run outside one (a point raises when
+    awaited; calling ``preempt()`` alone runs nothing, like any coroutine function)."""
+
+    async def point() -> None:
+        await preempt()
+
+    coro = point()
     with pytest.raises(RuntimeError, match="no executor installed"):
-        preempt()
+        coro.send(None)
     assert HOOKS.rq.current is None
     assert HOOKS.tracer is None
 

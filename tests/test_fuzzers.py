@@ -24,6 +24,8 @@ from stress.run import run_scenario
 from stress.workload import validate
 from target.bugs import inject
 from target.fixes import lookup
+from target.kernel import Event, LockFields
+from target.mm.locking import ANON_VMA_LOCK, PG_LOCKED, PTL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,23 +67,24 @@ def test_same_bytes_same_run() -> None:
 def test_features_see_order_not_just_code() -> None:
     """Two interleavings of the same operations give different feature sets."""
     pte = {"mm": "mm1", "addr": 0, "old": "P(0,wdy)", "new": "M(0)"}
-    one = [(1, 0, "switch", {}), (1, 0, "lock", {"lock": "mm1.ptl[0]"}),
-           (2, 1, "switch", {}), (2, 1, "pte", pte)]
-    two = [(1, 1, "switch", {}), (1, 1, "pte", pte),
-           (2, 0, "switch", {}), (2, 0, "lock", {"lock": "mm1.ptl[0]"})]
+    ptl = LockFields(PTL, lock="mm1.ptl[0]")
+    one = [Event(1, 0, "switch", {}), Event(1, 0, "lock", ptl),
+           Event(2, 1, "switch", {}), Event(2, 1, "pte", pte)]
+    two = [Event(1, 1, "switch", {}), Event(1, 1, "pte", pte),
+           Event(2, 0, "switch", {}), Event(2, 0, "lock", ptl)]
     f1, f2 = _coverage.features(one), _coverage.features(two)
     assert f1 and f2 and f1 != f2
     assert "pte:PM:1" in f1 and "pte:PM:1" in f2  # what happened is the same ...
-    assert "sw:lock:mm.ptl>1" in f1  # ... what was interrupted differs
-    assert "ph:mm.ptl>1" in f1 and not any(x.startswith("ph:") for x in f2)
+    assert "sw:lock:pte_lock>1" in f1  # ... what was interrupted differs
+    assert "ph:pte_lock>1" in f1 and not any(x.startswith("ph:") for x in f2)
 
 
 def test_conflicting_accesses_in_each_order_are_two_features() -> None:
     """Two tasks touching one pte give a ``cf`` feature per order; other ptes, or one task
     touching a pte twice, give none; instances of a lock class share one class name."""
-    def touch(tid: int, addr: int, old: str, new: str) -> list[tuple[int, int, str, dict]]:
-        return [(0, tid, "switch", {}),
-                (0, tid, "pte", {"mm": "mm1", "addr": addr, "old": old, "new": new})]
+    def touch(tid: int, addr: int, old: str, new: str) -> list[Event]:
+        return [Event(0, tid, "switch", {}),
+                Event(0, tid, "pte", {"mm": "mm1", "addr": addr, "old": old, "new": new})]
 
     ab = _coverage.features(touch(0, 0, "P(0,wdy)", "M(0)") + touch(1, 0, "M(0)", "None"))
     ba = _coverage.features(touch(1, 0, "P(0,wdy)", "M(0)") + touch(0, 0, "M(0)", "None"))
@@ -89,8 +92,42 @@ def test_conflicting_accesses_in_each_order_are_two_features() -> None:
     assert "cf:0.pte:PM>1.pte:MN" in ab and "cf:1.pte:PM>0.pte:MN" in ba
     assert "pp:PM>MN" in ab and "pp:PM>MN" in ba  # one pte's two transitions, whoever did them
     assert not any(x.startswith(("cf:", "pp:")) for x in apart)
-    assert _coverage.lock_class("mm1.ptl[0]") == _coverage.lock_class("mm2.ptl[3]") == "mm.ptl"
-    assert _coverage.lock_class("anon_vma4.lock") != _coverage.lock_class("page4.PG_locked")
+
+
+def _lock(name: str, cls: object) -> Event:
+    return Event(0, 0, "lock", LockFields(cls, lock=name))  # type: ignore[arg-type]
+
+
+def test_lock_class_comes_from_the_event() -> None:
+    """Instances of a class are one feature, whatever their names: the class rides on the
+    event (``mm1.ptl[0]``/``mm1.ptl[1]`` one class; an anon_vma's lock is
+    ``anon_vma->lock``, not ``lock``), and classes stay apart."""
+    c = _coverage.lock_class
+    assert c(_lock("mm1.ptl[0]", PTL)) == c(_lock("mm1.ptl[1]", PTL)) == "pte_lock"
+    assert c(_lock("anon_vma4.lock", ANON_VMA_LOCK)) == "anon_vma->lock"
+    assert c(_lock("anon_vma4.lock", ANON_VMA_LOCK)) != c(_lock("page4.PG_locked", PG_LOCKED))
+    # a name that looks like another class does not fool it: the name is not read
+    assert c(_lock("page4.PG_locked", PTL)) == "pte_lock"
+
+
+def test_lock_features_of_a_real_run_name_lockdep_classes() -> None:
+    """Through a traced run of the model: every lock event carries its lockdep class, and the
+    lock features name classes of target.mm.locking, never an instance."""
+    from stress.scenarios import CANONICAL
+    from stress.schedulers import RandomScheduler
+    from target.mm import locking
+
+    classes = {v.name for v in vars(locking).values() if type(v).__name__ == "LockClass"}
+    sched = RandomScheduler(3)
+    sched.new_execution()
+    out = run_scenario(CANONICAL["migrate-vs-fork-exit"](), sched, trace=True)
+    locks = [e for e in out.events or [] if e.kind in ("lock", "unlock")]
+    assert locks and all(e.lock_class is not None for e in locks)
+    names = {e.fields["lock"] for e in locks}
+    assert any(".ptl[" in n for n in names) and any(n.startswith("anon_vma") for n in names)
+    lk = {f for f in _coverage.features(out.events or []) if f.startswith("lk:")}
+    named = {f"lk:{a}>{b}" for a in [*classes, "-"] for b in classes}
+    assert lk and lk <= named  # (class names hold ">" themselves: compare whole features)
 
 
 def test_report_without_setup_is_a_no_op() -> None:

@@ -37,6 +37,9 @@ from migfuzz.report_html import (
     swimlane_svg,
     write_report,
 )
+from stress import Event
+from target.kernel import LockClass, LockFields
+from target.mm.locking import ANON_VMA_LOCK, LRU_LOCK, MMAP_SEM, PG_LOCKED, PTL
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = ROOT / "corpus" / "known"
@@ -348,14 +351,19 @@ def test_report_has_summary_trends_and_diagrams_of_new_findings(tmp_path: Path) 
     h.close()
 
 
+def _lk(step: int, tid: int, ev: str, cls: LockClass, **f: Any) -> Event:
+    return Event(step, tid, ev, LockFields(cls, **f))
+
+
 def test_swimlane_bars_follow_lock_and_unlock() -> None:
-    ev = [(1, 0, "lock", {"lock": "mm1.mmap_sem", "read": True}),
-          (2, 0, "lock", {"lock": "mm1.ptl[0]"}),
-          (3, 1, "op", {"op": "migrate 1 0 1 0"}),
-          (4, 0, "unlock", {"lock": "mm1.ptl[0]"}),
-          (5, 1, "lock", {"lock": "page3.PG_locked", "trylock": True}),
-          (6, 1, "finding", {"kind": "deadlock"})]
+    ev = [_lk(1, 0, "lock", MMAP_SEM, lock="mm1.mmap_sem", read=True),
+          _lk(2, 0, "lock", PTL, lock="mm1.ptl[0]"),
+          Event(3, 1, "op", {"op": "migrate 1 0 1 0"}),
+          _lk(4, 0, "unlock", PTL, lock="mm1.ptl[0]"),
+          _lk(5, 1, "lock", PG_LOCKED, lock="page3.PG_locked", trylock=True),
+          Event(6, 1, "finding", {"kind": "deadlock"})]
     bars = {(b.tid, b.lock): b for b in hold_bars(ev)}
+    assert bars[(0, "mm1.ptl[0]")].cls == "pte_lock"  # the class the event carries
     assert (bars[(0, "mm1.ptl[0]")].start, bars[(0, "mm1.ptl[0]")].end) == (1, 3)
     assert bars[(0, "mm1.ptl[0]")].col == 1 and bars[(0, "mm1.mmap_sem")].col == 0
     assert bars[(0, "mm1.mmap_sem")].open_at_end and bars[(1, "page3.PG_locked")].open_at_end
@@ -365,13 +373,14 @@ def test_swimlane_bars_follow_lock_and_unlock() -> None:
 
 
 def test_lock_graph_edges_classes_and_the_inverting_edge() -> None:
-    assert lock_class("page12.PG_locked") == "PG_locked"
-    assert lock_class("anon_vma3.lock") == "anon_vma->lock"
-    assert lock_class("mm2.ptl[1]") == "pte_lock"
-    ev = [(1, 0, "lock", {"lock": "mm1.mmap_sem", "read": True}),
-          (2, 0, "lock", {"lock": "anon_vma1.lock"}),
-          (3, 0, "lock", {"lock": "node0.lru_lock", "trylock": True}),  # no edge *to* it
-          (4, 0, "lock", {"lock": "mm1.ptl[0]"})]
+    assert lock_class(_lk(1, 0, "lock", PG_LOCKED, lock="page12.PG_locked")) == "PG_locked"
+    assert lock_class(_lk(1, 0, "lock", ANON_VMA_LOCK, lock="anon_vma3.lock")) == "anon_vma->lock"
+    assert lock_class(_lk(1, 0, "lock", PTL, lock="mm2.ptl[1]")) == "pte_lock"
+    assert lock_class(Event(1, 0, "op", {"op": "x"})) == "?"
+    ev = [_lk(1, 0, "lock", MMAP_SEM, lock="mm1.mmap_sem", read=True),
+          _lk(2, 0, "lock", ANON_VMA_LOCK, lock="anon_vma1.lock"),
+          _lk(3, 0, "lock", LRU_LOCK, lock="node0.lru_lock", trylock=True),  # no edge *to* it
+          _lk(4, 0, "lock", PTL, lock="mm1.ptl[0]")]
     details = {"classes": ["PG_locked", "anon_vma->lock"],
                "new_dependency": "anon_vma->lock -> PG_locked: user at step 5 ...",
                "existing_chain": ["PG_locked -> anon_vma->lock: documented in mm/rmap.c"]}

@@ -20,8 +20,8 @@ can be archived as a CI artifact, mailed, or opened from a file system years lat
 The diagrams come from a traced exact replay of the finding file (:func:`migfuzz.replay.check`,
 the same replay ``migfuzz repro`` prints as text); a replay that fails is reported in place of
 its diagrams, never by failing the report. Lock events name lock *instances*
-(``mm1.ptl[0]``); the graph is over lock *classes* (``pte_lock``), recovered from the instance
-names the model gives its locks (:func:`lock_class`).
+(``mm1.ptl[0]``); the graph is over lock *classes* (``pte_lock``), which every lock event
+carries (:func:`lock_class`): nothing is guessed from names.
 """
 
 from __future__ import annotations

@@ -73,29 +73,30 @@ def observed_lock_graph(events: Sequence[Event], task_names: Sequence[str]) -> d
     Like lockdep, an acquisition by trylock adds no edge *to* the lock (it cannot wait), but
     once held it is the source of edges like any other lock.
     """
-    held: dict[int, list[str]] = {}
+    held: dict[int, list[tuple[str, str]]] = {}  # per task: (instance, class), innermost last
     edges: dict[tuple[str, str], Edge] = {}
-    for step, tid, ev, f in events:
+    for event in events:
+        step, tid, ev, f = event
         if ev not in ("lock", "unlock"):
             continue
         name = str(f.get("lock", "?"))
         stack = held.setdefault(tid, [])
         if ev == "unlock":
             for i in range(len(stack) - 1, -1, -1):
-                if stack[i] == name:
+                if stack[i][0] == name:
                     del stack[i]
                     break
             continue
         task = task_names[tid] if 0 <= tid < len(task_names) else str(tid)
+        dst = lock_class(event)
         if not f.get("trylock"):
-            dst = lock_class(name)
-            for h in stack:
-                e = edges.setdefault((lock_class(h), dst), Edge(lock_class(h), dst))
+            for h, src in stack:
+                e = edges.setdefault((src, dst), Edge(src, dst))
                 if e.count == 0:
                     e.witness = f"{task} at step {step}: {name} while holding {h}"
                 e.count += 1
                 e.tasks.add(task)
-        stack.append(name)
+        stack.append((name, dst))
     return edges
 
 

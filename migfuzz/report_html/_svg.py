@@ -6,10 +6,8 @@ import hashlib
 import html
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
 
-Event = tuple[int, int, str, dict[str, Any]]
-
+from stress import Event as Event
 
 # -- small SVG helpers -----------------------------------------------------------------------
 

@@ -26,19 +26,21 @@ class Bar:
     end: int
     lock: str
     open_at_end: bool = False
+    cls: str = "?"  # the lock's class, from its lock event
 
 
 def hold_bars(rows: Sequence[Event]) -> list[Bar]:
     """Lock hold intervals per task, as (row of the lock event, row of the unlock event)."""
     bars: list[Bar] = []
     open_: dict[int, dict[str, Bar]] = {}
-    for i, (_, tid, ev, f) in enumerate(rows):
+    for i, row in enumerate(rows):
+        _, tid, ev, f = row
         lock = str(f.get("lock", "?"))
         held = open_.setdefault(tid, {})
         if ev == "lock":
             used = {b.col for b in held.values()}
             col = next(c for c in range(len(used) + 1) if c not in used)
-            held[lock] = Bar(tid, col, i, i, lock)
+            held[lock] = Bar(tid, col, i, i, lock, cls=lock_class(row))
         elif ev == "unlock" and lock in held:
             b = held.pop(lock)
             b.end = i
@@ -157,7 +159,7 @@ def _hold_rects(g: _Lanes, rows: Sequence[Event], bars: Sequence[Bar],
         x = g.gutter + b.tid * g.lane_w + 10 + b.col * (g.bar_w + g.bar_gap)
         y1 = g.y_of(s) - (g.row_h / 2 if b.start < g.first else 3)
         y2 = g.y_of(b.end) + (g.row_h / 2 if b.open_at_end else 3)
-        cls = lock_class(b.lock)
+        cls = b.cls
         state = "still held when the run ended" if b.open_at_end else (
             f"released at step {rows[b.end][0]}")
         out.append(f'<rect class="hold" data-lock="{esc(b.lock)}" x="{x}" y="{y1:.1f}" '

@@ -1,24 +1,19 @@
 """The direct executor: model coroutines stepped by ``send(None)`` from one loop.
 
-A preemption point is a bare ``yield`` out of the model's coroutine chain; the loop asks the
-execution who runs next and resumes that coroutine. No event loop, no task objects: a
+A preemption point is a bare ``yield`` out of the model's coroutine chain (installed as
+``point=None``: ``target.kernel.preempt`` yields itself); the loop asks the execution who runs
+next and resumes that coroutine. No event loop, no task objects: a
 scheduling point costs a generator resume plus the decision (see bench/executors.md).
 """
 
 from __future__ import annotations
 
-import types
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 
 from target.kernel import install, uninstall
 
 from .._execution import DEFAULT_MAX_STEPS, Execution, ModelTask, Outcome, StressInternalError
 from ..schedulers import Scheduler
-
-
-@types.coroutine
-def _point() -> Generator[None, None, None]:
-    yield
 
 
 def run_direct(
@@ -30,7 +25,7 @@ def run_direct(
 ) -> Outcome:
     """Run one execution of ``tasks`` under ``scheduler`` (its ``new_execution`` was called)."""
     ex = Execution(scheduler, tasks, max_steps=max_steps, trace=trace)
-    install(ex.rq, _point, ex.tracer())
+    install(ex.rq, None, ex.tracer())
     pick = ex.pick
     try:
         while True:

@@ -1,5 +1,6 @@
 """Scheduling strategies, one per module, all behind :class:`Scheduler`."""
 
+from ._protocol import PendingOpsScheduler as PendingOpsScheduler
 from ._protocol import Scheduler as Scheduler
 from .bytes import ByteScheduler as ByteScheduler
 from .dfs import DFSScheduler as DFSScheduler

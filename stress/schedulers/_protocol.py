@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from target.kernel import PendingOp
+
 
 class Scheduler(Protocol):
     def new_execution(self) -> bool:
@@ -34,5 +36,27 @@ class Scheduler(Protocol):
 
         Returns:
             A tid from ``runnable``.
+        """
+        ...
+
+
+class PendingOpsScheduler(Scheduler, Protocol):
+    """The optional richer protocol: a strategy that reasons about what tasks are about to
+    touch (POS, SURW, conflict-aware PCT, DPOR) implements ``next_task_pending`` as well,
+    and the execution then calls it *instead of* ``next_task`` at every decision.
+
+    Like loom's ``Operation`` and fray's pending operation: each runnable task's next
+    operation, the object it touches (a lock with its class, a pte as (mm, address), a page's
+    count/mapcount/flags/data/mapping, a list) and the action (acquire, try, release, read,
+    write). Only a scheduler that has the method pays for building them.
+    """
+
+    def next_task_pending(self, runnable: Sequence[int], current: int | None,
+                          yielding: bool, pending: Sequence[PendingOp]) -> int:
+        """Choose the task to run next, as :meth:`Scheduler.next_task`.
+
+        Args:
+            pending: ``pending[i]`` is the operation task ``runnable[i]`` performs when it
+                runs (``pending[i].tid == runnable[i]``). Built for this call: keep them.
         """
         ...

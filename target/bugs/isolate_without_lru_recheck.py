@@ -21,7 +21,7 @@ bad-page-state in del_page_from_lru_list (the list_del that CONFIG_DEBUG_LIST ch
 from __future__ import annotations
 
 from target.kernel import BUG as BUG_
-from target.kernel import preempt
+from target.kernel import READ, preempt
 from target.mm.migrate import EBUSY, assert_page_pinned_by_ptl
 from target.mm.mm_inline import del_page_from_lru_list
 from target.mm.swap import get_page_locked
@@ -39,7 +39,7 @@ async def isolate_lru_page(page: Page, pagelist: list[Page], *, ref_held: bool =
             f"isolate_lru_page of pfn {page.pfn}: the caller claims a reference but count "
             f"{page.count} <= mapcount {page.mapcount}", pfn=page.pfn)
     ret = EBUSY
-    await preempt()
+    await preempt(page, READ, "flags")
     if page.flags & PG_lru:
         zone = W().zones[page.nid]
         await zone.lru_lock.lock()

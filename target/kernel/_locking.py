@@ -26,15 +26,21 @@ from ._bug import KernelFinding
 from ._kasan import KObject, kasan_check
 from ._lockdep import LockClass
 from ._sched import (
+    ACQUIRE,
     HOOKS,
+    READ,
+    RELEASE,
     RELEASED,
+    TRY,
     KTask,
     Released,
     current,
     enter_atomic,
     might_sleep,
+    preempt,
+    set_pending,
     sleep_on,
-    trace,
+    trace_lock,
 )
 
 
@@ -65,8 +71,9 @@ class WaitQueue:
 
 
 def _acquire_point(lock: Any, what: str) -> KTask:
-    """The prologue of every acquire after its scheduling point: the running task, and
-    KASAN's check of the object embedding the lock."""
+    """The prologue of every acquire after its scheduling point (``preempt(lock, ACQUIRE)``
+    or ``TRY``, which names the lock as the task's pending operation): the running task,
+    and KASAN's check of the object embedding the lock."""
     task = HOOKS.rq.current
     assert task is not None  # harness: a point runs only inside an executor
     if lock.obj is not None:
@@ -100,7 +107,7 @@ class spinlock_t:
 
     async def lock(self, subclass: int = 0) -> None:
         """``spin_lock`` (``spin_lock_nested`` with a subclass)."""
-        await HOOKS.point()
+        await preempt(self, ACQUIRE)
         task = _acquire_point(self, "spin_lock")
         rq = HOOKS.rq
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
@@ -110,11 +117,11 @@ class spinlock_t:
             await self.waiters.park(task, self)
         self.owner = task
         if HOOKS.tracer is not None:
-            trace("lock", lock=self.name)
+            trace_lock("lock", self)
 
     async def trylock(self) -> bool:
         """``spin_trylock``: take the lock if free, never wait."""
-        await HOOKS.point()
+        await preempt(self, TRY)
         task = _acquire_point(self, "spin_trylock")
         if self.owner is not None:
             return False
@@ -122,7 +129,7 @@ class spinlock_t:
         _lockdep.acquire(task, rq.lockdep, rq.step, self, 0, True, False)
         enter_atomic(task)
         self.owner = task
-        trace("lock", lock=self.name, trylock=True)
+        trace_lock("lock", self, trylock=True)
         return True
 
     def unlock(self) -> Released:
@@ -142,7 +149,8 @@ class spinlock_t:
         task.atomic -= 1
         self.waiters.wake_all()
         if HOOKS.tracer is not None:
-            trace("unlock", lock=self.name)
+            trace_lock("unlock", self)
+        set_pending(task, self, RELEASE)
         return RELEASED
 
 
@@ -172,7 +180,7 @@ class rw_semaphore:
         return [self.writer] if self.writer is not None else list(self.readers)
 
     async def _down(self, write: bool, subclass: int) -> None:
-        await HOOKS.point()
+        await preempt(self, ACQUIRE, None if write else "read")
         task = _acquire_point(self, "down")
         rq = HOOKS.rq
         # lockdep before might_sleep: an acquisition that is both against the lock order and
@@ -189,7 +197,7 @@ class rw_semaphore:
             self.queue.append((task, write))
             await sleep_on(self)  # woken by _grant() already holding the semaphore
         if HOOKS.tracer is not None:
-            trace("lock", lock=self.name, read=not write)
+            trace_lock("lock", self, read=not write)
 
     async def down_read(self) -> None:
         await self._down(False, 0)
@@ -197,7 +205,7 @@ class rw_semaphore:
     async def down_read_trylock(self) -> bool:
         """``down_read_trylock``: take it for read only if that needs no wait (no writer,
         nobody queued: the FIFO hand-off is not jumped). A trylock to lockdep."""
-        await HOOKS.point()
+        await preempt(self, TRY, "read")
         task = _acquire_point(self, "down_read_trylock")
         if self.writer is not None or self.queue:
             return False
@@ -205,7 +213,7 @@ class rw_semaphore:
         _lockdep.acquire(task, rq.lockdep, rq.step, self, 0, True, True)
         self.readers.append(task)
         if HOOKS.tracer is not None:
-            trace("lock", lock=self.name, read=True)
+            trace_lock("lock", self, read=True)
         return True
 
     async def down_write(self, subclass: int = 0) -> None:
@@ -229,7 +237,8 @@ class rw_semaphore:
         _lockdep.release(task, self)
         self._grant()
         if HOOKS.tracer is not None:
-            trace("unlock", lock=self.name, read=not write)
+            trace_lock("unlock", self, read=not write)
+        set_pending(task, self, RELEASE, None if write else "read")
 
     def _grant(self) -> None:
         rq = HOOKS.rq
@@ -302,6 +311,7 @@ class WaitBit:
             )
         _lockdep.release(task, self)
         self.owner = None
+        set_pending(task, self, RELEASE)  # unlock_page's Released: the point after it
 
     def owners(self) -> list[KTask]:
         return [self.owner] if self.owner is not None else []
@@ -322,17 +332,17 @@ class WaitBit:
             if trylock:
                 _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, True, False)
             self.owner = task
-            trace("lock", lock=self.name, trylock=trylock)
+            trace_lock("lock", self, trylock=trylock)
         return False
 
     def clear(self) -> None:
         """Clear the bit and wake every waiter (``unlock_page``, ``end_page_writeback``)."""
         if self.io:
             self.io = False  # the I/O's completion: nobody's lock to lockdep
-            trace("unlock", lock=self.name)
+            trace_lock("unlock", self)
         elif self.lock_class is not None:
             self._release_owner("unlock of")
-            trace("unlock", lock=self.name)
+            trace_lock("unlock", self)
         self.is_set = False
         self.waiters.wake_all()
 
@@ -341,7 +351,7 @@ class WaitBit:
 
         lockdep runs before might_sleep, as in ``rw_semaphore._down``.
         """
-        await HOOKS.point()
+        await preempt(self, ACQUIRE)
         task = _acquire_point(self, "lock")
         rq = HOOKS.rq
         _lockdep.acquire(task, rq.lockdep, rq.step, self, subclass, False, False)
@@ -353,7 +363,7 @@ class WaitBit:
     async def wait_clear(self) -> None:
         """``wait_on_page_bit``: sleep until the bit is clear; does not take it."""
         might_sleep(f"wait_on({self.name})")
-        await HOOKS.point()
+        await preempt(self, READ)
         task = current()
         while self.is_set:
             await self.waiters.park(task, self)
@@ -382,6 +392,7 @@ def rcu_read_unlock() -> Released:
     task = current()
     _lockdep.release(task, RCU)
     task.atomic -= 1
+    set_pending(task, RCU, RELEASE)
     return RELEASED
 
 

@@ -20,12 +20,104 @@ finite and lets "nobody can run" mean deadlock.
 from __future__ import annotations
 
 import bisect
+import enum
 import sys
+import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._bug import KernelFinding
-from ._lockdep import LockGraph
+from ._lockdep import LockClass, LockGraph
+
+
+class Action(enum.IntEnum):
+    """What a task is about to do to the object of its pending operation (loom's
+    ``Operation`` action, fray's pending-operation kind)."""
+
+    NONE = 0  # a point that touches no shared object: cond_resched, a task's start, an idle irq
+    ACQUIRE = 1  # a blocking lock acquisition (spin_lock, down_*, lock_page)
+    TRY = 2  # a trylock: takes the lock only if it is free, never waits
+    RELEASE = 3  # the point right after a release (see Released): the release just done
+    READ = 4  # a load of shared state (an unlocked pte peek, page->mapping, a count test)
+    WRITE = 5  # a store or read-modify-write (a pte write, get_page, a mapcount change)
+
+
+# Module constants, so that a point in the model is a global load, not an enum lookup.
+NONE = Action.NONE
+ACQUIRE = Action.ACQUIRE
+TRY = Action.TRY
+RELEASE = Action.RELEASE
+READ = Action.READ
+WRITE = Action.WRITE
+
+
+class PendingOp(NamedTuple):
+    """The operation a task will perform when it next runs: what a strategy that reasons
+    about conflicts (POS, SURW, conflict-aware PCT, DPOR) needs of every runnable task.
+
+    ``obj`` is the model object itself (identity matters, not its name): a lock (its class is
+    ``obj.lock_class``), a ``Page``, an ``MmStruct`` (a pte: ``part`` is its address), a zone
+    (``"free_list"``), the world's I/O lists (``"pending_writeback"``, ``"bio_queue"``).
+    ``part`` says which part of it: a page's ``"count"``, ``"mapcount"``, ``"flags"``,
+    ``"data"`` or ``"mapping"``; a pte's address; ``"read"`` for a shared rwsem acquisition;
+    None for the rest of the locks. An anon_vma's vma list and the swap map are touched only
+    under their locks (``anon_vma->lock``, ``swap_lock``), so the lock's ACQUIRE is their
+    point. Two operations conflict when they name the same object and part and at least one
+    of them is not a READ (two ``"read"`` acquisitions of one rwsem do not conflict).
+
+    ``NONE`` (nothing shared: a task's first step, ``cond_resched``, a sleep until another
+    task exits) and ``RELEASE`` (the point after a release, :class:`Released`) say what the
+    task did or waits for, not an access to come.
+
+    Built only for a scheduler that asks (:meth:`KTask.pending`); the hot path stores the
+    three references in the task's slots and builds nothing.
+    """
+
+    tid: int
+    obj: object
+    part: object
+    action: Action
+
+    @property
+    def lock_class(self) -> LockClass | None:
+        """The lock class when the object is a lock (spinlock, rwsem, page lock), else None."""
+        cls = getattr(self.obj, "lock_class", None)
+        return cls if isinstance(cls, LockClass) else None
+
+
+class LockFields(dict[str, Any]):
+    """The fields of a lock event: a dict like any event's, carrying the lock's class.
+
+    The class rides on the fields, not as a fifth element of :class:`Event`, so an event stays
+    the 4-tuple every reader unpacks and the trace hash (built from the fields' items) is the
+    one recorded before classes were carried: the class is a function of the lock instance
+    the fields already name, so the hash loses nothing.
+    """
+
+    __slots__ = ("lock_class",)
+
+    def __init__(self, lock_class: LockClass, /, **fields: Any) -> None:
+        super().__init__(fields)
+        self.lock_class = lock_class
+
+
+class Event(NamedTuple):
+    """One timeline event: at ``step``, task ``tid`` (-1: the execution itself) did ``kind``.
+
+    ``kind`` is ``switch``, ``op``, ``finding``, ``lock``/``unlock`` or one of the model's
+    events (``pte``, ``get_page``, ``mapcount``...); ``fields`` says with what. Lock events
+    carry their lockdep class (:attr:`lock_class`), so readers never guess it from a name.
+    """
+
+    step: int
+    tid: int
+    kind: str
+    fields: dict[str, Any]
+
+    @property
+    def lock_class(self) -> LockClass | None:
+        """The class of the lock a ``lock``/``unlock`` event names, else None."""
+        return self.fields.lock_class if type(self.fields) is LockFields else None
 
 
 class KTask:
@@ -37,8 +129,8 @@ class KTask:
         ``atomic > 0`` iff a spinlock (or an RCU read section) is held: sleeping is a finding.
     """
 
-    __slots__ = ("atomic", "atomic_epoch", "coro", "finished", "held", "name", "tid",
-                 "trio_task", "wait_on")
+    __slots__ = ("atomic", "atomic_epoch", "coro", "finished", "held", "name", "op_action",
+                 "op_obj", "op_part", "tid", "trio_task", "wait_on")
 
     def __init__(self, tid: int, name: str, coro: Coroutine[Any, Any, None]) -> None:
         self.tid = tid
@@ -53,6 +145,15 @@ class KTask:
         self.atomic_epoch = 0
         self.finished = False
         self.trio_task: Any = None  # the trio executor's handle; unused by the direct one
+        # The pending operation (PendingOp without the tuple): set at every point before the
+        # task suspends, so at a decision each runnable task's slots say what it does next.
+        self.op_obj: object = None
+        self.op_part: object = None
+        self.op_action = NONE
+
+    def pending(self) -> PendingOp:
+        """The operation this task performs when it next runs (see :class:`PendingOp`)."""
+        return PendingOp(self.tid, self.op_obj, self.op_part, self.op_action)
 
     def __repr__(self) -> str:
         return f"<task {self.tid} {self.name}>"
@@ -135,17 +236,25 @@ TASK_EXIT = _TaskExit()
 class _Hooks:
     """What the installed executor provides. Replaced as a whole by :func:`install`."""
 
-    __slots__ = ("point", "rq", "tracer")
+    __slots__ = ("bare", "point", "rq", "tracer")
 
     def __init__(self) -> None:
         self.rq: Runqueue = Runqueue()
         self.point: Callable[[], Awaitable[None]] = _no_executor_point
+        # The executor steps the model's coroutines itself (send(None)): a point is a bare
+        # yield, which preempt() makes without calling ``point`` (one frame less per point).
+        self.bare = False
         # Event sink for readable timelines; None on the fast path (fuzzing, stress).
-        self.tracer: Callable[[str, dict[str, Any]], None] | None = None
+        self.tracer: Callable[[Event], None] | None = None
 
 
 def _no_executor_point() -> Awaitable[None]:
     raise RuntimeError("no executor installed: run model code through a stress executor")
+
+
+@types.coroutine
+def _bare_point() -> Generator[None, None, None]:
+    yield
 
 
 HOOKS = _Hooks()
@@ -153,12 +262,17 @@ HOOKS = _Hooks()
 
 def install(
     rq: Runqueue,
-    point: Callable[[], Awaitable[None]],
-    tracer: Callable[[str, dict[str, Any]], None] | None = None,
+    point: Callable[[], Awaitable[None]] | None,
+    tracer: Callable[[Event], None] | None = None,
 ) -> None:
-    """Install an executor: its run queue, its preemption point and an optional event tracer."""
+    """Install an executor: its run queue, its preemption point and an optional event tracer.
+
+    ``point`` None: the executor steps the model's coroutines with ``send(None)`` itself (the
+    direct executor), so a point is a bare ``yield`` out of the coroutine chain.
+    """
     HOOKS.rq = rq
-    HOOKS.point = point
+    HOOKS.point = _bare_point if point is None else point
+    HOOKS.bare = point is None
     HOOKS.tracer = tracer
 
 
@@ -173,9 +287,40 @@ def current() -> KTask:
     return task
 
 
-def preempt() -> Awaitable[None]:
-    """A scheduling point: the executor may run other tasks before this one continues."""
-    return HOOKS.point()
+@types.coroutine
+def preempt(
+    obj: object = None, action: Action = NONE, part: object = None
+) -> Generator[Any, Any, None]:
+    """A scheduling point: the executor may run other tasks before this one continues.
+
+    ``obj``, ``action`` and ``part`` name what the task does right after the point (its
+    :class:`PendingOp`): ``await preempt(page, WRITE, "count")`` before ``get_page``'s
+    increment. They are stored in the current task's slots, three stores and no allocation,
+    because this is the hot path of every executor (bench/executors.md).
+
+    A generator, not a function returning the executor's awaitable: under the direct
+    executor the point is this generator's own ``yield``, one Python frame less per point,
+    which pays for the stores. Outside an executor it raises when awaited (not when called:
+    calling it runs nothing, as calling any coroutine function does).
+    """
+    hooks = HOOKS
+    task = hooks.rq.current
+    if task is not None:  # None only outside an executor, where the point raises
+        task.op_obj = obj
+        task.op_action = action
+        task.op_part = part
+    if hooks.bare:
+        yield
+    else:
+        yield from hooks.point()  # type: ignore[misc]
+
+
+def set_pending(task: KTask, obj: object, action: Action, part: object = None) -> None:
+    """Name the operation ``task`` performs when it next runs, for a point not reached
+    through :func:`preempt` (a lock's own points, a release, a sleep)."""
+    task.op_obj = obj
+    task.op_action = action
+    task.op_part = part
 
 
 async def _point_after_release() -> None:
@@ -184,6 +329,10 @@ async def _point_after_release() -> None:
 
 class Released:
     """What a release returns: awaiting it is the scheduling point right after the release.
+
+    The release itself names the point's pending operation (``RELEASE`` of that lock, set by
+    the unlock before it returns this): the release is done, but other CPUs see its effect
+    only from this point on, which is what a conflict-aware strategy needs to know of it.
 
     On an SMP machine another CPU can run the instant a lock is dropped, so everything the
     releasing task does next (a ``get_page`` after ``spin_unlock``) must be interleavable with
@@ -207,10 +356,23 @@ RELEASED = Released()
 
 
 def trace(event: str, **fields: Any) -> None:
-    """Record a timeline event (lock, refcount, pte ...) when a tracer is installed."""
+    """Record a timeline event (refcount, pte ...) when a tracer is installed."""
     tracer = HOOKS.tracer
     if tracer is not None:
-        tracer(event, fields)
+        _emit(tracer, event, fields)
+
+
+def trace_lock(event: str, lock: Any, **fields: Any) -> None:
+    """Record a ``lock``/``unlock`` event of ``lock`` with its class, when tracing."""
+    tracer = HOOKS.tracer
+    if tracer is not None:
+        _emit(tracer, event, LockFields(lock.lock_class, lock=lock.name, **fields))
+
+
+def _emit(tracer: Callable[[Event], None], event: str, fields: dict[str, Any]) -> None:
+    rq = HOOKS.rq
+    cur = rq.current
+    tracer(Event(rq.step, cur.tid if cur is not None else -1, event, fields))
 
 
 def might_sleep(what: str) -> None:
@@ -226,7 +388,10 @@ def might_sleep(what: str) -> None:
 
 
 async def sleep_on(what: object) -> None:
-    """Sleep until another task wakes us with ``HOOKS.rq.wake``; the caller queued us first."""
+    """Sleep until another task wakes us with ``HOOKS.rq.wake``; the caller queued us first.
+
+    The pending operation stays what the caller set at its point (the acquire it retries
+    when woken, the bit it waits on): no point lies between that one and this sleep."""
     rq = HOOKS.rq
     task = rq.current
     assert task is not None  # harness: a point runs only inside an executor
@@ -262,6 +427,7 @@ async def irq_idle() -> None:
         for other in others:
             rq.wake(other)
     rq.block(task, TASK_EXIT)
+    set_pending(task, None, NONE)
     await HOOKS.point()
 
 
@@ -283,17 +449,18 @@ async def wait_for_other_task_exit() -> None:
     task = rq.current
     assert task is not None  # harness: only a running task can sleep
     rq.block(task, TASK_EXIT)
+    set_pending(task, None, NONE)
     await HOOKS.point()
 
 
 async def cond_resched() -> None:
     """``cond_resched()``: a sleep point that lets any other task run."""
     might_sleep("cond_resched")
-    await HOOKS.point()
+    await preempt()
 
 
 async def yield_() -> None:
     """``yield()``: like cond_resched, but tells the scheduler the task asked to give way."""
     might_sleep("yield")
     HOOKS.rq.yielding = True
-    await HOOKS.point()
+    await preempt()

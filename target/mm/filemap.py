@@ -7,7 +7,7 @@ spinlock must use, since the page lock ranks above every spinlock in mm/rmap.c's
 
 from __future__ import annotations
 
-from target.kernel import BUG, RELEASED, Released, preempt
+from target.kernel import BUG, RELEASED, TRY, Released, preempt
 
 from .types import Page
 
@@ -23,7 +23,7 @@ async def lock_page(page: Page, subclass: int = 0) -> None:
 
 async def TestSetPageLocked(page: Page) -> bool:
     """``TestSetPageLocked``: trylock; returns the old bit (True = someone holds it)."""
-    await preempt()
+    await preempt(page.locked, TRY)
     return page.locked.test_and_set()
 
 

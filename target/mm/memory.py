@@ -14,6 +14,7 @@ from __future__ import annotations
 from target.kernel import (
     BUG,
     BUG_ON,
+    READ,
     cond_resched,
     kasan_check,
     lockdep_assert_held,
@@ -232,7 +233,7 @@ async def do_wp_page(
         await put_page(old_page)
         return VM_FAULT_OOM
     # cow_user_page: copy the data; the copy is a new page as far as identity goes
-    await preempt()
+    await preempt(old_page, READ, "data")
     new_page.data = old_page.data if not (old_page.flags & PG_reserved) else 0
 
     ret = VM_FAULT_MINOR

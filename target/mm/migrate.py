@@ -24,7 +24,16 @@ exactly what makes the migrator's refcount check fail and retry (reference A.19)
 
 from __future__ import annotations
 
-from target.kernel import BUG, BUG_ON, cond_resched, current, kasan_check, preempt, trace
+from target.kernel import (
+    BUG,
+    BUG_ON,
+    READ,
+    cond_resched,
+    current,
+    kasan_check,
+    preempt,
+    trace,
+)
 
 from .filemap import (
     PageWriteback,
@@ -117,7 +126,7 @@ async def isolate_lru_page(page: Page, pagelist: list[Page], *, ref_held: bool =
             f"isolate_lru_page of pfn {page.pfn}: the caller claims a reference but count "
             f"{page.count} <= mapcount {page.mapcount}", pfn=page.pfn)
     ret = EBUSY
-    await preempt()
+    await preempt(page, READ, "flags")
     if page.flags & PG_lru:
         zone = W().zones[page.nid]
         await zone.lru_lock.lock()
@@ -271,13 +280,13 @@ async def migrate_page_remove_references(newpage: Page, page: Page, nr_refs: int
     BUG_ON(not page.locked.is_set, "bug", "migrate_page_remove_references: page not locked")
     BUG_ON(not newpage.locked.is_set, "bug", "migrate_page_remove_references: new unlocked")
     mapping = page_mapping(page)
-    await preempt()
+    await preempt(page, READ, "count")
     # "indicates that the page is in use or truncate has removed the page"
     if page.mapping is None or page.mapcount + nr_refs != page.count:
         return EAGAIN
     if await try_to_unmap(page, True) == SWAP_FAIL:
         return EPERM  # "A vma has VM_LOCKED set -> permanent failure"
-    await preempt()
+    await preempt(page, READ, "mapcount")
     if page.mapcount:
         return EAGAIN  # "Retry if we were unable to remove all mappings."
     if mapping is None:
@@ -363,7 +372,7 @@ async def migrate_pages(
             newpage: Page | None = None
             await cond_resched()
             rc = 0
-            await preempt()
+            await preempt(page, READ, "count")
             if page.count == 1:
                 pass  # page was freed from under us: only our isolation reference is left
             else:

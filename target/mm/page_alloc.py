@@ -8,7 +8,7 @@ Allocation takes the lowest free pfn of the node, so runs are deterministic.
 
 from __future__ import annotations
 
-from target.kernel import BUG, might_sleep, preempt, trace
+from target.kernel import BUG, WRITE, might_sleep, preempt, trace
 
 from .types import AnonVma, Page, PG_active, PG_lru, PG_private, PG_reserved, PG_swapcache
 from .world import W
@@ -21,8 +21,8 @@ async def alloc_pages_node(nid: int) -> Page | None:
     ``might_sleep_if(gfp_mask & __GFP_WAIT)`` in __alloc_pages checks it.
     """
     might_sleep("alloc_pages_node(GFP_HIGHUSER)")
-    await preempt()
     w = W()
+    await preempt(w.zones[nid], WRITE, "free_list")
     free = w.zones[nid].free_list
     if not free:
         w.alloc_failures += 1

@@ -28,7 +28,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from target.kernel import HOOKS, NEVER, irq_idle, other_tasks_alive, preempt, raise_irq, trace
+from target.kernel import (
+    HOOKS,
+    NEVER,
+    Action,
+    irq_idle,
+    other_tasks_alive,
+    preempt,
+    raise_irq,
+    trace,
+)
 
 from .filemap import end_page_writeback, set_page_writeback, unlock_page
 from .types import Page, PG_uptodate, SwapPte
@@ -146,7 +155,7 @@ async def swap_bio_irq() -> None:
                 end_swap_bio_read(bio.page, bio.offset)
             else:
                 end_swap_bio_write(bio.page)
-            await preempt()
+            await preempt(w, Action.WRITE, "bio_queue")  # the next completion pops it
         if not other_tasks_alive():
             return
         await irq_idle()

@@ -14,7 +14,17 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from target.kernel import BUG, HOOKS, KernelFinding, current, lockdep_assert_held, preempt, trace
+from target.kernel import (
+    BUG,
+    HOOKS,
+    READ,
+    WRITE,
+    KernelFinding,
+    current,
+    lockdep_assert_held,
+    preempt,
+    trace,
+)
 
 from .swapops import SWP_TYPE_MIGRATION
 from .types import MmStruct, PageTablePage, PresentPte, Pte, SwapPte
@@ -138,21 +148,21 @@ def pte_xchg(mm: MmStruct, table: PageTablePage, addr: int, new: Pte) -> Pte:
 
 async def set_pte_at(mm: MmStruct, addr: int, table: PageTablePage, pte: Pte) -> None:
     """``set_pte_at``. Context: ptl of ``table`` held."""
-    await preempt()
+    await preempt(mm, WRITE, addr)
     lockdep_assert_held(table.ptl)
     pte_xchg(mm, table, addr, pte)
 
 
 async def ptep_clear_flush(mm: MmStruct, addr: int, table: PageTablePage) -> Pte:
     """``ptep_clear_flush``/``ptep_get_and_clear``: pte := none, return the old value."""
-    await preempt()
+    await preempt(mm, WRITE, addr)
     lockdep_assert_held(table.ptl)
     return pte_xchg(mm, table, addr, None)
 
 
 async def ptep_clear_flush_young(mm: MmStruct, addr: int, table: PageTablePage) -> bool:
     """``ptep_clear_flush_young``: clear the accessed bit, return whether it was set."""
-    await preempt()
+    await preempt(mm, WRITE, addr)
     lockdep_assert_held(table.ptl)
     pte = table.ptes[addr - table.base]
     if type(pte) is PresentPte and pte.young:
@@ -171,7 +181,7 @@ async def ptep_set_wrprotect(mm: MmStruct, addr: int, table: PageTablePage) -> P
     value built from it would drop that dirty bit (and copy_one_pte would give the child a
     pte older than the page).
     """
-    await preempt()
+    await preempt(mm, WRITE, addr)
     lockdep_assert_held(table.ptl)
     pte = table.ptes[addr - table.base]
     if type(pte) is not PresentPte:  # the caller saw it present under this ptl
@@ -190,7 +200,7 @@ def pte_read(table: PageTablePage, addr: int) -> Pte:
 
 async def pte_peek(table: PageTablePage, addr: int) -> Pte:
     """An unlocked ``*ptep`` read (the racy peeks of reference A.20): a scheduling point."""
-    await preempt()
+    await preempt(table.mm, READ, addr)
     pte = table.ptes[addr - table.base]
     if HOOKS.tracer is not None:  # an unlocked read: the timeline shows it (no str() else)
         trace("peek", mm=table.mm_name, addr=addr, pte=str(pte))

@@ -13,6 +13,8 @@ from __future__ import annotations
 from target.kernel import (
     BUG,
     BUG_ON,
+    READ,
+    WRITE,
     kasan_check,
     kfree,
     kreuse,
@@ -268,7 +270,7 @@ async def page_add_anon_rmap(page: Page, vma: VmArea, address: int) -> None:
     On the 0 -> 1 transition the page (re)gets mapping and index; otherwise they are not
     checked ("racy"), as in the kernel.
     """
-    await preempt()
+    await preempt(page, WRITE, "mapcount")
     page._mapcount += 1
     if page._mapcount == 0:
         BUG_ON(vma.anon_vma is None, "bug", "page_add_anon_rmap: vma without anon_vma")
@@ -287,21 +289,21 @@ def page_add_new_anon_rmap(page: Page, vma: VmArea, address: int) -> None:
 
 async def page_add_file_rmap(page: Page) -> None:
     """``page_add_file_rmap`` (the ZERO_PAGE is the only non-anon page the model maps)."""
-    await preempt()
+    await preempt(page, WRITE, "mapcount")
     page._mapcount += 1
     trace("mapcount", pfn=page.pfn, mapcount=page.mapcount)
 
 
 async def page_dup_rmap(page: Page) -> None:
     """``page_dup_rmap`` (fork): mapcount++, no mapping/index update. Context: ptls held."""
-    await preempt()
+    await preempt(page, WRITE, "mapcount")
     page._mapcount += 1
     trace("mapcount", pfn=page.pfn, mapcount=page.mapcount)
 
 
 async def page_remove_rmap(page: Page) -> None:
     """``page_remove_rmap``. Context: ptl held. mapping is deliberately left set."""
-    await preempt()
+    await preempt(page, WRITE, "mapcount")
     page._mapcount -= 1
     trace("mapcount", pfn=page.pfn, mapcount=page.mapcount)
     if page._mapcount < 0:
@@ -351,7 +353,7 @@ async def page_lock_anon_vma(page: Page) -> AnonVma | None:
     and its walk then finds no pte of the page.
     """
     rcu_read_lock()
-    await preempt()
+    await preempt(page, READ, "mapping")
     anon_mapping = page.mapping
     anon_vma: AnonVma | None = None
     if isinstance(anon_mapping, AnonVma) and page_mapped(page):

@@ -22,7 +22,7 @@ the same thing. With ``pagevec_size`` 0 or 1 an addition goes to the LRU at once
 
 from __future__ import annotations
 
-from target.kernel import BUG, current, might_sleep, preempt, trace
+from target.kernel import BUG, WRITE, current, might_sleep, preempt, trace
 
 from .mm_inline import add_page_to_active_list, add_page_to_inactive_list, del_page_from_lru
 from .page_alloc import free_hot_cold_page
@@ -40,7 +40,7 @@ async def get_page(page: Page) -> None:
     review goes wrong ("a get_page() on a random page which could be in any state"), so it is
     reported as a use-after-free of the page.
     """
-    await preempt()
+    await preempt(page, WRITE, "count")
     if page._count <= 0:
         BUG("use-after-free", f"get_page on free page pfn {page.pfn}", pfn=page.pfn)
     page._count += 1
@@ -61,7 +61,7 @@ async def put_page(page: Page) -> None:
     Context: any; the final put takes zone->lru_lock if the page is still on the LRU
     (``__page_cache_release``), which is allowed under ptl (rmap.c order).
     """
-    await preempt()
+    await preempt(page, WRITE, "count")
     if page._count <= 0:
         BUG("refcount-underflow", f"put_page on page pfn {page.pfn} with count {page._count}",
             pfn=page.pfn, count=page._count)
@@ -186,7 +186,7 @@ async def release_pages(pages: list[Page]) -> None:
     to_free: list[Page] = []
     zone = None
     for page in pages:
-        await preempt()  # put_page_testzero: atomic_dec_and_test
+        await preempt(page, WRITE, "count")  # put_page_testzero: atomic_dec_and_test
         if page._count <= 0:
             BUG("refcount-underflow", f"release_pages: pfn {page.pfn} count {page._count}",
                 pfn=page.pfn, count=page._count)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from target.kernel import BUG, preempt, trace
+from target.kernel import BUG, WRITE, preempt, trace
 
 from . import vmscan
 from .filemap import lock_page, unlock_page
@@ -74,7 +74,7 @@ async def _mmu_access(mm: MmStruct, addr: int, write: bool, value: int
     """One MMU attempt: (True, value read, value the ghost expects at this step) if the pte
     allowed the access, else (False, 0, 0). The access, the A/D update and the ghost update
     are one step: another CPU sees all of it or none."""
-    await preempt()
+    await preempt(mm, WRITE, addr)  # a read access sets the accessed bit: a pte write too
     table = mm.pte_table(addr, alloc=False)
     if table is None:
         return False, 0, 0
@@ -287,7 +287,7 @@ async def dma_write(p: UserProcess, addr: int, value: int, bursts: int = 3,
         return False
     page, unmaps = pinned
     for i in range(bursts):
-        await preempt()
+        await preempt(page, WRITE, "data")
         page.data = value + i
         if p.mm is not None:
             ghost_dma(p.mm, addr, unmaps, page.pfn, value + i)
@@ -346,6 +346,6 @@ async def swapoff() -> int:
 async def kswapd_reclaim(nid: int) -> bool:
     """kswapd reclaims one page of node ``nid``; its swap write completes after a point."""
     freed = await vmscan.shrink_one(nid)
-    await preempt()
+    await preempt(W(), WRITE, "pending_writeback")
     end_swap_io()  # synchronous I/O; the interrupt actor completes asynchronous I/O
     return freed

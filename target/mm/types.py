@@ -244,11 +244,12 @@ class PageTablePage(KObject):
     Freed by free_pgtables; a walker that kept a pointer to it is a use-after-free.
     """
 
-    __slots__ = ("base", "mm_name", "ptes", "ptl")
+    __slots__ = ("base", "mm", "mm_name", "ptes", "ptl")
     kind = "page table"
 
     def __init__(self, mm: MmStruct, pmd_index: int) -> None:
         super().__init__()
+        self.mm = mm  # a pte's pending operation names it as (mm, address): PendingOp
         self.mm_name = mm.name
         self.base = pmd_index * PTRS_PER_PTE
         self.ptes: list[Pte] = [None] * PTRS_PER_PTE
