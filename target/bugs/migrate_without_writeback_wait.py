@@ -24,8 +24,11 @@ be faulted back in from the swap cache, so a migrator finds it mapped and lockab
 Without the BUG_ON (2.6.17's "Writeback must be complete") the old page would be freed with
 the write in flight and ``end_page_writeback`` would run on a freed page. Breaks I3 (the page
 the I/O holds by its bio is freed). With synchronous I/O (``swap_io_delay`` 0) the write is
-in flight only until the end of kswapd's reclaim step; with the interrupt actor
-(target.mm.page_io) for as long as the scheduler delays the completion.
+in flight only until the end of kswapd's reclaim step, so a migrator must slip in before it
+ends (depth 1 on migrate-vs-swap-pin); with the interrupt actor (target.mm.page_io) for as
+long as the scheduler delays the completion, and one task can reclaim, fault the page back
+and migrate it before the interrupt (migrate-vs-writeback: depth 0; the same scenario with
+synchronous I/O never shows it).
 """
 
 from __future__ import annotations
@@ -104,7 +107,9 @@ BUG = HistoricalBug(
     summary="migrate_pages migrates a page under writeback (no skip, no wait)",
     expected_kinds=("bug",),
     scenario="migrate-vs-writeback",
-    strategy="random",
+    # Neither sampler reaches migrate-vs-writeback's window (DFS does, at its first
+    # execution); PCT is the one that finds the bug at all, on migrate-vs-swap-pin.
+    strategy="pct",
     overrides={"target.mm.migrate:migrate_pages": migrate_pages},
     depth=0,
     # Recorded by the gate's DFS, which runs with every fix (the scenario shows none of V2's
