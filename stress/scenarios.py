@@ -487,6 +487,75 @@ def migrate_vs_child_mremap() -> Scenario:
         name="migrate-vs-child-mremap",
     )
 
+
+def reclaim_vs_exit() -> Scenario:
+    """Reclaim against an exit: kswapd reaches a page's anon_vma through ``page->mapping``,
+    holding no reference on the anon_vma, while the only mm mapping the page tears down.
+
+        user: exit
+        kswapd: reclaim node 0, migrate node 0 -> 1 (sys_migrate_pages of process 1, as
+                in swapin-vs-reclaim: it puts the migrator's code in the gate's DFS),
+                reclaim node 1 (each reclaim's page_referenced takes the anon_vma's lock)
+
+        kswapd                                 user
+        isolate P; page_referenced:
+          page_mapped(P)
+        page_lock_anon_vma: rcu_read_lock,
+          page_mapped(P) again
+                                               exit_mmap: zap: mapcount 0;
+                                                 free_pgtables: anon_vma_unlink frees it
+        spin_lock(&anon_vma->lock)
+
+    The lock is of a freed anon_vma, and that is allowed: the free came inside kswapd's RCU
+    section, and SLAB_DESTROY_BY_RCU keeps the memory an anon_vma until the section ends (the
+    list kswapd then walks is empty). The migrators never meet this: they hold the migrated
+    mm's mmap_sem and mm_users, so its vma keeps the anon_vma alive. Two tasks, so that DFS
+    explores it to the end.
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=4, swap_slots=2),
+        _one_process(1),
+        [
+            TaskSpec("user", [("exit", 1)]),
+            TaskSpec("kswapd", [("swapout", 0), ("migrate", 1, 0, 1, 0), ("swapout", 1)]),
+        ],
+        name="reclaim-vs-exit",
+    )
+
+
+def migrate_vs_writeback() -> Scenario:
+    """Migration of a page whose swap write is still in flight (asynchronous swap I/O).
+
+        user: reclaim node 0 three times (direct reclaim: try_to_free_pages runs the same
+              shrink_page_list as kswapd; the first two clear the young bits of pages 0 and
+              1, the third unmaps page 0 and starts its write), read 0, migrate its own
+              pages 0 -> 1 (page 1, an ordinary anon page, migrates while page 0 is skipped)
+        irq: completes the write whenever the scheduler runs it
+
+        user                                           irq (another CPU)
+        try_to_unmap: pte 0 := S
+        swap_writepage: writeback, unlock_page
+        read 0: swap cache hit, pte 0 := P
+          (still under writeback)
+        migrate: isolate P, lock P;
+          pass 0: PageWriteback: skip
+          pass 1: wait_on_page_writeback               end_swap_bio_write:
+                                                         end_page_writeback
+
+    ``swap_writepage`` unlocks the page with its write in flight, so the page lock does not
+    keep a migrator off it: only migrate_pages' writeback test does (migrate_page BUGs on a
+    page under writeback). One task and the interrupt: with synchronous I/O (the write ends
+    with the reclaim step) there is no window at all, so this scenario shows what the
+    asynchronous I/O window adds.
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=6, swap_slots=4, swap_io_delay=IO_DELAY_UNBOUNDED),
+        _one_process(2),
+        [TaskSpec("user", [("swapout", 0)] * 3 + [("read", 1, 0), ("migrate", 1, 0, 1, 0)])],
+        name="migrate-vs-writeback",
+    )
+
+
 CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-fault": migrate_vs_fault,
     "migrate-vs-fork-exit": migrate_vs_fork_exit,
@@ -505,14 +574,26 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "thread-exit-vs-entry-wait": thread_exit_vs_entry_wait,
     "swapin-vs-reclaim": swapin_vs_reclaim,
     "migrate-vs-child-mremap": migrate_vs_child_mremap,
+    "reclaim-vs-exit": reclaim_vs_exit,
+    "migrate-vs-writeback": migrate_vs_writeback,
     "tiny-migrate-fault": tiny_migrate_fault,
     "tiny-migrate-pin": tiny_migrate_pin,
 }
 
 # The gate's exhaustive part (bound 2): small enough to explore every schedule. swapin-vs-reclaim
 # is there because no sampling strategy finds its deep race (find-get-page-after-unlock) within
-# thousands of runs.
-TINY = ("tiny-migrate-fault", "tiny-migrate-pin", "swapin-vs-reclaim")
+# thousands of runs; migrate-vs-writeback because neither does its window (random walk runs the
+# interrupt within a few steps; PCT's change points, spread over the few decisions a random
+# walk of it makes, always lower the user task inside it); reclaim-vs-exit is the only
+# scenario where reclaim races an exit.
+TINY = ("tiny-migrate-fault", "tiny-migrate-pin", "swapin-vs-reclaim", "reclaim-vs-exit",
+        "migrate-vs-writeback")
+
+TINY_BOUND = {"migrate-vs-writeback": 1}
+"""TINY scenarios the gate explores at a lower preemption bound than its default (2): bound 2
+of migrate-vs-writeback is 5,114 executions, about 20 s of CPU with every fix (the interrupt
+may preempt each of the migration's ~100 steps), against 210 at bound 1; its bug needs no
+preemption at all."""
 
 
 def canonical(name: str) -> Scenario:

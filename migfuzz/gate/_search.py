@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from stress import Outcome
 from stress.run import run_scenario
-from stress.scenarios import canonical
+from stress.scenarios import TINY_BOUND, canonical
 from stress.schedulers import DFSScheduler
 from stress.workload import Scenario
 
@@ -39,15 +39,17 @@ class _SearchParts(_GateBase):
         }
         for name in self.cfg.scenarios:
             with self.check("dfs", name) as c:
-                self.dfs_one(c, name, canonical(name), DFS_MAX_EXECUTIONS)
+                self.dfs_one(c, name, canonical(name), DFS_MAX_EXECUTIONS,
+                             TINY_BOUND.get(name, DFS_PREEMPTION_BOUND))
         user = self.cfg.user_scenario
         if user is not None:
             self.result.properties["dfs"]["user_max_executions"] = str(USER_DFS_MAX_EXECUTIONS)
             with self.check("dfs", f"scenario:{user.name}") as c:
                 self.dfs_one(c, user.name, user, USER_DFS_MAX_EXECUTIONS)
 
-    def dfs_one(self, c: Check, name: str, scenario: Scenario, cap: int) -> None:
-        sched = DFSScheduler(DFS_PREEMPTION_BOUND, max_executions=cap)
+    def dfs_one(self, c: Check, name: str, scenario: Scenario, cap: int,
+                bound: int = DFS_PREEMPTION_BOUND) -> None:
+        sched = DFSScheduler(bound, max_executions=cap)
         n = 0
         out: Outcome | None = None
         with injected(self.cfg.bugs, self.cfg.fixes):
@@ -64,16 +66,16 @@ class _SearchParts(_GateBase):
                                 capped=str(capped).lower())
             how = ("exhausted" if sched.exhausted else
                    f"CAPPED at max_executions={cap}: the bound-"
-                   f"{DFS_PREEMPTION_BOUND} search is NOT exhaustive" if capped else
+                   f"{bound} search is NOT exhaustive" if capped else
                    "stopped at the first finding")
             c.out.append(f"{n:,} schedule{'s' if n != 1 else ''} explored (preemption bound "
-                         f"{DFS_PREEMPTION_BOUND}, {how}){self.bugs_note()}")
+                         f"{bound}, {how}){self.bugs_note()}")
             self.log(f"dfs {name}: {c.out[-1]}")
             if out is None or found is None:
                 return
             sig, saved = self.save(
                 scenario, out, bugs=self.cfg.bugs, executor=DFS_EXECUTOR,
-                spec=StrategySpec("dfs", 0, {"preemption_bound": DFS_PREEMPTION_BOUND,
+                spec=StrategySpec("dfs", 0, {"preemption_bound": bound,
                                              "execution": n}),
                 origin={"part": "dfs", "scenario": name, "execution": n})
         c.fail(FAILED, f"{sig}: {repro_commands(str(saved))[0]}",

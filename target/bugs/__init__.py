@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import (
+    anon_vma_cache_without_rcu,
     find_get_page_after_unlock,
     fork_no_wrprotect,
     get_after_unlock,
     isolate_outside_ptl,
     isolate_without_lru_recheck,
     link_new_vma_at_head,
+    migrate_without_writeback_wait,
     missing_get_new,
     move_ptes_drop_ptl,
     no_restore_on_failure,
@@ -55,6 +57,8 @@ CATALOG: dict[str, HistoricalBug] = {
         find_get_page_after_unlock,
         isolate_without_lru_recheck,
         move_ptes_drop_ptl,
+        migrate_without_writeback_wait,
+        anon_vma_cache_without_rcu,
     )
 }
 

@@ -53,12 +53,19 @@ class KObject:
         return self._freed is not None
 
 
-def kfree(obj: KObject) -> None:
-    """Free ``obj``: later accesses are use-after-free findings; a second free is one too."""
+def kfree(obj: KObject, *, destroy_by_rcu: bool | None = None) -> None:
+    """Free ``obj``: later accesses are use-after-free findings; a second free is one too.
+
+    ``destroy_by_rcu``: whether the object's cache was created ``SLAB_DESTROY_BY_RCU``
+    (None: what its type says, ``slab_destroy_by_rcu``; a catalog bug frees an anon_vma as a
+    cache without the flag would).
+    """
     if obj._freed is not None:
         _report(obj, "double free")
     obj._freed = _where()
-    if obj.slab_destroy_by_rcu:
+    if destroy_by_rcu is None:
+        destroy_by_rcu = obj.slab_destroy_by_rcu
+    if destroy_by_rcu:
         obj._rcu_readers = {t: t.atomic_epoch for t in HOOKS.rq.tasks if t.atomic}
 
 
