@@ -132,6 +132,25 @@ def refind(rec: FindingRecord, source: str, fixes: Sequence[str] | None = None, 
     return None
 
 
+def retrace(rec: FindingRecord) -> FindingRecord | None:
+    """``rec`` with its trace re-recorded, or None if its recorded trace hash is current.
+
+    A model change that leaves every decision in place can still change the trace (a new
+    event, a renamed field): the file then reproduces exactly but ``migfuzz repro`` says
+    "trace differs" forever. The decisions, history and origin stay; the trace hash, its
+    step count and the model commit become today's.
+    """
+    with injected(rec.bugs, rec.fixes):
+        fresh = confirm_record(rec.scenario, rec.schedule, strategy=rec.strategy,
+                               executor=rec.executor, bugs=rec.bugs, fixes=rec.fixes,
+                               max_steps=rec.max_steps, origin=rec.origin,
+                               signature=rec.signature, what=f"{rec.signature}'s reproducer")
+    if fresh.trace_hash == rec.trace_hash:
+        return None
+    return dataclasses.replace(rec, trace_hash=fresh.trace_hash, steps=fresh.steps,
+                               model_commit=fresh.model_commit)
+
+
 def refresh_file(path: str) -> tuple[int, str]:
     """``migfuzz repro --refresh``: (exit status, one line) for one known reproducer.
 
@@ -148,7 +167,12 @@ def refresh_file(path: str) -> tuple[int, str]:
                                "reproducer of exactly one catalog bug")
     drift = replay_drift(rec, tuple(cat[rec.bugs[0]].expected_kinds))
     if drift is None:
-        return 0, f"{path}: replays exactly ({rec.signature}); unchanged"
+        retraced = retrace(rec)
+        if retraced is None:
+            return 0, f"{path}: replays exactly ({rec.signature}); unchanged"
+        write_atomic(Path(path), retraced.dumps())
+        return 0, (f"{path}: replays exactly ({rec.signature}) with a new trace "
+                   f"(was {rec.trace_hash}, now {retraced.trace_hash}); trace re-recorded")
     fresh = refind(rec, path)
     if fresh is None:
         return 1, f"{path}: {drift}; {rec.bugs[0]} NOT re-found; unchanged"

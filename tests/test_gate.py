@@ -502,3 +502,25 @@ def test_repro_refresh_rewrites_only_drifted_files(
     regression.write_text(fixed_regression())
     assert run_main(["repro", "--refresh", str(regression)]) == 2
     assert "--refresh re-finds a known reproducer" in capsys.readouterr().err
+
+
+def test_repro_refresh_re_records_a_stale_trace_and_keeps_the_decisions(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file whose decisions still replay exactly but whose recorded trace hash is stale (a
+    model change that moved no scheduling point but changed an event) is rewritten with
+    today's trace; its decisions and history stay, and a second refresh leaves it alone."""
+    src = KNOWN / "unlock-before-remove.json"
+    d = json.loads(src.read_text())
+    d["trace_hash"] = "sha256:" + "0" * 32  # what an older model recorded
+    d.pop("digest", None)  # edited on purpose: a file with a digest would be refused as corrupt
+    stale = tmp_path / src.name
+    stale.write_text(json.dumps(d))
+    assert run_main(["repro", "--refresh", str(stale)]) == 0
+    assert "trace re-recorded" in capsys.readouterr().out
+    fresh, orig = load(stale), load(src)
+    assert fresh.trace_hash == orig.trace_hash != d["trace_hash"]
+    assert (fresh.schedule, fresh.first_seen, fresh.origin) == (
+        orig.schedule, orig.first_seen, orig.origin)
+    assert check(fresh).first.trace_hash == fresh.trace_hash
+    assert run_main(["repro", "--refresh", str(stale)]) == 0
+    assert "unchanged" in capsys.readouterr().out
