@@ -36,3 +36,17 @@ class Scheduler(Protocol):
             A tid from ``runnable``.
         """
         ...
+
+
+class OneExecution:
+    """The ``new_execution`` of a strategy whose input describes a single execution (a byte
+    string, a recorded schedule): True the first time, then False."""
+
+    _started = False
+
+    def new_execution(self) -> bool:
+        """True once: the input describes a single execution."""
+        if self._started:
+            return False
+        self._started = True
+        return True
