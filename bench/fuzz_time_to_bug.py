@@ -209,7 +209,7 @@ def main() -> None:
     others = [m for m in modes if m != "none"] if "none" in modes else []
     mutator = " (libFuzzer's own mutator)" if args.libfuzzer_mutator else ""
     mutator += ", on each bug's catalog scenario only" if args.pin else ""
-    lines += ["", f"## Time to first detection, {target}{mutator} from {start}, {args.rounds} "
+    lines += ["", f"## Time to first detection, {target}{mutator}, from {start}, {args.rounds} "
               f"rounds of at most {args.budget:,} executions", "",
               "Per mode: median executions to the bug [min-max] (found/rounds), then median "
               "CPU seconds; `>`: the median run used its budget. Ratios: median CPU seconds of "

@@ -9,7 +9,8 @@ libFuzzer's own. ``MIGFUZZ_SCENARIO=NAME`` fuzzes that canonical scenario's pree
 
 Hunts: the races that need two or more preemptions, each in its place (get-after-unlock,
 link-new-vma-at-head, find-get-page-after-unlock, move-ptes-drop-ptl), which fuzz_schedule's
-one byte per decision does not reach from an empty corpus (bench/fuzz.md).
+one byte per decision does not reach from an empty corpus (0/3 within 10,000 executions:
+bench/fuzz.md as of commit 187fcaf; this target's figures: bench/fuzz.md).
 """
 
 from __future__ import annotations

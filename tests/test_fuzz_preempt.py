@@ -192,24 +192,20 @@ def test_a_pinned_scenario_is_kept_by_every_mutation() -> None:
 @pytest.mark.slow
 def test_the_custom_mutator_reaches_libfuzzer(tmp_path: Path) -> None:
     """libFuzzer runs the target's mutator: with MIGFUZZ_SCENARIO every input it keeps picks
-    that scenario (libFuzzer's own mutations would change the first byte), with or without
-    ``--libfuzzer-mutator``; an unknown name is a one-line error, exit 2."""
-    def run(corpus: Path, *flags: str, scenario: str = "tiny-migrate-pin"
-            ) -> subprocess.CompletedProcess[str]:
+    that scenario (libFuzzer's own mutations would change the first byte); an unknown name is
+    a one-line error, exit 2."""
+    def run(corpus: Path, scenario: str) -> subprocess.CompletedProcess[str]:
         corpus.mkdir()
         env = dict(os.environ, MIGFUZZ_SCENARIO=scenario, MIGFUZZ_FIXES="all", MIGFUZZ_BUGS="")
         return subprocess.run(
-            [sys.executable, "-m", "fuzzers.fuzz_preempt", str(corpus), "-runs=150",
-             "-seed=1", *flags], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=300)
+            [sys.executable, "-m", "fuzzers.fuzz_preempt", str(corpus), "-runs=150", "-seed=1"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
-    for flags in ((), ("--libfuzzer-mutator",)):
-        corpus = tmp_path / f"c{len(flags)}"
-        proc = run(corpus, *flags)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        kept = [p.read_bytes() for p in corpus.iterdir()]
-        assert len(kept) > 3 and {d[0] for d in kept} == {PIN}, flags
-    bad = run(tmp_path / "bad", scenario="nowhere")
+    proc = run(tmp_path / "c", "tiny-migrate-pin")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    kept = [p.read_bytes() for p in (tmp_path / "c").iterdir()]
+    assert len(kept) > 3 and {d[0] for d in kept} == {PIN}
+    bad = run(tmp_path / "bad", "nowhere")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith(
         "fuzz_preempt: MIGFUZZ_SCENARIO: unknown scenario 'nowhere'")
