@@ -111,7 +111,8 @@ def record_from_artifact(path: str, target: str | None, bugs: list[str],
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if target is None:
         guessed = [t for t in TARGETS if f"fuzz-{t}" in path or f"{t}" in Path(path).parts]
-        candidates = guessed or list(TARGETS)
+        # the newest target last, so that an older artifact decodes as it did before it
+        candidates = guessed or sorted(TARGETS, key=lambda t: t == "fuzz_preempt")
     else:
         candidates = [check_target(target)]
     for t in candidates:
