@@ -6,20 +6,27 @@ and instrumenting the model, measured by a one-execution run). The machine this 
 shared, so wall seconds would measure the neighbours.
 
     .venv/bin/python bench/fuzz_time_to_bug.py [--rounds 5] [--budget 20000] [--no-seeds]
-        [--bugs deep|all|NAME,...] [--modes all,order,none] [--jobs 2] [--out bench/fuzz.md]
+        [--bugs deep|all|NAME,...] [--modes all,order,conflict,none] [--jobs 2]
+        [--out bench/fuzz.md] [--target fuzz_schedule|fuzz_preempt|...] [--libfuzzer-mutator]
+        [--pin]
 
-Each run is ``python -m fuzzers.fuzz_schedule`` bounded by ``-runs`` (the budget), with
-``-max_len=512``, ``-seed=<round>``, a fresh empty work corpus (plus the committed seed corpus
-and the dictionary unless ``--no-seeds``), every upstream fix of V2's flaws applied
-(``MIGFUZZ_FIXES=all``: the model then has no finding of its own, so any crash is the bug's)
-and the bug injected through ``MIGFUZZ_BUGS``. A run that used its budget without a crash
-counts as its budget (a censored value, marked ``>`` when it decides the median).
+Each run is ``python -m fuzzers.TARGET`` (default fuzz_schedule) bounded by ``-runs`` (the
+budget), with ``-max_len=512``, ``-seed=<round>``, a fresh empty work corpus (plus the
+committed seed corpus and the dictionary unless ``--no-seeds``), every upstream fix of V2's
+flaws applied (``MIGFUZZ_FIXES=all``: the model then has no finding of its own, so any crash
+is the bug's) and the bug injected through ``MIGFUZZ_BUGS``. A run that used its budget without
+a crash counts as its budget (a censored value, marked ``>`` when it decides the median).
 
 Modes: ``all`` reports every feature family of ``fuzzers/_coverage.py``; ``order`` only the
 families of the first feature set (switches, lock-order edges, pte transitions, refcount and
 mapcount values, switch triples: ``MIGFUZZ_FEEDBACK_FAMILIES``), an ablation of the
 conflict-pair, held-lock and pte-pair features; ``none`` is plain code coverage at plain speed
-(``--no-interleaving-feedback``).
+(``--no-interleaving-feedback``); ``conflict`` only what relates two tasks' accesses (conflict
+pairs, locks held at a preemption, pte transition pairs, lock-order edges), without the
+families that key on where a switch happens (with fuzz_preempt, every new position of a
+preemption is a new ``sw``/``sw3`` feature, and a corpus kept for positions spreads
+libFuzzer's mutations thin). ``--libfuzzer-mutator`` runs fuzz_preempt with libFuzzer's own
+mutations instead of its custom mutator (fuzzers/_mutate.py): the control of that mutator.
 """
 
 from __future__ import annotations
@@ -41,8 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 ORDER_FAMILIES = "sw,lk,pte,get_page,put_page,map,sw3"
-MODES = ("all", "order", "none")
-TARGETS = ("fuzz_scenario", "fuzz_schedule", "fuzz_sequential")
+CONFLICT_FAMILIES = "cf,ph,pp,lk"
+MODES = ("all", "order", "conflict", "none")
+TARGETS = ("fuzz_preempt", "fuzz_scenario", "fuzz_schedule", "fuzz_sequential")
 
 
 def machine() -> str:
@@ -79,7 +87,8 @@ def run_cpu(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, str
 
 
 def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
-         seeds: bool = True) -> Run:
+         seeds: bool = True, libfuzzer_mutator: bool = False,
+         scenario: str | None = None) -> Run:
     """One libFuzzer run of ``runs`` executions at most."""
     with tempfile.TemporaryDirectory() as work:
         art = Path(work) / "art"
@@ -90,13 +99,18 @@ def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
                f"-seed={seed + 1}", f"-artifact_prefix={art}/", "-print_final_stats=1"]
         if seeds:  # the committed seed corpus and the dictionary
             cmd[4:4] = [str(ROOT / "corpus" / target)]
-            cmd.append(f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}")
+            if target != "fuzz_preempt":  # its bytes are preemptions (migfuzz.fuzz.NO_DICT)
+                cmd.append(f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}")
         env = dict(os.environ, MIGFUZZ_BUGS=bug or "", MIGFUZZ_FIXES="all",
-                   MIGFUZZ_FEEDBACK_FAMILIES="")
+                   MIGFUZZ_FEEDBACK_FAMILIES="", MIGFUZZ_SCENARIO=scenario or "")
         if mode == "none":
             cmd.append("--no-interleaving-feedback")
+        if libfuzzer_mutator:
+            cmd.append("--libfuzzer-mutator")
         elif mode == "order":
             env["MIGFUZZ_FEEDBACK_FAMILIES"] = ORDER_FAMILIES
+        elif mode == "conflict":
+            env["MIGFUZZ_FEEDBACK_FAMILIES"] = CONFLICT_FAMILIES
         _, stderr, cpu = run_cpu(cmd, env)
         crashed = any(art.iterdir())
         units = re.search(r"stat::number_of_executed_units:\s+(\d+)", stderr)
@@ -143,15 +157,29 @@ def main() -> None:
     ap.add_argument("--bugs", default="deep", help='"deep" (depth >= 2), "all", or names')
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--jobs", type=int, default=1, help="runs at once")
+    ap.add_argument("--target", default="fuzz_schedule", choices=TARGETS,
+                    help="the fuzzer of the time-to-bug part")
+    ap.add_argument("--libfuzzer-mutator", action="store_true",
+                    help="fuzz_preempt without its custom mutator")
+    ap.add_argument("--pin", action="store_true",
+                    help="fuzz_preempt on each bug's catalog scenario only (MIGFUZZ_SCENARIO)")
     args = ap.parse_args()
+    if args.pin and args.target != "fuzz_preempt":
+        raise SystemExit("bench: --pin needs --target fuzz_preempt")
     seeds = not args.no_seeds
     modes = args.modes.split(",")
-    if not set(modes) <= set(MODES) or "none" not in modes:
-        raise SystemExit(f"bench: --modes is a list of {', '.join(MODES)} including none")
+    if not set(modes) <= set(MODES):
+        raise SystemExit(f"bench: --modes is a list of {', '.join(MODES)}")
+    if "none" not in modes and not args.skip_throughput:
+        raise SystemExit("bench: the throughput table needs mode none (or --skip-throughput)")
     bugs = catalog_bugs(args.bugs)
+    from target.bugs import CATALOG  # importable once catalog_bugs set the path
+
+    scenario_of = {b: CATALOG[b].scenario for b, _ in bugs}
     pool = ThreadPoolExecutor(args.jobs)
 
-    startup = {m: startup_cpu("fuzz_schedule", m) for m in modes}
+    target = args.target
+    startup = {m: startup_cpu(target, m) for m in modes}
 
     argv = " ".join(sys.argv[1:])
     lines = ["# Fuzzers: throughput and time-to-bug", "",
@@ -165,31 +193,37 @@ def main() -> None:
                   "| fuzzer | " + " | ".join(modes) + " | "
                   + " | ".join(f"{m}/none" for m in modes if m != "none") + " |",
                   "|---|" + "---|" * (2 * len(modes) - 1)]
-        for target in TARGETS:
-            runs = list(pool.map(lambda m, t=target: fuzz(t, 0, bug=None, mode=m,
-                                                          runs=args.throughput_runs), modes))
+        for t in TARGETS:
+            runs = list(pool.map(lambda m, t=t: fuzz(t, 0, bug=None, mode=m,
+                                                     runs=args.throughput_runs), modes))
             rate = {m: r.executions / max(r.cpu - startup[m], 1e-3)
                     for m, r in zip(modes, runs, strict=True)}
-            lines.append(f"| {target} | " + " | ".join(f"{rate[m]:.0f}" for m in modes)
+            lines.append(f"| {t} | " + " | ".join(f"{rate[m]:.0f}" for m in modes)
                          + " | " + " | ".join(f"{rate[m] / rate['none']:.2f}"
                                               for m in modes if m != "none") + " |")
             print(lines[-1], flush=True)
 
     start = "seed corpus + dictionary" if seeds else "an empty corpus, no dictionary"
-    others = [m for m in modes if m != "none"]
-    lines += ["", f"## Time to first detection, fuzz_schedule from {start}, {args.rounds} "
+    # the ratios need plain coverage measured in the same run (a run of other modes only
+    # compares them with a none column measured elsewhere, by hand)
+    others = [m for m in modes if m != "none"] if "none" in modes else []
+    mutator = " (libFuzzer's own mutator)" if args.libfuzzer_mutator else ""
+    mutator += ", on each bug's catalog scenario only" if args.pin else ""
+    lines += ["", f"## Time to first detection, {target}{mutator}, from {start}, {args.rounds} "
               f"rounds of at most {args.budget:,} executions", "",
               "Per mode: median executions to the bug [min-max] (found/rounds), then median "
               "CPU seconds; `>`: the median run used its budget. Ratios: median CPU seconds of "
               "plain coverage over the mode's (> 1: the feedback finds the bug sooner).", "",
-              "| bug | depth | " + " | ".join(f"{m} executions | {m} CPU s" for m in modes)
-              + " | " + " | ".join(f"none/{m}" for m in others) + " |",
+              "| " + " | ".join(["bug", "depth", *(f"{m} executions | {m} CPU s" for m in modes),
+                                 *(f"none/{m}" for m in others)]) + " |",
               "|---|---|" + "---|" * (2 * len(modes) + len(others))]
     for bug, depth in bugs:
         jobs = [(r, m) for r in range(args.rounds) for m in modes]
 
         def one(rm: tuple[int, str], b: str = bug) -> Run:
-            run = fuzz("fuzz_schedule", rm[0], bug=b, mode=rm[1], runs=args.budget, seeds=seeds)
+            run = fuzz(target, rm[0], bug=b, mode=rm[1], runs=args.budget, seeds=seeds,
+                       libfuzzer_mutator=args.libfuzzer_mutator,
+                       scenario=scenario_of[b] if args.pin else None)
             print(b, rm[1], rm[0], run, flush=True)  # progress, as runs end
             return run
 
@@ -205,8 +239,8 @@ def main() -> None:
                  f"{_cell(cpu[m], found[m], args.rounds, '.1f')}" for m in modes]
         ratio = [statistics.median(cpu["none"]) / max(statistics.median(cpu[m]), 1e-3)
                  for m in others]
-        lines.append(f"| {bug} | {depth} | " + " | ".join(cells) + " | "
-                     + " | ".join(f"{x:.2f}" for x in ratio) + " |")
+        lines.append("| " + " | ".join([bug, str(depth), *cells, *(f"{x:.2f}" for x in ratio)])
+                     + " |")
         print(lines[-1], flush=True)
     tmp = Path(args.out).with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n")

@@ -16,7 +16,8 @@ Strategies, each with a fresh process state per (bug, seed):
 * ``random``, ``pct``: one process, direct executor, the same mixed scenarios, one strategy.
 * ``fuzz...``: libFuzzer (bench/fuzz_time_to_bug.py has the details), executions as schedules:
   ``fuzz`` is fuzz_schedule from the committed seeds with interleaving feedback; ``-scenario``
-  fuzzes fuzz_scenario instead (generated scenarios, not only canonical ones), ``-empty``
+  fuzzes fuzz_scenario instead (generated scenarios, not only canonical ones), ``-preempt``
+  fuzz_preempt (the canonical scenarios' preemptions, one byte each), ``-empty``
   starts from an empty corpus without the dictionary, ``-nofb`` is plain code coverage.
 
 Times are CPU seconds (the process's, its workers' and libFuzzer's, from ``wait4``), so a
@@ -109,7 +110,8 @@ def main() -> None:
                     help="libFuzzer's executions per (bug, seed)")
     ap.add_argument("--bugs", default=",".join(sorted(CATALOG, key=lambda b: CATALOG[b].depth)))
     ap.add_argument("--strategies", default="portfolio,random,pct,fuzz,fuzz-nofb,fuzz-empty,"
-                    "fuzz-empty-nofb,fuzz-scenario,fuzz-scenario-nofb",
+                    "fuzz-empty-nofb,fuzz-scenario,fuzz-scenario-nofb,fuzz-preempt,"
+                    "fuzz-preempt-nofb,fuzz-preempt-empty,fuzz-preempt-empty-nofb",
                     help="comma-separated subset (the machine is shared: keep runs short)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "time_to_bug.md"))
     args = ap.parse_args()
@@ -148,7 +150,8 @@ def main() -> None:
                 elif not strat.startswith("fuzz"):
                     t, n, ok = in_process(bug, strat, seed, args.runs, without)
                 else:
-                    target = "fuzz_scenario" if "-scenario" in strat else "fuzz_schedule"
+                    target = ("fuzz_scenario" if "-scenario" in strat else
+                              "fuzz_preempt" if "-preempt" in strat else "fuzz_schedule")
                     mode = "none" if strat.endswith("-nofb") else "all"
                     if (target, mode) not in startup:  # import + instrumentation, paid once
                         startup[target, mode] = startup_cpu(target, mode)

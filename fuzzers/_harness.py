@@ -78,14 +78,16 @@ def execute(
     return outcome
 
 
-def fuzz_main(test_one_input: Callable[[bytes], None]) -> None:
+def fuzz_main(test_one_input: Callable[[bytes], None],
+              custom_mutator: Callable[[bytes, int, int], bytes] | None = None) -> None:
     """The common ``main`` of the targets: bugs from the environment, the feedback switches,
     then libFuzzer.
 
     ``--no-interleaving-feedback`` turns tracing and feedback off (plain code coverage, at
     plain speed); ``--feedback-trace-only`` traces and computes the features but does not
     report them (the control of ``test_feedback_reaches_libfuzzer``: same code runs, only
-    libFuzzer's view differs)."""
+    libFuzzer's view differs). ``custom_mutator`` replaces libFuzzer's mutations (atheris's
+    ``custom_mutator``)."""
     import atheris
 
     # libFuzzer's -fork mode starts its workers by executing argv[0]. Under `python -m`
@@ -106,5 +108,8 @@ def fuzz_main(test_one_input: Callable[[bytes], None]) -> None:
         chosen = os.environ.get("MIGFUZZ_FEEDBACK_FAMILIES")
         if chosen:
             _coverage.families = frozenset(chosen.split(","))
-    atheris.Setup(sys.argv, test_one_input)
+    if custom_mutator is None:
+        atheris.Setup(sys.argv, test_one_input)
+    else:
+        atheris.Setup(sys.argv, test_one_input, custom_mutator=custom_mutator)
     atheris.Fuzz()

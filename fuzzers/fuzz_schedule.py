@@ -3,7 +3,8 @@ other byte one scheduling decision. Deep interleaving search on races known to m
 
 Hunts: the catalog's races between migration and faults, fork, exit, swap-out and pins
 (migration_entry_wait's reference, entry restore on failure, nr_refs with a pin); finds
-get-after-unlock, wait-without-ref and nr-refs-constant in seconds (bench/fuzz.md).
+get-after-unlock, wait-without-ref and nr-refs-constant in seconds from its seeds
+(bench/time_to_bug.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ migrator; fuzzers/_ops.py). These scenarios are the races that byte opens, each 
 the decoder can express, encoded by :func:`fuzzers._encode.encode_scenario`; libFuzzer starts
 from them instead of waiting to flip that bit and the right ones after it.
 
-    python -m fuzzers.seeds          write them into corpus/fuzz_scenario, corpus/fuzz_sequential
+    python -m fuzzers.seeds          write them into corpus/fuzz_scenario, corpus/fuzz_sequential,
+                                     and fuzz_preempt's seeds into corpus/fuzz_preempt
 
 Each file is named ``ext-<sha256 prefix>`` of its bytes, so writing twice changes nothing;
 tests/test_fuzz_encode.py checks that the committed files are exactly these.
@@ -112,9 +113,20 @@ def seeds() -> dict[str, dict[str, bytes]]:
     return out
 
 
+def preempt_seeds() -> dict[str, bytes]:
+    """fuzz_preempt's seeds: every canonical scenario started by each of its tasks, without a
+    preemption (two bytes each, named ``run-<scenario>-<task>``): the runs libFuzzer preempts
+    from, one per scenario and first task, so that no scenario waits to be drawn."""
+    from ._targets import CANONICAL_NAMES, ntasks_of
+
+    return {f"run-{name}-{t}": bytes([i, t]) for i, name in enumerate(CANONICAL_NAMES)
+            for t in range(ntasks_of(i))}
+
+
 def main() -> int:
-    for target, files in seeds().items():
+    for target, files in [*seeds().items(), ("fuzz_preempt", preempt_seeds())]:
         d = ROOT / "corpus" / target
+        d.mkdir(exist_ok=True)
         for name, data in files.items():
             tmp = d / f".{name}.tmp"  # a rename, so a reader never sees half a seed
             tmp.write_bytes(data)

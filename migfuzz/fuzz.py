@@ -6,7 +6,8 @@
 The target runs in a child process (``python -m fuzzers.TARGET``) with libFuzzer's flags:
 
 * ``-max_total_time=N``; ``-max_len=512`` (a schedule is one byte per decision: the default
-  length limit would starve it); ``-dict=fuzzers/schedule.dict``;
+  length limit would starve it); ``-dict=fuzzers/schedule.dict`` (not for fuzz_preempt, whose
+  bytes are preemptions, not decisions);
 * a work corpus ``OUT/fuzz-TARGET/corpus`` (kept between runs) and the seed corpus
   (``--corpus``, default ``corpus/TARGET``) as a second, read-only input directory;
 * ``-artifact_prefix=OUT/fuzz-TARGET/artifacts/``;
@@ -48,6 +49,8 @@ from .strategies import StrategySpec
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = tuple(sorted(DECODERS))
 MAX_LEN = 512
+NO_DICT = ("fuzz_preempt",)
+"""Targets schedule.dict does not fit: its entries are runs of decisions (one byte each)."""
 
 
 def check_target(name: str) -> str:
@@ -98,7 +101,8 @@ def record_from_artifact(path: str, target: str | None, bugs: list[str],
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if target is None:
         guessed = [t for t in TARGETS if f"fuzz-{t}" in path or f"{t}" in Path(path).parts]
-        candidates = guessed or list(TARGETS)
+        # the newest target last, so that an older artifact decodes as it did before it
+        candidates = guessed or sorted(TARGETS, key=lambda t: t == "fuzz_preempt")
     else:
         candidates = [check_target(target)]
     for t in candidates:
@@ -175,9 +179,10 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
     if corpus.is_dir():
         cmd.append(str(corpus))
     cmd += [f"-runs={runs}" if runs is not None else f"-max_total_time={max(1, int(seconds))}",
-            f"-max_len={MAX_LEN}",
-            f"-artifact_prefix={artifacts}/", f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}",
+            f"-max_len={MAX_LEN}", f"-artifact_prefix={artifacts}/",
             "-print_final_stats=1", f"-seed={seed + 1}"]
+    if target not in NO_DICT:
+        cmd.append(f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}")
     env = dict(os.environ, MIGFUZZ_BUGS=",".join(bugs), MIGFUZZ_FIXES=",".join(fixes))
     if jobs > 1:
         cmd += [f"-fork={jobs}", "-ignore_crashes=1"]

@@ -138,6 +138,7 @@ def test_repro_replays_with_the_fixes_the_file_records(
 
 def test_fixes_field_is_optional_and_part_of_the_key() -> None:
     d = json.loads((KNOWN / "missing-get-new.json").read_text())
+    d.pop("digest", None)  # edited below on purpose: a digest would make each edit corrupt
     d.pop("fixes", None)
     d.pop("known_flaw", None)
     old = FindingRecord.from_json(d)

@@ -73,7 +73,7 @@ def test_plan_uses_the_jobs_and_stays_within_the_budget(jobs: int) -> None:
 
 def test_lanes_share_their_time_and_fill_what_is_left(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    n = nightly.Nightly(seconds=90, jobs=2, bugs=[], out=tmp_path, db=tmp_path / "h.sqlite",
+    n = nightly.Nightly(seconds=120, jobs=2, bugs=[], out=tmp_path, db=tmp_path / "h.sqlite",
                         report=tmp_path / "r")
     started: list[tuple[int, nightly.Item]] = []
 
@@ -82,8 +82,8 @@ def test_lanes_share_their_time_and_fill_what_is_left(tmp_path: Path,
         lane.busy = True
 
     monkeypatch.setattr(n, "_start", start)
-    n.deadline = 90.0
-    lanes = plan(2, 90.0)
+    n.deadline = 120.0
+    lanes = plan(2, 120.0)
 
     def step(now: float) -> tuple[int, nightly.Item] | None:
         before = len(started)
@@ -94,15 +94,17 @@ def test_lanes_share_their_time_and_fill_what_is_left(tmp_path: Path,
 
     first = step(0.0)
     assert [(i, it.kind, it.target, it.seconds, it.jobs) for i, it in started] == [
-        (0, "stress", "portfolio", 90.0, 1), (1, "fuzz", "fuzz_scenario", 30.0, 1)]
+        (0, "stress", "portfolio", 120.0, 1), (1, "fuzz", "fuzz_preempt", 30.0, 1)]
     assert first is not None
-    nxt = step(40.0)  # fuzz_scenario took 10 s more than planned: the next two share 50 s
+    nxt = step(45.0)  # fuzz_preempt took 15 s more than planned: the next three share 75 s
+    assert nxt is not None and (nxt[1].target, nxt[1].seconds) == ("fuzz_scenario", 25.0)
+    nxt = step(70.0)  # on time: the next two share 50 s
     assert nxt is not None and (nxt[1].target, nxt[1].seconds) == ("fuzz_schedule", 25.0)
-    nxt = step(50.0)  # fuzz_schedule stopped at once (a crash): the last one gets the rest
-    assert nxt is not None and (nxt[1].target, nxt[1].seconds) == ("fuzz_sequential", 40.0)
-    nxt = step(60.0)  # ... and stopped too: the lane runs another stress campaign
-    assert nxt is not None and (nxt[1].kind, nxt[1].seconds) == ("stress", 30.0)
-    assert step(80.0) is None and lanes[1].done  # 10 s left: not worth starting anything
+    nxt = step(75.0)  # fuzz_schedule stopped at once (a crash): the last one gets the rest
+    assert nxt is not None and (nxt[1].target, nxt[1].seconds) == ("fuzz_sequential", 45.0)
+    nxt = step(85.0)  # ... and stopped too: the lane runs another stress campaign
+    assert nxt is not None and (nxt[1].kind, nxt[1].seconds) == ("stress", 35.0)
+    assert step(110.0) is None and lanes[1].done  # 10 s left: not worth starting anything
 
 
 # -- the history database ---------------------------------------------------------------------
@@ -511,10 +513,10 @@ def test_short_nightly_on_the_faithful_model_is_clean(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     with History(out / "history.sqlite") as h:
         runs = h.runs()
-        assert [r.kind for r in runs] == ["stress", "fuzz", "fuzz", "fuzz"]
+        assert [r.kind for r in runs] == ["stress"] + ["fuzz"] * len(FUZZ_TARGETS)
         assert [r.target for r in runs][1:] == list(FUZZ_TARGETS)
         assert {r.status for r in runs} == {"ok"}
-        assert [r.execs for r in runs] == [200] * 4 and h.findings() == []
+        assert [r.execs for r in runs] == [200] * len(runs) and h.findings() == []
         assert all(r.coverage for r in runs if r.kind == "fuzz")
     page = (out / "report" / "index.html").read_text()
     assert "No findings tonight." in page and "0 new" in page

@@ -7,11 +7,12 @@
 The budget (default 8 hours; ``--hours`` and ``--minutes`` add up) is spread over ``--jobs``
 processes (default: the machine's cores) as *lanes*, each a queue of runs:
 
-    jobs = 1      one lane: the stress portfolio for half the budget, then each fuzz target
-                  (fuzz_scenario, fuzz_schedule, fuzz_sequential) for a sixth
-    jobs 2..5     a stress campaign with jobs-1 workers for the whole budget, and one lane
-                  running the three fuzz targets a third of the budget each
-    jobs >= 6     a stress campaign with jobs-3 workers, and one lane per fuzz target
+    jobs = 1      one lane: the stress portfolio for half the budget, then each of the F fuzz
+                  targets (fuzz_preempt, fuzz_scenario, fuzz_schedule, fuzz_sequential: F = 4)
+                  for 1/(2F) of it
+    jobs 2..2F-1  a stress campaign with jobs-1 workers for the whole budget, and one lane
+                  running the fuzz targets 1/F of the budget each
+    jobs >= 2F    a stress campaign with jobs-F workers, and one lane per fuzz target
 
 so a 2-core machine runs two things at a time, and the stress portfolio (the engine that
 finds races on the trio executor) keeps at least half the machine. A lane whose queue ends

@@ -62,7 +62,7 @@ def _lanes(jobs: int, seconds: float) -> list[Lane]:
         items = [Item(RunKind.STRESS, "portfolio", seconds / 2)]
         items += [Item(RunKind.FUZZ, t, seconds / (2 * len(fuzz))) for t in fuzz]
         return [Lane(1, deque(items))]
-    if jobs < 6:
+    if jobs < 2 * len(fuzz):  # a lane per target would leave the stress portfolio under half
         return [Lane(jobs - 1, deque([Item(RunKind.STRESS, "portfolio", seconds, jobs - 1)])),
                 Lane(1, deque(Item(RunKind.FUZZ, t, seconds / len(fuzz)) for t in fuzz))]
     stress = jobs - len(fuzz)

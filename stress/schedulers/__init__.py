@@ -6,6 +6,7 @@ from .bytes import ByteScheduler as ByteScheduler
 from .dfs import DFSScheduler as DFSScheduler
 from .dfs import NondeterminismError as NondeterminismError
 from .pct import PCTScheduler as PCTScheduler
+from .preempt import PreemptScheduler as PreemptScheduler
 from .random import RandomScheduler as RandomScheduler
 from .replay import ReplayScheduler as ReplayScheduler
 from .replay import ScheduleDivergence as ScheduleDivergence

@@ -60,3 +60,17 @@ class PendingOpsScheduler(Scheduler, Protocol):
                 runs (``pending[i].tid == runnable[i]``). Built for this call: keep them.
         """
         ...
+
+
+class OneExecution:
+    """The ``new_execution`` of a strategy whose input describes a single execution (a byte
+    string, a recorded schedule): True the first time, then False."""
+
+    _started = False
+
+    def new_execution(self) -> bool:
+        """True once: the input describes a single execution."""
+        if self._started:
+            return False
+        self._started = True
+        return True

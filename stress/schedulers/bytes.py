@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ._protocol import OneExecution
 
-class ByteScheduler:
+
+class ByteScheduler(OneExecution):
     """One execution whose decisions are read from ``data``.
 
     Invariant: ``0 <= consumed <= len(data)``; ``consumed`` bytes have been used.
@@ -24,17 +26,9 @@ class ByteScheduler:
     def __init__(self, data: bytes) -> None:
         self.data = bytes(data)
         self.consumed = 0
-        self._started = False
 
     def __repr__(self) -> str:
         return f"ByteScheduler({len(self.data)} bytes)"
-
-    def new_execution(self) -> bool:
-        """True once: a byte string describes a single execution."""
-        if self._started:
-            return False
-        self._started = True
-        return True
 
     def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
         i = self.consumed

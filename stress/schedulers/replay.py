@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ._protocol import OneExecution
+
 
 class ScheduleDivergence(RuntimeError):
     """The recorded schedule does not fit the program being replayed.
@@ -24,7 +26,7 @@ class ScheduleDivergence(RuntimeError):
     """
 
 
-class ReplayScheduler:
+class ReplayScheduler(OneExecution):
     """One execution that makes exactly the recorded decisions.
 
     Invariant: ``0 <= position <= len(schedule)``; ``position`` decisions have been replayed.
@@ -33,7 +35,6 @@ class ReplayScheduler:
     def __init__(self, schedule: Sequence[int]) -> None:
         self.schedule: tuple[int, ...] = tuple(schedule)
         self.position = 0
-        self._started = False
 
     def __repr__(self) -> str:
         return f"ReplayScheduler({len(self.schedule)} decisions)"
@@ -46,13 +47,6 @@ class ReplayScheduler:
         ended (a finding, or all tasks done) before the recording did.
         """
         return self.position == len(self.schedule)
-
-    def new_execution(self) -> bool:
-        """True once: a recorded schedule describes a single execution."""
-        if self._started:
-            return False
-        self._started = True
-        return True
 
     def next_task(self, runnable: Sequence[int], current: int | None, yielding: bool) -> int:
         """The next recorded tid.
