@@ -1,6 +1,6 @@
 """What the quiescent progress phase costs: schedules/s without it and with it, side by side.
 
-The progress phase (stress/oracles.py: quiescent migration, reclaim, swap cycle, and the
+The progress phase (stress/_progress_oracle.py: quiescent migration, reclaim, swap cycle, and the
 retry-limit check on one execution in RETRY_CHECK_EVERY) runs model code after every
 execution. Each round runs the same random-walk seeds of every canonical scenario with the
 phase replaced by a no-op and with it (order alternating), direct executor, one process.

@@ -22,8 +22,9 @@ from target.mm.page_io import swap_bio_irq
 from target.mm.world import set_world
 
 from ._execution import DEFAULT_MAX_STEPS, Finding, Outcome
+from ._progress_oracle import progress_program, retry_limit_program
 from .executors import get_executor, run_direct
-from .oracles import check_quiescent, progress_program, retry_limit_program
+from .oracles import check_quiescent
 from .schedulers import RandomScheduler, Scheduler
 from .workload import (
     IRQ_TASK,

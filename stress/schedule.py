@@ -85,7 +85,34 @@ def decode_schedule(text: str) -> list[int]:
         ScheduleFormatError: not a schedule, a version this code does not read, bad
             characters, a checksum mismatch (mangled or cut in copying), or a malformed body.
     """
-    compact = "".join(text.split())
+    payload = _checked_payload("".join(text.split()))
+    count, pos = _read_varint(payload, 1, "decision count")
+    width, pos = _read_varint(payload, pos, "tid width")
+    if not 1 <= width <= MAX_WIDTH:
+        raise ScheduleFormatError(f"bad tid width {width}: must be 1..{MAX_WIDTH}")
+    packed = payload[pos:]
+    need = (count * width + 7) // 8
+    if len(packed) < need:
+        raise ScheduleFormatError(
+            f"truncated: {count} decisions of {width} bits need {need} bytes, "
+            f"found {len(packed)}"
+        )
+    if len(packed) > need:
+        raise ScheduleFormatError(
+            f"trailing garbage: {len(packed) - need} bytes after {count} decisions"
+        )
+    schedule = _unpack(packed, count, width)
+    minimal = max(1, max(schedule, default=0).bit_length())
+    if width != minimal:
+        raise ScheduleFormatError(
+            f"bad tid width {width}: the largest tid needs {minimal} bits"
+        )
+    return schedule
+
+
+def _checked_payload(compact: str) -> bytes:
+    """The payload of a schedule text without whitespace (layout byte, varints, packed tids),
+    checked: prefix and version, base32 alphabet, length, layout and CRC."""
     if not compact.startswith(PREFIX):
         m = _ANY_PREFIX.match(compact)
         if m:
@@ -121,28 +148,7 @@ def decode_schedule(text: str) -> list[int]:
             "checksum mismatch: the schedule was altered or cut off in copying; "
             "paste it again from the report"
         )
-    count, pos = _read_varint(payload, 1, "decision count")
-    width, pos = _read_varint(payload, pos, "tid width")
-    if not 1 <= width <= MAX_WIDTH:
-        raise ScheduleFormatError(f"bad tid width {width}: must be 1..{MAX_WIDTH}")
-    packed = payload[pos:]
-    need = (count * width + 7) // 8
-    if len(packed) < need:
-        raise ScheduleFormatError(
-            f"truncated: {count} decisions of {width} bits need {need} bytes, "
-            f"found {len(packed)}"
-        )
-    if len(packed) > need:
-        raise ScheduleFormatError(
-            f"trailing garbage: {len(packed) - need} bytes after {count} decisions"
-        )
-    schedule = _unpack(packed, count, width)
-    minimal = max(1, max(schedule, default=0).bit_length())
-    if width != minimal:
-        raise ScheduleFormatError(
-            f"bad tid width {width}: the largest tid needs {minimal} bits"
-        )
-    return schedule
+    return payload
 
 
 def _b32decode(body: str) -> bytes:
