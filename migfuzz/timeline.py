@@ -23,7 +23,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
-Event = tuple[int, int, str, dict[str, Any]]
+from stress import Event
 
 
 def describe(event: str, f: dict[str, Any]) -> str:
