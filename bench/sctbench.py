@@ -109,6 +109,13 @@ def main() -> None:
         "DFS is deterministic and runs once: \"found, N\" or \"exh at N\" (the bounded search",
         "finished without the bug). See bench/sctbench.py and bench/sctbench/__init__.py.",
         "",
+        "Reading it: PCT d=1 has no priority change point, so a task runs until it blocks or",
+        "ends; it finds only the bugs some order of whole tasks shows (the space DFS pb=0",
+        "enumerates). DFS with a larger bound is a superset search but visits its deeper",
+        "preemptions first, so within the limit it can find a bug later than a smaller bound,",
+        "or not at all (carter01_bad). arithmetic_prog_bad, din_phil2_sat and lazy01_bad fail",
+        "in the sequential order too (bench/sctbench/__init__.py), so every strategy finds them.",
+        "",
     ]
     text = "\n".join(head + rows) + "\n"
     fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=".sctbench.")
