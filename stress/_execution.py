@@ -326,10 +326,21 @@ def _frame_function(coro: Any) -> str:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
         if _is_model(frame):
             name = frame.f_code.co_name  # type: ignore[union-attr]
-        elif frame is not None and frame.f_globals.get("__name__") == _WORKLOAD_MODULE:
+        elif frame is not None and _is_program(frame.f_globals.get("__name__", "")):
             outside = frame.f_code.co_name  # the same on every executor
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
     return name if name != "?" else outside
+
+
+_HARNESS_PACKAGES = frozenset({"stress", "target", "migfuzz", "trio"})
+
+
+def _is_program(module: str) -> bool:
+    """Whether a frame of ``module`` is a task's own program: the scenario's operations
+    (stress/workload.py), or a user's program written against :mod:`migfuzz.testing` (any
+    module outside the harness, the model and trio), whose function then names a deadlock
+    instead of ``deadlock in ?``."""
+    return module == _WORKLOAD_MODULE or module.partition(".")[0] not in _HARNESS_PACKAGES
 
 
 def _blocked_function(waiting: list[KTask]) -> str:

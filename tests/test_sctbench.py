@@ -166,6 +166,7 @@ def test_lost_wakeup_is_a_deadlock_with_its_wait() -> None:
     assert r.finding is not None and r.finding.kind == "deadlock"
     assert "waits for cv" in str(r.finding.details["waits"])
     assert "waits for consumer" in str(r.finding.details["waits"])  # main's join
+    assert r.finding.signature.removeprefix("deadlock in ") in ("consumer", "lost_wakeup")
 
 
 async def abba() -> None:
@@ -185,6 +186,9 @@ def test_deadlock_names_the_cycle() -> None:
     r = explore(abba, "random", schedules=100, seed=0)
     assert r.finding is not None and r.finding.kind == "deadlock"
     assert sorted(r.finding.details["cycle"]) == ["ab waits for b", "ba waits for a"]
+    # Named by the user's function the first blocked task is in, not "deadlock in ?": a
+    # signature that names nothing would merge every deadlock of every program.
+    assert r.finding.signature == "deadlock in one"
 
 
 async def trylock_prog() -> None:
