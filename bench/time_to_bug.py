@@ -13,7 +13,9 @@ Strategies, each with a fresh process state per (bug, seed):
 * ``portfolio``: the default ``migfuzz stress --bug BUG --fixes all -x --seed S --runs N``
   (2 jobs, trio executor, mixed canonical/generated scenarios, random + PCT), as a user runs
   it; schedules are the campaign's ``runs``.
-* ``random``, ``pct``: one process, direct executor, the same mixed scenarios, one strategy.
+* ``random``, ``pct``, ``pos``, ``cpct``: one process, direct executor, the same mixed
+  scenarios, one strategy (``pos``: partial order sampling, ``cpct``: conflict-aware PCT;
+  bench/strategies.md compares them).
 * ``fuzz...``: libFuzzer (bench/fuzz_time_to_bug.py has the details), executions as schedules:
   ``fuzz`` is fuzz_schedule from the committed seeds with interleaving feedback; ``-scenario``
   fuzzes fuzz_scenario instead (generated scenarios, not only canonical ones), ``-preempt``
@@ -137,7 +139,7 @@ def main() -> None:
     for bug, without in rows:
         cells: list[str] = []
         for strat in strats:
-            if without and strat not in ("random", "pct"):
+            if without and strat not in ("random", "pct", "pos", "cpct"):
                 cells += ["n/a", "n/a"]
                 continue
             budget = args.fuzz_runs if strat.startswith("fuzz") else args.runs

@@ -44,9 +44,11 @@ class _Strategy(_Strict):
 
     @model_validator(mode="after")
     def _rebuildable(self) -> _Strategy:
-        # random and pct are rebuilt on drift (make_scheduler): their parameters must be
-        # exactly what the scheduler takes, within bounds.
-        allowed = {"random": {}, "pct": {"depth": (1, 16), "max_steps_hint": (1, MAX_STEPS)}}
+        # random, pct, pos and cpct are rebuilt on drift (make_scheduler): their parameters
+        # must be exactly what the scheduler takes, within bounds.
+        pct = {"depth": (1, 16), "max_steps_hint": (1, MAX_STEPS)}
+        allowed: dict[str, dict[str, tuple[int, int]]] = {
+            "random": {}, "pct": pct, "pos": {}, "cpct": pct}
         spec = allowed.get(self.name)
         if spec is None:
             return self

@@ -40,10 +40,7 @@ from target.fixes import FIXES, UpstreamFix, expand
 from .bugs import injected
 from .findings import FindingRecord, KnownFlaw
 from .replay import ContinueScheduler, replay_schedule
-from .strategies import StrategySpec, make_scheduler
-
-REBUILDABLE = ("random", "pct")
-"""Strategies whose run :func:`make_scheduler` rebuilds exactly (a campaign's findings)."""
+from .strategies import REBUILDABLE, StrategySpec, make_scheduler
 
 RERUN_SEEDS = 8
 """Seeds of the re-run when the replay diverges: the finding's own seed and the next ones."""

@@ -23,7 +23,13 @@ from stress.workload import Scenario
 from ._errors import FindingFileError, HarnessError, UsageError
 from .bugs import injected
 from .findings import FindingRecord, model_commit, now, trace_hash
-from .strategies import StrategySpec, divergence_of, make_scheduler, replay_scheduler
+from .strategies import (
+    REBUILDABLE,
+    StrategySpec,
+    divergence_of,
+    make_scheduler,
+    replay_scheduler,
+)
 
 
 def run_traced(scenario: Scenario, scheduler: Scheduler, *, executor: str,
@@ -183,7 +189,7 @@ def _replays(record: FindingRecord, ex: str) -> Verdict:
         if first.divergence is not None and first.exhausted:
             v.continued = run_traced(record.scenario, ContinueScheduler(record.schedule),
                                      executor=ex, max_steps=record.max_steps)
-        if first.divergence is not None and record.strategy.name in ("random", "pct"):
+        if first.divergence is not None and record.strategy.name in REBUILDABLE:
             try:
                 sched = make_scheduler(record.strategy)
             except (UsageError, ValueError):

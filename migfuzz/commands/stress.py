@@ -44,7 +44,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, metavar="S",
                    help="campaign seed (default 0)")
     p.add_argument("--strategy", choices=STRATEGIES, default="portfolio",
-                   help="scheduling strategy (default: portfolio, alternating the others)")
+                   help="scheduling strategy (default: portfolio, alternating random and pct; "
+                        "pos: partial order sampling, cpct: conflict-aware PCT)")
     p.add_argument("--executor", choices=EXECUTORS, default="trio",
                    help="run each execution in this executor (default trio)")
     p.add_argument("--jobs", type=jobs_count, default=None, metavar="N",

@@ -3,9 +3,11 @@
 from ._protocol import PendingOpsScheduler as PendingOpsScheduler
 from ._protocol import Scheduler as Scheduler
 from .bytes import ByteScheduler as ByteScheduler
+from .cpct import ConflictPCTScheduler as ConflictPCTScheduler
 from .dfs import DFSScheduler as DFSScheduler
 from .dfs import NondeterminismError as NondeterminismError
 from .pct import PCTScheduler as PCTScheduler
+from .pos import POSScheduler as POSScheduler
 from .preempt import PreemptScheduler as PreemptScheduler
 from .random import RandomScheduler as RandomScheduler
 from .replay import ReplayScheduler as ReplayScheduler

@@ -131,11 +131,17 @@ class PCTScheduler:
             if tid not in prio:
                 self._rank_new(tid)
         if self.steps in self.change_points and current is not None:
-            # The paper lowers the task that executed the step at the change point: the one
-            # that reached this point, whether or not it can still run.
-            if current not in prio:
-                self._rank_new(current)
-            prio[current] = self._next_lowered
-            self._next_lowered -= 1.0
+            self._lower(current)
         self.steps += 1
         return max(runnable, key=prio.__getitem__)
+
+    def _lower(self, current: int) -> None:
+        """Lower ``current`` below every task, the latest lowered lowest.
+
+        The paper lowers the task that executed the step at the change point: the one that
+        reached this point, whether or not it can still run.
+        """
+        if current not in self._priority:
+            self._rank_new(current)
+        self._priority[current] = self._next_lowered
+        self._next_lowered -= 1.0
