@@ -21,7 +21,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.sctbench import PROGRAMS  # noqa: E402
+from migfuzz.findings import write_atomic  # noqa: E402
 from migfuzz.testing import explore  # noqa: E402
 
 STRATEGIES: list[tuple[str, str, dict[str, int]]] = [
@@ -100,8 +100,9 @@ def main() -> None:
     head = [
         "# SCTBench ported: bugs found per strategy",
         "",
-        f"Machine: 2-core VM shared with other work, {platform.processor() or platform.machine()}"
-        f", Python {platform.python_version()}. Command: `.venv/bin/python bench/sctbench.py "
+        f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"load average {os.getloadavg()[0]:.1f} at the end, Python "
+        f"{platform.python_version()}. Command: `.venv/bin/python bench/sctbench.py "
         f"--seeds {args.seeds} --limit {args.limit}`; {cpu:.0f} CPU s in all.",
         "",
         "Cells: seeds that found the bug / seeds run, median schedules to the first finding",
@@ -117,11 +118,7 @@ def main() -> None:
         "in the sequential order too (bench/sctbench/__init__.py), so every strategy finds them.",
         "",
     ]
-    text = "\n".join(head + rows) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=".sctbench.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
+    write_atomic(args.out, "\n".join(head + rows) + "\n")
     print(f"wrote {args.out} ({cpu:.0f} CPU s)")
 
 

@@ -8,6 +8,7 @@ no interleaving. The API tests each drive one feature so that disconnecting it f
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,8 +28,9 @@ from migfuzz.testing import (
 )
 from target.kernel import ACQUIRE, READ, RELEASE, WRITE, PendingOp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.sctbench import PROGRAMS
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_ROOT))
+from bench.sctbench import PROGRAMS  # noqa: E402
 
 # The budget each port's search gets and the strategy: the cheapest that finds it (seeded).
 SEARCH = {
@@ -265,3 +267,24 @@ def test_every_strategy_finds_the_lost_update(strategy: str) -> None:
 def test_unknown_strategy() -> None:
     with pytest.raises(ValueError, match="unknown strategy 'pos'"):
         explore(lost_update, "pos")
+
+
+@pytest.mark.slow
+def test_the_table_script_runs_every_program_under_every_strategy(tmp_path: Path) -> None:
+    """bench/sctbench.py as a user runs it: a row per ported program, a column per strategy,
+    the bugs the sequential order shows found by every strategy, and bad input exit 2."""
+    script = [sys.executable, str(_ROOT / "bench" / "sctbench.py")]
+    out = tmp_path / "t.md"
+    done = subprocess.run([*script, "--seeds", "1", "--limit", "20", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ")[1:-1]
+            for line in out.read_text().splitlines() if line.startswith("| ")}
+    assert set(PROGRAMS) <= set(rows)
+    for name, port in PROGRAMS.items():
+        assert len(rows[name]) == 7  # random, PCT d=1..3, DFS pb=0..2
+        if port.sequential_bug:  # the run-to-completion order shows it: found in every column
+            assert all(c.startswith(("1/1", "found")) for c in rows[name]), (name, rows[name])
+    bad = subprocess.run([*script, "--seeds", "0", "--out", str(out)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--seeds" in bad.stderr
