@@ -20,7 +20,7 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from stress import Finding
+from stress import Finding, Outcome
 from stress.run import run_scenario
 from stress.scenarios import canonical
 from stress.schedulers import RandomScheduler
@@ -28,7 +28,7 @@ from stress.workload import Scenario
 
 from ._errors import FindingFileError, HarnessError
 from .bugs import catalog, injected, least_bound
-from .findings import FindingRecord, load, write_atomic
+from .findings import FindingRecord, load, model_commit, trace_hash, write_atomic
 from .minimize import NotReproducible, minimize
 from .replay import confirm_record, replay_schedule
 from .strategies import StrategySpec, make_scheduler, spec_for_run
@@ -49,17 +49,23 @@ def replay_drift(rec: FindingRecord, kinds: Sequence[str],
     """None if the exact replay (bug injected, with ``fixes``, default the file's) still
     shows ``rec``'s finding, else what it shows instead, in one line ("diverges (...)",
     "ends cleanly", "detected as X")."""
+    return _replay(rec, kinds, fixes)[0]
+
+
+def _replay(rec: FindingRecord, kinds: Sequence[str],
+            fixes: Sequence[str] | None = None) -> tuple[str | None, Outcome | None]:
+    """:func:`replay_drift`, and the replay's outcome (its trace hash is the file's to keep)."""
     with injected(rec.bugs, rec.fixes if fixes is None else fixes):
         rep = replay_schedule(rec.scenario, rec.schedule, executor=rec.executor,
                               max_steps=rec.max_steps)
     f = None if rep.outcome is None else rep.outcome.finding
     if rep.divergence is not None:
-        return f"diverges ({rep.divergence})"
+        return f"diverges ({rep.divergence})", rep.outcome
     if f is None:
-        return "ends cleanly"
+        return "ends cleanly", rep.outcome
     if f.signature != rec.signature or f.kind not in kinds:
-        return f"detected as {f.signature}"
-    return None
+        return f"detected as {f.signature}", rep.outcome
+    return None, rep.outcome
 
 
 def _search(scenario: Scenario, rec: FindingRecord,
@@ -132,23 +138,20 @@ def refind(rec: FindingRecord, source: str, fixes: Sequence[str] | None = None, 
     return None
 
 
-def retrace(rec: FindingRecord) -> FindingRecord | None:
-    """``rec`` with its trace re-recorded, or None if its recorded trace hash is current.
+def retrace(rec: FindingRecord, outcome: Outcome) -> FindingRecord | None:
+    """``rec`` with the trace of ``outcome`` (its exact replay, which showed its finding), or
+    None if its recorded trace hash is that one already.
 
     A model change that leaves every decision in place can still change the trace (a new
     event, a renamed field): the file then reproduces exactly but ``migfuzz repro`` says
     "trace differs" forever. The decisions, history and origin stay; the trace hash, its
     step count and the model commit become today's.
     """
-    with injected(rec.bugs, rec.fixes):
-        fresh = confirm_record(rec.scenario, rec.schedule, strategy=rec.strategy,
-                               executor=rec.executor, bugs=rec.bugs, fixes=rec.fixes,
-                               max_steps=rec.max_steps, origin=rec.origin,
-                               signature=rec.signature, what=f"{rec.signature}'s reproducer")
-    if fresh.trace_hash == rec.trace_hash:
+    fresh = trace_hash(outcome)
+    if fresh == rec.trace_hash:
         return None
-    return dataclasses.replace(rec, trace_hash=fresh.trace_hash, steps=fresh.steps,
-                               model_commit=fresh.model_commit)
+    return dataclasses.replace(rec, trace_hash=fresh, steps=outcome.steps,
+                               model_commit=model_commit())
 
 
 def refresh_file(path: str) -> tuple[int, str]:
@@ -165,9 +168,10 @@ def refresh_file(path: str) -> tuple[int, str]:
     if len(rec.bugs) != 1 or rec.bugs[0] not in cat:
         raise FindingFileError(path, f"records bugs {rec.bugs}: --refresh re-finds a known "
                                "reproducer of exactly one catalog bug")
-    drift = replay_drift(rec, tuple(cat[rec.bugs[0]].expected_kinds))
+    drift, outcome = _replay(rec, tuple(cat[rec.bugs[0]].expected_kinds))
     if drift is None:
-        retraced = retrace(rec)
+        assert outcome is not None  # it showed the finding
+        retraced = retrace(rec, outcome)
         if retraced is None:
             return 0, f"{path}: replays exactly ({rec.signature}); unchanged"
         write_atomic(Path(path), retraced.dumps())
