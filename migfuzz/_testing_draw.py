@@ -79,6 +79,15 @@ class Preemptions:
     start: int = 0
     switches: tuple[tuple[int, int], ...] = ()
 
+    def __post_init__(self) -> None:
+        n = self.ntasks
+        if not 1 <= n <= 255 or not 0 <= self.start < n:
+            raise ValueError(f"Preemptions: start {self.start} is not a task of {n}")
+        for run, task in self.switches:
+            if not (0 <= task < n and 0 <= run * n + task <= 255):
+                raise ValueError(f"Preemptions: switch ({run}, {task}) is not one byte for "
+                                 f"{n} tasks (0 <= task < {n}, run <= {(255 - task) // n})")
+
     def data(self) -> bytes:
         """The ``fuzz_preempt`` bytes of this schedule (stress/schedulers/preempt.py)."""
         n = self.ntasks

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +28,14 @@ MIGFUZZ = Path(sys.executable).parent / "migfuzz"
 BUG = "missing-get-new"
 
 
+# On a CI server (CI=true, GITHUB_ACTIONS=true, ...) Hypothesis loads its "ci" profile:
+# derandomized, no database. The example runs here as on a developer's machine.
+CI_VARS = set(getattr(hypothesis._settings, "_CI_VARS", ())) | {"CI", "GITHUB_ACTIONS"}
+
+
 def _pytest(cwd: Path, *args: str, bugs: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGFUZZ_", "PYTEST_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MIGFUZZ_", "PYTEST_", "HYPOTHESIS_")) and k not in CI_VARS}
     if bugs:
         env["MIGFUZZ_BUGS"] = bugs
     return subprocess.run(

@@ -203,3 +203,11 @@ def test_check_schedule_without_preemptions_on_a_clean_model(tmp_path: Path) -> 
     sc = canonical("migrate-vs-fault")
     check_schedule(sc, Preemptions(len(sc.tasks), start=1), out=tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("start", "switches"), [(2, ()), (0, ((0, 2),)), (0, ((128, 1),))])
+def test_preemptions_refuse_what_one_byte_cannot_say(start: int,
+                                                     switches: tuple[tuple[int, int], ...]
+                                                     ) -> None:
+    with pytest.raises(ValueError, match="Preemptions: "):
+        Preemptions(2, start, switches)
