@@ -51,6 +51,18 @@ TARGETS = tuple(sorted(DECODERS))
 MAX_LEN = 512
 NO_DICT = ("fuzz_preempt",)
 """Targets schedule.dict does not fit: its entries are runs of decisions (one byte each)."""
+DICT = ROOT / "fuzzers" / "schedule.dict"
+
+
+def libfuzzer_options(target: str) -> dict[str, str | int]:
+    """The libFuzzer options ``target`` is fuzzed with, by name (``max_len``, and ``dict``:
+    the dictionary file, unless the target is in :data:`NO_DICT`): what :func:`run_fuzz`
+    passes as ``-NAME=VALUE`` and what migfuzz/oss_fuzz.py writes into the target's
+    ClusterFuzzLite ``.options`` file, so that both fuzz alike."""
+    opts: dict[str, str | int] = {"max_len": MAX_LEN}
+    if check_target(target) not in NO_DICT:
+        opts["dict"] = str(DICT)
+    return opts
 
 
 def check_target(name: str) -> str:
@@ -179,10 +191,8 @@ def run_fuzz(target: str, seconds: float, jobs: int, bugs: list[str], corpus: Pa
     if corpus.is_dir():
         cmd.append(str(corpus))
     cmd += [f"-runs={runs}" if runs is not None else f"-max_total_time={max(1, int(seconds))}",
-            f"-max_len={MAX_LEN}", f"-artifact_prefix={artifacts}/",
-            "-print_final_stats=1", f"-seed={seed + 1}"]
-    if target not in NO_DICT:
-        cmd.append(f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}")
+            f"-artifact_prefix={artifacts}/", "-print_final_stats=1", f"-seed={seed + 1}"]
+    cmd += [f"-{name}={value}" for name, value in libfuzzer_options(target).items()]
     env = dict(os.environ, MIGFUZZ_BUGS=",".join(bugs), MIGFUZZ_FIXES=",".join(fixes))
     if jobs > 1:
         cmd += [f"-fork={jobs}", "-ignore_crashes=1"]

@@ -34,6 +34,14 @@ SCTBench ported onto it lives in ``bench/sctbench/``.
 
 Not modelled (ours): spurious condition-variable wakeups; a relocked default mutex blocks its
 owner forever, as ``PTHREAD_MUTEX_NORMAL`` does, so it ends as a deadlock finding.
+
+The same module tests the model of page migration from a user's pytest suite (docs/testing.md,
+docs/testing_example.py): Hypothesis strategies :func:`scenarios` (the swarm generator's
+space, each choice a draw, so it shrinks) and :func:`schedules` (:class:`Preemptions` of a
+scenario, shrinking toward fewer), :func:`run_schedule` for one drawn pair, and the helpers
+:func:`check_scenario` (N schedules under a strategy) and :func:`check_schedule` (one drawn
+pair), which fail with :class:`ScenarioFailed`: the finding's timeline and the ``migfuzz
+repro FILE`` command of the finding file they saved.
 """
 
 from __future__ import annotations
@@ -66,7 +74,16 @@ from target.kernel import (
     preempt,
 )
 
+from ._testing_check import ScenarioFailed as ScenarioFailed
+from ._testing_check import check_scenario as check_scenario
+from ._testing_check import check_schedule as check_schedule
+from ._testing_draw import Preemptions as Preemptions
+from ._testing_draw import run_schedule as run_schedule
+from ._testing_draw import scenarios as scenarios
+from ._testing_draw import schedules as schedules
+
 T = TypeVar("T")
+
 
 Program = Callable[[], Coroutine[Any, Any, None]]
 """A program: a fresh ``main()`` coroutine per execution (it builds its own shared state)."""

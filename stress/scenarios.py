@@ -51,6 +51,8 @@ from ._generate import KERNEL_OPS as KERNEL_OPS
 from ._generate import MREMAP_BASE as MREMAP_BASE
 from ._generate import THREAD_OPS as THREAD_OPS
 from ._generate import USER_OPS as USER_OPS
+from ._generate import Chooser as Chooser
+from ._generate import compose as compose
 from ._generate import generate as generate
 from .workload import Scenario, ScenarioError
 
