@@ -25,6 +25,7 @@ from migfuzz.testing import (
     replay,
     run_once,
     spawn,
+    yield_,
 )
 from target.kernel import ACQUIRE, READ, RELEASE, WRITE, PendingOp
 
@@ -262,6 +263,106 @@ def test_points_carry_typed_pending_ops() -> None:
 def test_every_strategy_finds_the_lost_update(strategy: str) -> None:
     r = explore(lost_update, strategy, schedules=500, seed=2, depth=2, bound=1)
     assert r.finding is not None and r.schedules <= 500
+
+
+async def cas_counter() -> None:
+    # Each task adds 1 with a compare-and-swap retry loop: no update is lost iff the CAS is
+    # one atomic point (as two points, a read then a write, DFS finds the lost update).
+    x = Shared("x", 0)
+
+    async def inc() -> None:
+        while True:
+            old = await x.read()
+            if await x.compare_exchange(old, old + 1) == old:
+                break
+
+    a, b = await spawn(inc), await spawn(inc)
+    await a.join()
+    await b.join()
+    check(await x.read() == 2, "x == 2")
+
+
+def test_compare_exchange_is_one_atomic_point() -> None:
+    r = explore(cas_counter, "dfs", bound=2, schedules=10_000)
+    assert r.finding is None and r.exhausted and r.schedules > 10
+
+
+async def exchange_lock() -> None:
+    # A test-and-set spinlock on exchange (the chess WorkStealQueue's SpinLock) guarding a
+    # read-modify-write: mutual exclusion iff exchange is atomic; fetch_add counts entries.
+    lock, x, entries = Shared("lock", 0), Shared("x", 0), Shared("entries", 0)
+
+    async def inc() -> None:
+        while await lock.exchange(1) != 0:
+            await yield_()
+        await x.write(await x.read() + 1)
+        await entries.fetch_add(1)
+        await lock.write(0)
+
+    a, b = await spawn(inc), await spawn(inc)
+    await a.join()
+    await b.join()
+    check(await x.read() == 2 and await entries.read() == 2, "x == entries == 2")
+
+
+def test_exchange_lock_excludes_under_every_order() -> None:
+    r = explore(exchange_lock, "dfs", bound=2, schedules=10_000)
+    assert r.finding is None and r.exhausted and r.schedules > 10
+
+
+def test_rmw_ops_are_one_write_point_each() -> None:
+    rec = Recorder()
+    rec.new_execution()
+    run_once(exchange_lock, rec)
+    lock_ops = [p.action for p in rec.seen if getattr(p.obj, "name", "") == "lock"]
+    assert lock_ops and set(lock_ops) == {WRITE}
+
+
+async def flag_wait() -> None:
+    flag = Shared("flag", 0)
+
+    async def waiter() -> None:
+        while not await flag.read():
+            await yield_()
+
+    t = await spawn(waiter)
+    await flag.write(1)
+    await t.join()
+
+
+@pytest.mark.parametrize("program", [flag_wait, exchange_lock])
+def test_yield_gives_way_to_the_task_a_spinner_waits_for(program: object) -> None:
+    # PCT keeps a yielder's priority: were yield_ a bare point, a spinner with the higher
+    # priority would spin until max_steps, a livelock finding. The yielder sleeps until
+    # something changes instead, so every run ends.
+    for seed in range(3):
+        r = explore(program, "pct", schedules=20, seed=seed, max_steps=2000)  # type: ignore[arg-type]
+        assert r.finding is None, r.finding
+
+
+async def lone_spinner() -> None:
+    flag = Shared("flag", 0)
+    while not await flag.read():
+        await yield_()
+
+
+async def spinner_and_a_sleeper() -> None:
+    # The other task blocks on a mutex main holds: main, spinning, is then the only one
+    # that can run, so its yield must not sleep (that would be a false deadlock).
+    m = Mutex("m")
+    await m.lock()
+
+    async def t() -> None:
+        await m.lock()
+
+    await spawn(t)
+    await lone_spinner()
+
+
+@pytest.mark.parametrize("program", [lone_spinner, spinner_and_a_sleeper])
+def test_a_spinner_nobody_can_release_is_a_livelock(program: object) -> None:
+    r = explore(program, "random", schedules=3, max_steps=300)  # type: ignore[arg-type]
+    assert r.finding is not None and r.finding.kind == "livelock"
 
 
 def test_unknown_strategy() -> None:
