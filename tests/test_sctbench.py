@@ -490,3 +490,20 @@ def test_the_table_script_runs_every_program_under_every_strategy(tmp_path: Path
     bad = subprocess.run([*script, "--seeds", "0", "--out", str(out)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--seeds" in bad.stderr
+
+
+@pytest.mark.slow
+def test_the_table_script_runs_only_the_programs_asked(tmp_path: Path) -> None:
+    script = [sys.executable, str(_ROOT / "bench" / "sctbench.py")]
+    out = tmp_path / "t.md"
+    done = subprocess.run([*script, "--seeds", "1", "--limit", "5", "--out", str(out),
+                           "--programs", "sync01_bad,phase01_bad"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split(" | ")[0].removeprefix("| ") for line in out.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| program")]
+    assert rows == ["sync01_bad", "phase01_bad", "**programs found** (of 2)"]
+    bad = subprocess.run([*script, "--programs", "sync01_bad,nope", "--out", str(out)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown program nope" in bad.stderr
+    assert bad.stderr.count("\n") == 1  # one line, no traceback
