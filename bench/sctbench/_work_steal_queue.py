@@ -161,8 +161,9 @@ class WorkStealQueue:
 
 async def operate(r: ObjType | None) -> None:
     """``r->Operation()``; on an indeterminate slot's value, the C's segfault."""
-    check(r is not None, "r != NULL (Operation on an unset slot)")
-    assert r is not None  # narrowed for mypy: check raised otherwise
+    if r is None:
+        check(False, "r != NULL (Operation on an unset slot)")
+        return
     await r.operation()
 
 

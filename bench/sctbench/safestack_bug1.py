@@ -2,10 +2,16 @@
 
 A lock-free stack of array indices (Dmitry Vyukov's SafeStack): 3 threads each pop an index
 twice, write their id to the item's ``Value``, assert it reads back, and push the index back.
-Pop takes ``Next`` of the head item by ``exchange(-1)``, then swings ``head`` by
-compare-and-swap; an ABA on ``head`` (the head index popped and pushed back between one
-thread's load of head and its CAS, with a stale next) lets two threads pop the same index,
-and one's ``Value`` is overwritten before its read: ``assert(Value == idx)`` fails.
+Pop takes ``Next`` of the head item by ``exchange(-1)`` (a -1 makes other
+poppers yield), then swings ``head`` by compare-and-swap. The bug (an ABA on head): a Pop
+that loaded head before index 0 was popped takes the -1 "lock" on 0 while its popper pushes
+it back; the pusher's CAS fails, its retry stores Next again over the lock, and once 0 is
+head again the stale Pop's CAS succeeds with a stale next, making head an index another
+thread holds. Two threads then hold index 0 and one's ``Value`` is overwritten before its
+read: ``assert(Value == idx)`` fails. tests/test_sctbench.py replays such a run (43 accesses
+to the stack). Its depth: at least 7 preemptions (a 0-1 BFS over the C program's states,
+3 threads x 3 items, a switch away from a thread that could go on costing 1); none of our
+strategies found it in 200,000 schedules (random, PCT d=3 and 5, DFS pb=3).
 
 Mapping: the ``std::atomic<int>`` head, count and every item's Next, and the ``volatile``
 Value, are a Shared each; ``load``/``store`` are read/write, ``exchange``,
