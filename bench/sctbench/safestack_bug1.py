@@ -10,7 +10,8 @@ head again the stale Pop's CAS succeeds with a stale next, making head an index 
 thread holds. Two threads then hold index 0 and one's ``Value`` is overwritten before its
 read: ``assert(Value == idx)`` fails. tests/test_sctbench.py replays such a run (43 accesses
 to the stack). Its depth: at least 7 preemptions (a 0-1 BFS over the C program's states,
-3 threads x 3 items, a switch away from a thread that could go on costing 1); none of our
+3 threads x 3 items, a switch away from a thread that could go on costing 1, one about to
+sched_yield costing 0 as in SCTBench's DFS; not part of migfuzz); none of our
 strategies found it in 200,000 schedules (random, PCT d=3 and 5, DFS pb=3).
 
 Mapping: the ``std::atomic<int>`` head, count and every item's Next, and the ``volatile``
