@@ -1,6 +1,7 @@
 """SCTBench's ported programs under every strategy of ours: found or not, schedules to it.
 
     .venv/bin/python bench/sctbench.py [--seeds 5] [--limit 10000] [--out bench/sctbench.md]
+                                       [--programs a,b]  (only these ports; default all)
 
 Runs every program of bench/sctbench/ (the ports on :mod:`migfuzz.testing`) under random
 walk, PCT with d = 1, 2, 3 and preemption-bounded DFS with bounds 0, 1, 2, each until the
@@ -75,16 +76,23 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--limit", type=int, default=10_000)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "sctbench.md")
+    ap.add_argument("--programs", default="", help="comma-separated ports (default: all)")
     args = ap.parse_args()
     if args.seeds < 1 or args.limit < 1:
         print("error: --seeds and --limit must be at least 1", file=sys.stderr)
+        raise SystemExit(2)
+    programs = [p for p in args.programs.split(",") if p] or list(PROGRAMS)
+    unknown = [p for p in programs if p not in PROGRAMS]
+    if unknown:
+        print(f"error: --programs: unknown program {', '.join(unknown)}; choose from "
+              f"{', '.join(PROGRAMS)}", file=sys.stderr)
         raise SystemExit(2)
     started = time.process_time()
     names = [s[0] for s in STRATEGIES]
     rows = ["| program | " + " | ".join(names) + " | CPU s |",
             "|---" * (len(names) + 2) + "|"]
     totals = dict.fromkeys(names, 0)
-    for program in PROGRAMS:
+    for program in programs:
         t0 = time.process_time()
         cells = []
         for label, strategy, params in STRATEGIES:
@@ -94,7 +102,7 @@ def main() -> None:
         rows.append(f"| {program} | " + " | ".join(cells)
                     + f" | {time.process_time() - t0:.1f} |")
         print(rows[-1], flush=True)
-    rows.append(f"| **programs found** (of {len(PROGRAMS)}) | "
+    rows.append(f"| **programs found** (of {len(programs)}) | "
                 + " | ".join(str(totals[n]) for n in names) + " | |")
     cpu = time.process_time() - started
     head = [
@@ -103,7 +111,9 @@ def main() -> None:
         f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
         f"load average {os.getloadavg()[0]:.1f} at the end, Python "
         f"{platform.python_version()}. Command: `.venv/bin/python bench/sctbench.py "
-        f"--seeds {args.seeds} --limit {args.limit}`; {cpu:.0f} CPU s in all.",
+        f"--seeds {args.seeds} --limit {args.limit}"
+        + (f" --programs {args.programs}" if args.programs else "")
+        + f"`; {cpu:.0f} CPU s in all.",
         "",
         "Cells: seeds that found the bug / seeds run, median schedules to the first finding",
         "(the failing one included; a miss counts as the limit, \">\" when most seeds missed).",

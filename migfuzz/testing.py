@@ -3,8 +3,10 @@
 A program is an ``async def main()`` written against this module instead of pthreads:
 :func:`spawn` / :meth:`Thread.join` for tasks, :class:`Shared` for shared variables,
 :class:`Mutex` and :class:`Cond` for pthread's mutex and condition variable, :func:`check`
-for ``assert``. Every access to a :class:`Shared` and every pthread-like operation is a
-scheduling point with a typed pending operation (``target.kernel.PendingOp``: the object,
+for ``assert``; :meth:`Shared.exchange`, :meth:`Shared.compare_exchange` and
+:meth:`Shared.fetch_add` for atomic read-modify-writes, :func:`yield_` for ``sched_yield``.
+Every access to a :class:`Shared` and every pthread-like operation is a scheduling point
+with a typed pending operation (``target.kernel.PendingOp``: the object,
 READ/WRITE/ACQUIRE/TRY/RELEASE), the same points the model of page migration has; between two
 points a task runs atomically. A failed :func:`check` and a deadlock (no task can run, some
 have not finished) are findings.
@@ -51,6 +53,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
 
 from stress import DEFAULT_MAX_STEPS, Finding, Outcome
 from stress.executors import run_direct
@@ -70,6 +73,7 @@ from target.kernel import (
     WRITE,
     KernelFinding,
     KTask,
+    Runqueue,
     current,
     preempt,
 )
@@ -120,6 +124,7 @@ class Thread:
         for t in self._joiners:
             rq.wake(t)
         self._joiners.clear()
+        _changed()  # a yielding task may wait for this thread's end
 
 
 async def spawn(fn: Callable[..., Coroutine[Any, Any, None]], *args: Any,
@@ -138,7 +143,9 @@ async def spawn(fn: Callable[..., Coroutine[Any, Any, None]], *args: Any,
 
 
 class Shared(Generic[T]):
-    """A shared variable: each :meth:`read` and :meth:`write` is a scheduling point."""
+    """A shared variable: each :meth:`read` and :meth:`write` is a scheduling point, and so
+    is each atomic read-modify-write (:meth:`exchange`, :meth:`compare_exchange`,
+    :meth:`fetch_add`: C11/C++ ``std::atomic``, Win32 ``Interlocked*``), as one point."""
 
     def __init__(self, name: str, value: T) -> None:
         self.name = name
@@ -153,6 +160,35 @@ class Shared(Generic[T]):
 
     async def write(self, value: T) -> None:
         await preempt(self, WRITE)
+        self._store(value)
+
+    async def exchange(self, value: T) -> T:
+        """``atomic_exchange`` / ``InterlockedExchange``: store ``value``, return the old one."""
+        await preempt(self, WRITE)
+        old = self._value
+        self._store(value)
+        return old
+
+    async def compare_exchange(self, expected: T, desired: T) -> T:
+        """``InterlockedCompareExchange`` / ``compare_exchange_strong``: store ``desired``
+        only if the value equals ``expected``; return the value found (it succeeded iff that
+        equals ``expected``). A WRITE point even when it fails, as the RMW instruction is."""
+        await preempt(self, WRITE)
+        old = self._value
+        if old == expected:
+            self._store(desired)
+        return old
+
+    async def fetch_add(self: Shared[int], delta: int) -> int:
+        """``atomic_fetch_add`` / ``InterlockedExchangeAdd``: add ``delta``, return the old."""
+        await preempt(self, WRITE)
+        old = self._value
+        self._store(old + delta)
+        return old
+
+    def _store(self, value: T) -> None:
+        if value is not self._value and value != self._value:
+            _changed()  # a yielding task waits for a change; a same-value store is none
         self._value = value
 
 
@@ -177,12 +213,14 @@ class Mutex:
             self._waiters.append(me)
             await _sleep_on(self)
         self.owner = me
+        _changed()
 
     async def trylock(self) -> bool:
         await preempt(self, TRY)
         if self.owner is not None:
             return False
         self.owner = current()
+        _changed()
         return True
 
     async def unlock(self) -> None:
@@ -196,6 +234,7 @@ class Mutex:
 
     def _release(self) -> None:
         self.owner = None
+        _changed()
         if self._waiters:  # the woken waiter retries: another task may take it first
             HOOKS.rq.wake(self._waiters.popleft())
 
@@ -236,8 +275,76 @@ async def _sleep_on(what: object) -> None:
     """Block the current task on ``what`` (it queued itself first) until someone wakes it;
     the executor's point, as the model's ``sleep_on`` (a private of ``target.kernel``)."""
     rq = HOOKS.rq
+    _changed()  # one task fewer can run: a yielding one may be the one that must
     rq.block(current(), what)
     await HOOKS.point()
+
+
+# -- sched_yield ----------------------------------------------------------------------------
+#
+# A busy-wait loop (spin until a flag changes, sched_yield() between tries) would let an
+# unfair scheduler run the spinner forever: our PCT keeps a yielding task's priority
+# (stress/schedulers/pct.py says why), so it would end every such run as a livelock.
+# SCTBench's own schedulers make a yield give way: its PCT drops the yielder to the lowest
+# priority, its DFS disables it for one step (maple/src/systematic/pct_random.cc, chess.cc).
+# Here the runtime does it, for every strategy alike: a task that yields when nothing has
+# changed since its previous yield (so its next try would see what its last one saw) sleeps
+# until something changes, when another task can run. A change: a store that changes a
+# Shared's value, a mutex changing hands, a task sleeping or ending (another may now be the
+# only one left to run). With no other task runnable it does not sleep: a spinner alone
+# spins on, and the run ends as a livelock, which is what it is.
+
+
+class _Yields:
+    """One execution's yield bookkeeping; yielders sleep on it (named in a deadlock)."""
+
+    name = "sched_yield"
+
+    def __init__(self) -> None:
+        self.version = 0  # changes so far
+        self.seen: dict[int, int] = {}  # tid -> version when it last yielded
+        self.sleepers: list[KTask] = []
+
+    def owners(self) -> list[KTask]:
+        return []
+
+
+_YIELDS: WeakKeyDictionary[Runqueue, _Yields] = WeakKeyDictionary()
+
+
+def _yields() -> _Yields:
+    rq = HOOKS.rq
+    state = _YIELDS.get(rq)
+    if state is None:
+        state = _YIELDS[rq] = _Yields()
+    return state
+
+
+def _changed() -> None:
+    """Shared state changed: wake the tasks that yielded waiting for a change."""
+    state = _yields()
+    state.version += 1
+    if state.sleepers:
+        rq = HOOKS.rq
+        for t in state.sleepers:
+            rq.wake(t)
+        state.sleepers.clear()
+
+
+async def yield_() -> None:
+    """``sched_yield()`` (``sleep(0)``, Win32 ``Sleep(0)``/``SwitchToThread``): a point at
+    which the task gives way; if nothing changed since its previous yield and another task
+    can run, it sleeps until something changes (see the comment above)."""
+    rq = HOOKS.rq
+    rq.yielding = True
+    await preempt()
+    state = _yields()
+    me = current()
+    if state.seen.get(me.tid) == state.version and any(t is not me for t in rq.runnable):
+        state.sleepers.append(me)
+        rq.block(me, state)
+        await HOOKS.point()
+    state.seen[me.tid] = state.version
 
 
 def check(condition: object, message: str = "assertion failed") -> None:
@@ -280,7 +387,12 @@ def make_scheduler(strategy: str, seed: int = 0, *, depth: int = 3,
 def run_once(main: Program, scheduler: Scheduler, *, max_steps: int = DEFAULT_MAX_STEPS,
              trace: bool = False) -> Outcome:
     """One execution of ``main`` under ``scheduler`` (its ``new_execution`` was called)."""
-    return run_direct(scheduler, [("main", main)], max_steps=max_steps, trace=trace)
+
+    async def root() -> None:
+        await main()
+        _changed()  # main's end, as a thread's: a yielding thread may wait for it
+
+    return run_direct(scheduler, [("main", root)], max_steps=max_steps, trace=trace)
 
 
 def explore(main: Program, strategy: str = "random", *, schedules: int = 1000, seed: int = 0,
