@@ -104,7 +104,7 @@ class _Writer:
                                  f"pages + 2 + 4k (k 0..3) = {2 * mapped + 2}, "
                                  f"{2 * mapped + 6}, {2 * mapped + 10} or {2 * mapped + 14}")
         for option, default in (("anon_vma_reuse", "never"), ("slab_seed", 0),
-                                ("swap_io_delay", 0)):
+                                ("swap_io_delay", 0), ("page_cluster", 0)):
             if getattr(w, option) != default:
                 raise NotExpressible(f"world.{option}", f"the fuzz decoder makes only "
                                      f"{default!r} (the swarm generator draws the others)")

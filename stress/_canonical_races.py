@@ -3,10 +3,11 @@ asynchronous swap I/O): the races issues 13 and 14 added."""
 
 from __future__ import annotations
 
+from target.mm.swap import PAGEVEC_SIZE
 from target.mm.world import IO_DELAY_UNBOUNDED, WorldConfig
 
 from ._canonical_migration import _one_process
-from .workload import Scenario, TaskSpec
+from .workload import ProcessSpec, Scenario, TaskSpec, VmaSpec
 
 
 def threads_vs_migrate() -> Scenario:
@@ -251,4 +252,37 @@ def migrate_vs_writeback() -> Scenario:
         _one_process(2),
         [TaskSpec("user", [("swapout", 0)] * 3 + [("read", 1, 0), ("migrate", 1, 0, 1, 0)])],
         name="migrate-vs-writeback",
+    )
+
+
+def migrate_vs_pagevec() -> Scenario:
+    """A fault fills a CPU's LRU pagevec while a migration drains and walks (LRU pagevecs).
+
+        setup (CPU 0): store to page 0: it waits in CPU 0's pagevec, not on the LRU
+        user (CPU 0): store to page 1 (its first fault: lru_cache_add), load page 0
+        migrator (CPU 1): migrate node 0 -> 1
+
+        user                                    migrator
+                                                migrate_prep: lru_add_drain_all:
+                                                  page 0 onto the LRU
+        write 1: do_anonymous_page:
+          lru_cache_add(page 1): CPU 0's
+          pagevec, not on the LRU
+                                                check_pte_range: page 0 isolated;
+                                                  page 1 not on the LRU: skipped
+
+    "Note that pages may be moved off the LRU after we have drained them. Those pages will
+    fail to migrate like other pages that may be busy" (migrate_prep): page 1 stays behind,
+    and the quiescent migration, whose migrate_prep drains it, moves it. Without the drain
+    (migrate-prep-without-drain) no migration ever reaches a page that sits in a pagevec.
+    """
+    return Scenario(
+        WorldConfig(pages_per_node=4, swap_slots=0, config_swap=False,
+                    pagevec_size=PAGEVEC_SIZE),
+        [ProcessSpec(1, [VmaSpec(0, 2)], [(0, 10)])],
+        [
+            TaskSpec("user", [("write", 1, 1, 21), ("read", 1, 0)]),
+            TaskSpec("migrator", [("migrate", 1, 0, 1, 0)]),
+        ],
+        name="migrate-vs-pagevec",
     )

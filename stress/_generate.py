@@ -157,13 +157,18 @@ def compose(stream: Callable[[str], Chooser], name: str) -> Scenario:
     lrng = stream("lazy")
     pagevec_size = lrng.choice((2, 3, 4, PAGEVEC_SIZE)) if lrng.chance(0.5) else 0
     tlb_batch = lrng.choice((2, 3, 8)) if lrng.chance(0.5) else 0
+    # Swap readahead from a stream of its own (so no earlier draw moves): half the worlds
+    # with swap read clusters of 2 or 4 slots ahead on a swap-in miss.
+    rrng = stream("readahead")
+    page_cluster = rrng.choice((1, 2)) if swap and rrng.chance(0.5) else 0
     world = WorldConfig(nodes=2, pages_per_node=rng.randint(2, 3) * mapped + rng.randint(2, 6),
                         swap_slots=rng.randint(3, 6) if config_swap else 0,
                         config_swap=config_swap, config_highpte=highpte,
                         anon_vma_reuse=reuse,
                         slab_seed=srng.randrange(2**31) if reuse == "seeded" else 0,
                         swap_io_delay=io_delay,
-                        pagevec_size=pagevec_size, tlb_batch=tlb_batch)
+                        pagevec_size=pagevec_size, tlb_batch=tlb_batch,
+                        page_cluster=page_cluster)
     sc = Scenario(world, procs, tasks, name=name)
     validate(sc)
     return sc

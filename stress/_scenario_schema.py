@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from target.mm.swap import PAGEVEC_SIZE
-from target.mm.world import IO_DELAY_UNBOUNDED, WorldConfig
+from target.mm.world import IO_DELAY_UNBOUNDED, MAX_PAGE_CLUSTER, WorldConfig
 
 Op = tuple[Any, ...]
 
@@ -97,11 +97,12 @@ class _World(_Strict):
     # Laziness (issue 14); absent in older files: 0, the prompt world they were found in.
     pagevec_size: Annotated[int, Field(ge=0, le=PAGEVEC_SIZE)] = 0
     tlb_batch: Annotated[int, Field(ge=0, le=MAX_TLB_BATCH)] = 0
+    page_cluster: Annotated[int, Field(ge=0, le=MAX_PAGE_CLUSTER)] = 0
 
 
 LATER_WORLD_OPTIONS: dict[str, object] = {"anon_vma_reuse": "never", "slab_seed": 0,
                                           "swap_io_delay": 0, "pagevec_size": 0,
-                                          "tlb_batch": 0}
+                                          "tlb_batch": 0, "page_cluster": 0}
 """World options with their default, which a scenario file written before them lacks."""
 
 

@@ -40,6 +40,7 @@ from ._canonical_migration import (
 from ._canonical_races import (
     gup_vs_fork,
     migrate_vs_child_mremap,
+    migrate_vs_pagevec,
     migrate_vs_writeback,
     reclaim_vs_exit,
     swapin_vs_reclaim,
@@ -76,6 +77,7 @@ CANONICAL: dict[str, Callable[[], Scenario]] = {
     "migrate-vs-child-mremap": migrate_vs_child_mremap,
     "reclaim-vs-exit": reclaim_vs_exit,
     "migrate-vs-writeback": migrate_vs_writeback,
+    "migrate-vs-pagevec": migrate_vs_pagevec,
     "tiny-migrate-fault": tiny_migrate_fault,
     "tiny-migrate-pin": tiny_migrate_pin,
 }

@@ -257,6 +257,10 @@ def install(mp: pytest.MonkeyPatch, probe: Probe) -> None:
             rc: int = await real(page, pagelist, **kw)
             if rc == 0:
                 probe.isolated[id(page)] = current().name
+            elif any(page in pvec for pvecs in (W().lru_add_pvecs, W().lru_add_active_pvecs)
+                     for pvec in pvecs.values()):
+                probe.reached["isolation skips a page a fault parked in a pagevec after the "
+                              "drain"] += 1
             return rc
         return isolate_lru_page
 
@@ -374,6 +378,8 @@ RACES: dict[str, tuple[tuple[str, ...], bool | str]] = {
         ("a swap-in finds its page in the cache while reclaim holds it locked",), True),
     "reclaim-vs-exit": (("page_lock_anon_vma locks an anon_vma freed under it",), True),
     "migrate-vs-writeback": (("migration waits for a mapped page's write",), True),
+    "migrate-vs-pagevec": (
+        ("isolation skips a page a fault parked in a pagevec after the drain",), True),
     "tiny-migrate-fault": (("a fault sleeps in migration_entry_wait",), True),
     "tiny-migrate-pin": (("migration backs off because of the pin's reference",), True),
 }

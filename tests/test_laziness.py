@@ -22,7 +22,8 @@ from stress.run import run_scenario
 from stress.scenarios import generate
 from stress.schedulers import RandomScheduler
 from stress.workload import ProcessSpec, Scenario, ScenarioError, TaskSpec, VmaSpec
-from target.mm import mempolicy, migrate, mmap, move_pages, syscalls
+from target.bugs import inject, lookup
+from target.mm import migrate, mmap, move_pages, syscalls
 from target.mm.types import PTRS_PER_PTE, Page, PG_active, PG_lru
 from target.mm.world import World, WorldConfig
 
@@ -250,14 +251,15 @@ def test_the_swarm_generator_draws_lazy_and_prompt_worlds() -> None:
     assert {"pagevec_add", "tlb_remove_page", "lru_add"} <= events
 
 
-def test_the_progress_oracle_finds_a_migrate_prep_that_does_not_drain(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("pagevec_size", [14, 0])
+def test_the_progress_oracle_finds_a_migrate_prep_that_does_not_drain(pagevec_size: int) -> None:
     """A page parked in a pagevec counts as movable at quiescence, because migrate_prep must
-    drain it: with migrate_prep's lru_add_drain_all removed (V2 4/5 without its drain), the
-    quiescent migration leaves the freshly written page behind and that is a finding; the
-    faithful model moves it."""
+    drain it: with the catalog's migrate-prep-without-drain injected (no lru_add_drain_all),
+    the quiescent migration leaves the freshly written page behind and that is a finding; the
+    faithful model moves it. In a prompt world (pagevec_size 0) the page is on the LRU at
+    once, the drain has nothing to do and the bug cannot show: it needs the window."""
     sc = Scenario(WorldConfig(nodes=2, pages_per_node=4, swap_slots=0, config_swap=False,
-                              pagevec_size=14),
+                              pagevec_size=pagevec_size),
                   [ProcessSpec(1, [VmaSpec(0, 1)])],
                   [TaskSpec("user", [("write", 1, 0, 7)])])
 
@@ -267,10 +269,9 @@ def test_the_progress_oracle_finds_a_migrate_prep_that_does_not_drain(
         return run_scenario(sc, r)
 
     assert outcome().finding is None
-
-    async def migrate_prep() -> int:
-        return 0  # the mutant: no lru_add_drain_all
-
-    monkeypatch.setattr(mempolicy, "migrate_prep", migrate_prep)
-    f = outcome().finding
-    assert f is not None and f.kind == "no-progress" and "address 0" in f.message, f
+    with inject(lookup(["migrate-prep-without-drain"])):
+        f = outcome().finding
+    if pagevec_size:
+        assert f is not None and f.kind == "no-progress" and "address 0" in f.message, f
+    else:
+        assert f is None, f

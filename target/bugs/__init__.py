@@ -17,6 +17,7 @@ from . import (
     isolate_outside_ptl,
     isolate_without_lru_recheck,
     link_new_vma_at_head,
+    migrate_prep_without_drain,
     migrate_without_writeback_wait,
     missing_get_new,
     move_ptes_drop_ptl,
@@ -59,6 +60,7 @@ CATALOG: dict[str, HistoricalBug] = {
         move_ptes_drop_ptl,
         migrate_without_writeback_wait,
         anon_vma_cache_without_rcu,
+        migrate_prep_without_drain,
     )
 }
 

@@ -47,9 +47,17 @@ from .rmap import (
     page_dup_rmap,
     page_remove_rmap,
 )
-from .swap import get_page, lru_cache_add_active, put_page
+from .swap import get_page, lru_add_drain, lru_cache_add_active, put_page
 from .swap_state import lookup_swap_cache, read_swap_cache_async
-from .swapfile import free_swap_and_cache, page_swapcount, swap_duplicate, swap_free
+from .swapfile import (
+    free_swap_and_cache,
+    page_swapcount,
+    remove_exclusive_swap_page,
+    swap_duplicate,
+    swap_free,
+    valid_swaphandles,
+    vm_swap_full,
+)
 from .swapops import is_migration_entry
 from .tlb import MmuGather, tlb_remove_page
 from .types import (
@@ -256,6 +264,30 @@ async def do_wp_page(
     return ret
 
 
+async def swapin_readahead(entry: SwapPte, vma: VmArea) -> None:
+    """``swapin_readahead`` (2.6.17 mm/memory.c): start reading every used slot of
+    ``entry``'s aligned cluster of ``1 << page_cluster`` (``valid_swaphandles``; the faulting
+    slot among them) into the swap cache, keeping none of the pages: each stays in the cache
+    and on the LRU, locked and not uptodate until its read completes, mapped by no pte until
+    a fault on its own slot finds it there. Stops at the first slot it cannot read (freed
+    meanwhile, or no memory).
+
+    Context: mmap_sem read, no other lock (read_swap_cache_async may sleep). Simplification:
+    every page is allocated on the fault's node (the kernel walks the vmas after ``vma`` for
+    each address's NUMA policy; the model's vmas have none).
+    """
+    offset, num = await valid_swaphandles(entry, W().config.page_cluster)
+    if num:
+        trace("swapin_readahead", slot=entry.offset, first=offset, nr=num)
+    for i in range(num):
+        # "Ok, do the async read-ahead now"
+        page = await read_swap_cache_async(SwapPte(entry.type, offset + i), fault_node(vma))
+        if page is None:
+            break
+        await put_page(page)  # page_cache_release
+    await lru_add_drain()  # "Push any new pages onto the LRU now"
+
+
 async def do_swap_page(
     mm: MmStruct,
     vma: VmArea,
@@ -268,7 +300,10 @@ async def do_swap_page(
 
     Context: mmap_sem read; no other lock on entry. A migration entry sends the fault to
     ``migration_entry_wait`` and it is retried; a swap entry is read through the swap cache
-    under the page lock, then the pte is rechecked under the ptl.
+    (after ``swapin_readahead`` of its cluster on a miss) under the page lock, then the pte
+    is rechecked under the ptl; with swap more than half full (``vm_swap_full``) the page
+    leaves the swap cache if this pte was its slot's last user (``remove_exclusive_swap_page``,
+    under the ptl and the page lock).
     """
     if is_migration_entry(orig_pte):
         await migration_entry_wait(mm, table, address)
@@ -276,6 +311,7 @@ async def do_swap_page(
     ret = VM_FAULT_MINOR
     page = await lookup_swap_cache(orig_pte)
     if page is None:
+        await swapin_readahead(orig_pte, vma)
         page = await read_swap_cache_async(orig_pte, fault_node(vma))
         if page is None:
             # The entry was freed under us (the pte changed) or OOM.
@@ -301,6 +337,8 @@ async def do_swap_page(
     await set_pte_at(mm, address, table, pte)
     await page_add_anon_rmap(page, vma, address)
     await swap_free(orig_pte)
+    if vm_swap_full():
+        await remove_exclusive_swap_page(page)
     await unlock_page(page)
     if write_access:
         # do_wp_page with the ptl still held

@@ -40,6 +40,7 @@ from target.kernel import (
 )
 
 from .filemap import end_page_writeback, set_page_writeback, unlock_page
+from .swapfile import remove_exclusive_swap_page
 from .types import Page, PG_uptodate, SwapPte
 from .world import W
 
@@ -109,18 +110,25 @@ def swap_readpage(page: Page, entry: SwapPte) -> None:
         end_swap_bio_read(page, entry.offset)
 
 
-def swap_writepage(page: Page) -> None:
-    """``swap_writepage``: start the write (writeback set) and unlock the page.
+async def swap_writepage(page: Page) -> None:
+    """``swap_writepage``: start the write (writeback set) and unlock the page; or, when
+    ``remove_exclusive_swap_page`` finds nobody else using the page and its slot (the ptes
+    that try_to_unmap made swap entries of were zapped meanwhile), take it out of the swap
+    cache instead, dirty, and write nothing.
 
-    Context: page lock held, released here. The slot's content is taken now; the write
-    completes in the interrupt actor, or at :func:`end_swap_io` for synchronous I/O.
+    Context: page lock held, released here; takes swap_lock and tree_lock (in
+    remove_exclusive_swap_page). The slot's content is taken now; the write completes in the
+    interrupt actor, or at :func:`end_swap_io` for synchronous I/O.
     """
+    if await remove_exclusive_swap_page(page):
+        await unlock_page(page)
+        return
     set_page_writeback(page)
     w = W()
     w.swap_slots[page.private].data = page.data
     if not submit_bio(WRITE, page, page.private):
         w.pending_writeback.append(page)
-    unlock_page(page)
+    await unlock_page(page)
 
 
 def end_swap_io() -> int:

@@ -8,10 +8,10 @@ migration entry therefore carries no swap count, no page reference and no mapcou
 
 from __future__ import annotations
 
-from target.kernel import BUG
+from target.kernel import BUG, BUG_ON
 
 from .swapops import SWAP_TYPE_DEVICE, is_migration_entry, swp_entry
-from .types import Page, PG_dirty, SwapPte
+from .types import Page, PG_dirty, PG_private, PG_swapcache, SwapPte
 from .world import W
 
 
@@ -73,6 +73,81 @@ async def page_swapcount(page: Page) -> int:
     return count
 
 
+def vm_swap_full() -> bool:
+    """``vm_swap_full`` (include/linux/swap.h): "Swap 50% full? Release swapcache more
+    aggressively", ``nr_swap_pages * 2 < total_swap_pages``. An unlocked read of a counter,
+    so no scheduling point (the model counts the free slots of its one area)."""
+    w = W()
+    total = len(w.swap_map) - 1
+    free = sum(1 for count in w.swap_map[1:] if count == 0)
+    return free * 2 < total
+
+
+async def valid_swaphandles(entry: SwapPte, page_cluster: int) -> tuple[int, int]:
+    """``valid_swaphandles``: the first offset and the number of slots of ``entry``'s aligned
+    cluster of ``1 << page_cluster`` that swap-in may read ahead, up to the first free slot
+    (slot 0, the swap header, is skipped). Context: takes swap_lock.
+    """
+    if not page_cluster:  # "no readahead"
+        return 0, 0
+    w = W()
+    i = 1 << page_cluster
+    toff = (entry.offset >> page_cluster) << page_cluster
+    if not toff:  # "first page is swap header"
+        toff, i = 1, i - 1
+    first, ret = toff, 0
+    await w.swap_lock.lock()
+    while i:
+        # "Don't read-ahead past the end of the swap area"; "Don't read in free or bad pages"
+        if toff >= len(w.swap_map) or not w.swap_map[toff]:
+            break
+        toff += 1
+        ret += 1
+        i -= 1
+    await w.swap_lock.unlock()
+    return first, ret
+
+
+async def remove_exclusive_swap_page(page: Page) -> int:
+    """``remove_exclusive_swap_page``: "Work out if there are any other processes sharing
+    this swap cache page. Free it if you can. Return success." The page leaves the swap
+    cache (dirty: its data now lives only in memory) when the caller's reference and the
+    cache's are its only ones and the slot has no user but the cache.
+
+    Context: page lock held (the callers: swap_writepage, do_swap_page under the ptl, and
+    free_swap_cache of the mmu_gather); takes swap_lock (swap_info_get), and tree_lock
+    nested in it for the recheck of the count.
+    """
+    from .swap import put_page  # swap imports nothing of ours, but swap_state imports us
+
+    BUG_ON(page.flags & PG_private, "bug", "remove_exclusive_swap_page: PagePrivate")
+    BUG_ON(not page.locked.is_set, "bug", "remove_exclusive_swap_page: page not locked")
+    if not page.flags & PG_swapcache or page.writeback.is_set:
+        return 0
+    if page.count != 2:  # "2: us + cache"
+        return 0
+    w = W()
+    entry = SwapPte(0, page.private)
+    retval = 0
+    await w.swap_lock.lock()
+    if w.swap_map[entry.offset] == 1:  # "Is the only swap cache user the cache itself?"
+        space = w.swapper_space
+        await space.tree_lock.lock()
+        # "Recheck the page count with the swapcache lock held.."
+        if page.count == 2 and not page.writeback.is_set:
+            del space.page_tree[entry.offset]  # __delete_from_swap_cache
+            page.flags &= ~PG_swapcache
+            page.private = 0
+            page.flags |= PG_dirty
+            retval = 1
+        await space.tree_lock.unlock()
+    await w.swap_lock.unlock()
+    if retval:
+        await swap_free(entry)
+        await put_page(page)  # the swap cache's reference
+    return retval
+
+
 async def free_swap_and_cache(entry: SwapPte) -> None:
     """``free_swap_and_cache`` (zap of a swap pte): drop the pte's slot count; if only the
     swap cache is left, drop the page from the cache too.
@@ -100,7 +175,8 @@ async def free_swap_and_cache(entry: SwapPte) -> None:
     await w.swap_lock.unlock()
     if page is not None:
         one_user = page.count == 2
-        if PageSwapCache(page) and not page.writeback.is_set and one_user:
+        # "Only cache user (+us), or swap space full? Free it!"
+        if PageSwapCache(page) and not page.writeback.is_set and (one_user or vm_swap_full()):
             await delete_from_swap_cache(page)
             page.flags |= PG_dirty  # SetPageDirty: the data now lives only in the page
         await unlock_page(page)

@@ -233,7 +233,7 @@ async def try_to_unuse() -> int:
             # "delete from cache even if there's another reference, after ensuring that the
             # data has been saved to disk"
             page.flags &= ~PG_dirty
-            swap_writepage(page)
+            await swap_writepage(page)
             end_swap_io()
             await lock_page(page)
             await wait_on_page_writeback(page)  # the write may still be in flight

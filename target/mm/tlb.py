@@ -20,8 +20,7 @@ every earlier reproducer was recorded.
 Simplification: ``tlb_gather_mmu`` is ``get_cpu_var(mmu_gathers)`` and keeps preemption off
 until ``tlb_finish_mmu``; the model does not count that section as atomic (the model's
 ``unmap_vmas`` has its cond_resched between vmas, where the kernel ends the gather and starts
-a new one when a reschedule is due). ``free_swap_cache`` (remove_exclusive_swap_page of a
-gathered swap cache page) is not modelled, as in the fast mode before this module.
+a new one when a reschedule is due).
 """
 
 from __future__ import annotations
@@ -30,7 +29,10 @@ from dataclasses import dataclass, field
 
 from target.kernel import trace
 
+from .filemap import TestSetPageLocked, unlock_page
+from .rmap import PageSwapCache
 from .swap import lru_add_drain, put_page, release_pages
+from .swapfile import remove_exclusive_swap_page
 from .types import MmStruct, Page
 from .world import W
 
@@ -61,7 +63,7 @@ async def tlb_remove_page(tlb: MmuGather, page: Page) -> None:
     """``tlb_remove_page``: queue the zapped pte's reference; a full gather is flushed at
     once. Context: the zapping ptl held (a flush takes lru_lock under it: rmap.c order)."""
     if tlb_fast_mode():
-        await put_page(page)  # free_page_and_swap_cache
+        await free_page_and_swap_cache(page)
         return
     tlb.pages.append(page)
     trace("tlb_remove_page", pfn=page.pfn, nr=len(tlb.pages))
@@ -81,10 +83,33 @@ async def tlb_finish_mmu(tlb: MmuGather) -> None:
     await tlb_flush_mmu(tlb)
 
 
+async def free_swap_cache(page: Page) -> None:
+    """``free_swap_cache`` (mm/swap_state.c): "If we are the only user, then try to free up
+    the swap cache": a zapped page in the swap cache leaves it when the zap's reference and
+    the cache's are its last and no swap pte uses its slot (remove_exclusive_swap_page).
+
+    Context: may hold the ptl (a fast-mode zap, or a full gather flushed mid-zap), so the
+    page lock is only tried; PageSwapCache is tested unlocked, remove_exclusive_swap_page
+    rechecks it under the lock.
+    """
+    if PageSwapCache(page) and not await TestSetPageLocked(page):
+        await remove_exclusive_swap_page(page)
+        await unlock_page(page)
+
+
+async def free_page_and_swap_cache(page: Page) -> None:
+    """``free_page_and_swap_cache``: free_swap_cache, then drop the reference (tlb fast mode:
+    "Can not do a lock_page, as we are holding the page_table_lock spinlock")."""
+    await free_swap_cache(page)
+    await put_page(page)
+
+
 async def free_pages_and_swap_cache(pages: list[Page]) -> None:
-    """``free_pages_and_swap_cache`` (mm/swap_state.c): ``lru_add_drain``, then
-    ``release_pages`` 16 at a time, so that pages this CPU's pagevec still holds reach the
-    LRU first and can leave it when their count reaches 0."""
+    """``free_pages_and_swap_cache`` (mm/swap_state.c): ``lru_add_drain``, then 16 at a time
+    ``free_swap_cache`` of each and ``release_pages``, so that pages this CPU's pagevec still
+    holds reach the LRU first and can leave it when their count reaches 0."""
     await lru_add_drain()
     for i in range(0, len(pages), FREE_PAGES_CHUNK):
+        for page in pages[i:i + FREE_PAGES_CHUNK]:
+            await free_swap_cache(page)
         await release_pages(pages[i:i + FREE_PAGES_CHUNK])

@@ -12,8 +12,7 @@ LRU: isolate it, then the 2.6.17 ``shrink_page_list`` steps for an anon page:
 A page therefore takes three calls to leave memory: one to clear its accessed bits, one to
 unmap and write it, one to free it once the write has completed (``end_swap_io`` at the end of
 kswapd's step, or the interrupt actor with asynchronous I/O).
-Simplifications: one page per call; no swap token; swap_writepage's
-``remove_exclusive_swap_page`` shortcut is not modelled.
+Simplifications: one page per call; no swap token.
 """
 
 from __future__ import annotations
@@ -42,13 +41,15 @@ from .world import W
 PAGE_KEEP, PAGE_ACTIVATE, PAGE_SUCCESS, PAGE_CLEAN = range(4)
 
 
-def pageout(page: Page) -> int:
-    """``pageout``: write a dirty, otherwise unused swap cache page."""
+async def pageout(page: Page) -> int:
+    """``pageout``: write a dirty, otherwise unused swap cache page (swap_writepage may
+    instead take it out of the swap cache: PAGE_SUCCESS either way, the page now dirty or
+    under writeback, which shrink_page_list keeps)."""
     if page.count != 2:  # is_page_cache_freeable: our isolation ref + the swap cache's
         return PAGE_KEEP
     if page.flags & PG_dirty:  # clear_page_dirty_for_io
         page.flags &= ~PG_dirty
-        swap_writepage(page)
+        await swap_writepage(page)
         return PAGE_SUCCESS
     return PAGE_CLEAN
 
@@ -104,7 +105,7 @@ async def shrink_page_list(page: Page) -> bool:
         if referenced:
             await unlock_page(page)
             return False
-        res = pageout(page)
+        res = await pageout(page)
         if res == PAGE_KEEP:
             await unlock_page(page)
             return False

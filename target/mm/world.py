@@ -89,9 +89,17 @@ class WorldConfig:
     # tlb_fast_mode, a uniprocessor's). 0 or 1: prompt, an add or a zap's put happens at once.
     pagevec_size: int = 0
     tlb_batch: int = 0
+    # Swap readahead (mm/memory.c swapin_readahead): a swap-in miss reads the used slots of
+    # its aligned cluster of 1 << page_cluster into the swap cache (the kernel's default is
+    # 3 with more than 16 MB of memory; /proc/sys/vm/page-cluster). 0: no readahead, the
+    # world every earlier reproducer was recorded in.
+    page_cluster: int = 0
 
 
 IO_DELAY_UNBOUNDED = 1 << 30
+
+MAX_PAGE_CLUSTER = 3
+"""The bound of ``WorldConfig.page_cluster``: 8-slot clusters, the kernel's default."""
 
 
 ANON_VMA_REUSE = ("never", "lifo", "seeded")
