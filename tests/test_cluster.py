@@ -53,7 +53,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     os.environ["MIGFUZZ_TEST_CLUSTER_DIR"] = str(hook_dir)  # (spawned workers inherit it)
     try:
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, preload=[str(HOOK)]) as lc:
+                                      dashboard_address=":0", preload=[str(HOOK)]) as lc:
             yield lc.scheduler_address, hook_dir
     finally:
         del os.environ["MIGFUZZ_TEST_CLUSTER_DIR"]
