@@ -6,6 +6,8 @@ worker runs the wrapper). For a campaign writing to ``--out .../NAME``, in
 ``$MIGFUZZ_TEST_CLUSTER_DIR/NAME/``:
 
 * every batch leaves ``ran-PID-FIRST-END``: which worker process ran which runs;
+* ``worker_identity`` says ``$MIGFUZZ_TEST_CLUSTER_DIR/other-model`` (version and commit)
+  while that file exists: a worker on other code;
 * if ``die-at`` holds a run index, the first batch holding that run kills its worker process
   (``os._exit``, as a machine lost mid-batch would) after writing its pid in ``died``; the run's
   batch must then be redone elsewhere. Only one batch ever wins the ``died`` file.
@@ -43,3 +45,18 @@ def _hooked(cfg: Any, first: int, end: int) -> Any:
 
 _hooked.real = _real  # type: ignore[attr-defined]
 _cluster.run_batch = _hooked  # type: ignore[assignment]
+
+_real_identity = getattr(_cluster.worker_identity, "real", _cluster.worker_identity)
+
+
+def _identity() -> tuple[str, str]:
+    """What the worker says it runs, or the contents of ``other-model`` if it exists."""
+    other = Path(os.environ["MIGFUZZ_TEST_CLUSTER_DIR"]) / "other-model"
+    if other.exists():
+        version, commit = other.read_text().split()
+        return version, commit
+    return _real_identity()
+
+
+_identity.real = _real_identity  # type: ignore[attr-defined]
+_cluster.worker_identity = _identity  # type: ignore[assignment]

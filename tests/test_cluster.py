@@ -148,6 +148,22 @@ def test_an_unreachable_cluster_is_exit_2_in_one_line(
     assert why in res.stderr and len(res.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
+def test_a_worker_on_another_model_is_exit_2(cluster: tuple[str, Path], tmp_path: Path) -> None:
+    """Its runs would not be the runs --seed names here: refused before anything runs."""
+    address, hook_dir = cluster
+    (hook_dir / "other-model").write_text("0.1.0 0123456789abcdef")
+    try:
+        res = _migfuzz("stress", "--runs", "5", "--cluster", address,
+                       "--out", str(tmp_path / "o"))
+    finally:
+        (hook_dir / "other-model").unlink()
+    assert res.returncode == 2, res.stderr
+    assert "at model commit 0123456789abcdef, this client" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "o").glob("*.json"))
+
+
 _WITHOUT_DASK = """
 import sys
 sys.modules["distributed"] = None  # as if dask[distributed] were not installed

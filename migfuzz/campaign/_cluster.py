@@ -103,7 +103,36 @@ def connect_cluster(address: str) -> Any:
         raise UsageError(f"--cluster {address}: the scheduler has no worker after "
                          f"{CONNECT_TIMEOUT:g} s (start one: dask worker {address} "
                          "--nthreads 1)") from None
+    try:
+        _check_same_model(address, client.run(worker_identity, on_error="return"))
+    except UsageError:
+        client.close()
+        raise
     return client
+
+
+def worker_identity() -> tuple[str, str]:
+    """(migfuzz version, model commit) of the process that runs it: on each worker."""
+    from .. import __version__
+    from ..findings import model_commit
+
+    return __version__, model_commit()
+
+
+def _check_same_model(address: str, workers: dict[str, Any]) -> None:
+    """Run k of seed S is a function of (S, k) *and the model*: a worker on other code would
+    give other findings under the same --runs/--seed. Commits are compared where both are
+    known (``unknown`` outside a git checkout, as a pip-installed worker is)."""
+    mine = worker_identity()
+    for worker, theirs in sorted(workers.items()):
+        if isinstance(theirs, BaseException):
+            raise UsageError(f"--cluster {address}: worker {worker} cannot run migfuzz: "
+                             f"{type(theirs).__name__}: {theirs}")
+        version, commit = theirs
+        if version != mine[0] or ("unknown" not in (commit, mine[1]) and commit != mine[1]):
+            raise UsageError(f"--cluster {address}: worker {worker} runs migfuzz {version} "
+                             f"at model commit {commit}, this client {mine[0]} at {mine[1]}: "
+                             "every worker needs the same checkout")
 
 
 class _Batches:
