@@ -400,20 +400,26 @@ class FindingStore:
         finally:
             os.close(fd)
 
-    def save_merged(self, record: FindingRecord, new_hits: int) -> tuple[FindingRecord, bool]:
+    def save_merged(self, record: FindingRecord, new_hits: int, *,
+                    replaces: FindingRecord | None = None) -> tuple[FindingRecord, bool]:
         """Merge ``record`` into the file on disk as it is *now* and write the result.
 
         ``new_hits`` are the hits this writer has counted since its last save; the file's
         count (which other writers may have raised meanwhile) is added to them. The smaller
-        reproducer wins, the file's on a tie. Returns (what was written, whether a file
-        existed before).
+        reproducer wins, the file's on a tie, unless the file still holds ``replaces``: a
+        record of this writer's that ``record`` beats in the writer's own order (a campaign's
+        lower run on a tie of size), so the campaign's choice does not depend on which of its
+        workers reported first. Returns (what was written, whether a file existed before).
         """
         with self.locked():
             old = self.existing(record)
             if old is None:
                 merged = replace(record, hits=new_hits)
             else:
-                keep = record if record.size() < old.size() else old
+                mine = replaces is not None and (old.origin, old.schedule) == (
+                    replaces.origin, replaces.schedule)
+                smaller = record.size() < old.size() or (mine and record.size() == old.size())
+                keep = record if smaller else old
                 merged = replace(keep, hits=old.hits + new_hits,
                                  first_seen=min(filter(None, (old.first_seen,
                                                               record.first_seen)), default=""),

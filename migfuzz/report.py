@@ -129,7 +129,8 @@ def format_summary(s: Summary) -> str:
         "",
         "migfuzz stress summary",
         f"  schedules   {s.runs:,} in {s.seconds:.1f} s: {s.rate:,.1f} schedules/s "
-        f"({c.jobs} job{'s' if c.jobs != 1 else ''}, executor {c.executor})",
+        f"({c.jobs} job{'s' if c.jobs != 1 else ''}"
+        f"{f' on cluster {c.cluster}' if c.cluster else ''}, executor {c.executor})",
         f"  decisions   {s.decisions:,}",
         "  operations  " + (", ".join(f"{k} {v:,}" for k, v in s.op_counts.items()) or "-"),
         f"  strategies  {strategies_line(c.strategy, c.members)}: {by}",

@@ -158,6 +158,23 @@ def test_store_keeps_the_smaller_reproducer_and_adds_hits(tmp_path: Path) -> Non
     assert load(store.path_for(larger)).to_json() == merged.to_json()
 
 
+def test_a_tie_of_size_goes_to_the_campaigns_lower_run_whoever_reported_first(
+        tmp_path: Path) -> None:
+    """Two workers report equal-size reproducers of one signature, the higher run first: the
+    file ends with the lower run (the campaign's order), as if they had come in run order.
+    A file another writer left keeps its record on a tie."""
+    store = FindingStore(tmp_path)
+    later = _record(origin={"campaign_seed": 0, "run": 9}, schedule=[1, 0, 0, 1])
+    written, _ = store.save_merged(later, 1)
+    earlier = _record(origin={"campaign_seed": 0, "run": 4})
+    assert earlier.size() == later.size()
+    merged, _ = store.save_merged(earlier, 1, replaces=written)
+    assert merged.origin["run"] == 4 and merged.hits == 2
+    other = _record(origin={"campaign_seed": 5, "run": 1}, schedule=[0, 0, 1, 1])
+    merged, _ = store.save_merged(other, 1, replaces=later)  # not what the file holds
+    assert merged.origin["run"] == 4 and merged.hits == 3
+
+
 def test_store_moves_a_corrupt_file_aside(tmp_path: Path) -> None:
     store = FindingStore(tmp_path)
     rec = _record()

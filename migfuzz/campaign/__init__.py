@@ -25,6 +25,10 @@ hit otherwise, so a bug hit on every other run does not double the campaign's co
 
 from __future__ import annotations
 
+from ._cluster import DASK_MISSING as DASK_MISSING
+from ._cluster import connect_cluster as connect_cluster
+from ._cluster import run_batch as run_batch
+from ._cluster import worker_identity as worker_identity
 from ._messages import Found as Found
 from ._messages import Hit as Hit
 from ._messages import Message as Message

@@ -68,3 +68,20 @@ class Found(Hit):
 
 
 Message = Progress | WorkerError | Found | Hit
+
+
+def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(a.keys() | b.keys())}
+
+
+def add_progress(a: Progress, b: Progress) -> Progress:
+    """The counters of ``a`` and ``b`` together, as worker ``a.worker`` (not done): a cluster
+    campaign folds each batch's last word into one total, however many batches it runs."""
+    migrations = {k: list(v) for k, v in a.migrations.items()}
+    for k, (attempted, moved) in b.migrations.items():
+        tally = migrations.setdefault(k, [0, 0])
+        tally[0] += attempted
+        tally[1] += moved
+    return Progress(a.worker, a.runs + b.runs, a.decisions + b.decisions,
+                    _add(a.by_strategy, b.by_strategy), _add(a.ops, b.ops), migrations,
+                    _add(a.move_pages, b.move_pages))

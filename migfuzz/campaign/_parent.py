@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from .. import __version__
-from ..findings import FindingStore, model_commit, now
+from ..findings import FindingRecord, FindingStore, model_commit, now
 from ..flaws import explain
+from ._cluster import connect_cluster, run_on_cluster
 from ._messages import Found, Hit, Message, Migrations, Progress, WorkerError
 from ._plan import CampaignConfig
 from ._summary import Entry, Summary
@@ -31,8 +32,10 @@ JOIN_GRACE = 5.0  # seconds the workers together get to finish their runs after 
 class Campaign:
     """Runs a campaign to completion (or Ctrl-C), writing findings as they arrive."""
 
-    def __init__(self, cfg: CampaignConfig, *, progress: TextIO | None = None) -> None:
+    def __init__(self, cfg: CampaignConfig, *, progress: TextIO | None = None,
+                 client: Any = None) -> None:
         self.cfg = cfg
+        self.client = client  # a Dask client of cfg.cluster, if the caller connected already
         self.store = FindingStore(cfg.out)
         self.entries: dict[str, Entry] = {}
         self.workers: dict[int, Progress] = {}  # latest progress message per worker
@@ -98,8 +101,8 @@ class Campaign:
             e.order = order
             rec.hits = e.record.hits + 1
             rec.first_seen = e.record.first_seen
-            e.record = rec
-            self._save(e)
+            before, e.record = e.record, rec
+            self._save(e, replaces=before)
         else:
             e.record.hits += 1
             e.record.last_seen = stamp
@@ -124,10 +127,11 @@ class Campaign:
         except KeyboardInterrupt:  # the findings stay, unlabelled (so: new)
             self.interrupted = True
 
-    def _save(self, e: Entry, first: bool = False) -> None:
+    def _save(self, e: Entry, first: bool = False,
+              replaces: FindingRecord | None = None) -> None:
         """Merge into the file as it is now: another campaign may share the directory."""
         mine = e.record
-        e.record, existed = self.store.save_merged(mine, e.pending)
+        e.record, existed = self.store.save_merged(mine, e.pending, replaces=replaces)
         if e.record.size() < mine.size():  # the file's reproducer is smaller: beat that now
             e.order = min(e.order, (e.record.size(), -1))
         if first:
@@ -208,6 +212,14 @@ class Campaign:
         return self._stop
 
     def run(self) -> Summary:
+        """Run the campaign.
+
+        Raises:
+            UsageError: ``cfg.cluster`` cannot be reached or Dask is not installed (before
+                anything runs).
+        """
+        if self.cfg.cluster is not None and self.client is None:
+            self.client = connect_cluster(self.cfg.cluster)
         self._start = time.monotonic()
         if self.cfg.seconds is not None:
             self._deadline = self._start + self.cfg.seconds
@@ -216,11 +228,15 @@ class Campaign:
             jobs = max(1, min(jobs, self.cfg.runs))
         try:
             with self._ctrl_c():
-                if jobs == 1:
+                if self.client is not None:
+                    run_on_cluster(self, self.client)
+                elif jobs == 1:
                     self._run_inline()
                 else:
                     self._run_pool(jobs)
         finally:
+            if self.client is not None:
+                self.client.close()
             self._maybe_flush(force=True)
             self._maybe_show(final=True)
         seconds = time.monotonic() - self._start  # the campaign's, not the labelling's

@@ -39,6 +39,9 @@ class CampaignConfig:
     max_steps: int = DEFAULT_MAX_STEPS
     exitfirst: bool = False  # stop at the first finding (a gate's "fail fast")
     members: tuple[str, ...] = ("random",)  # the portfolio, fixed at the start
+    # A Dask scheduler's address (``--cluster``): the runs go to its workers in batches
+    # (``_cluster``) instead of ``jobs`` local processes. No run depends on it.
+    cluster: str | None = None
 
 
 def run_seed(seed: int, run: int) -> int:

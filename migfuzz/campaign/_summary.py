@@ -65,7 +65,7 @@ class Summary:
             "tool_version": __version__,
             "model_commit": model_commit(),
             "seed": c.seed, "runs_requested": c.runs, "seconds_requested": c.seconds,
-            "strategy": c.strategy, "executor": c.executor, "jobs": c.jobs,
+            "strategy": c.strategy, "executor": c.executor, "jobs": c.jobs, "cluster": c.cluster,
             "scenario": c.scenario or "mixed", "bugs": list(c.bugs), "fixes": list(c.fixes),
             "out": c.out,
             "max_steps": c.max_steps,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,18 +96,24 @@ def _run_one(cfg: CampaignConfig, k: int, wid: int, best: dict[str, Order],
 
 
 def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Message], None],
-                should_stop: Callable[[], bool]) -> None:
-    """Worker ``wid``'s share of the campaign; reports through ``sink``."""
+                should_stop: Callable[[], bool], runs: Iterable[int] | None = None) -> None:
+    """Worker ``wid``'s share of the campaign, runs ``wid, wid + jobs, ...`` (or ``runs``:
+    a cluster's batch); reports through ``sink``."""
     tally = _Tally(wid)
     best: dict[str, Order] = {}
     last = time.monotonic()
-    k = wid
+    if runs is None:
+        runs = itertools.count(wid, jobs) if cfg.runs is None else range(wid, cfg.runs, jobs)
+    first = True
     final = True
     try:
         with injected(cfg.bugs, cfg.fixes):
             # Every worker does at least one run, however late it starts: a time box that
             # ends before a loaded machine starts a worker then yields a run, not nothing.
-            while (cfg.runs is None or k < cfg.runs) and (k == wid or not should_stop()):
+            for k in runs:
+                if not first and should_stop():
+                    break
+                first = False
                 try:
                     tally.add(*_run_one(cfg, k, wid, best, sink))
                 except OSError:  # the model does no I/O: writing a finding failed (disk full)
@@ -118,7 +125,6 @@ def worker_loop(cfg: CampaignConfig, wid: int, jobs: int, sink: Callable[[Messag
                     final = False
                     sink(_error(cfg, k, tally.progress(done=True), exc))
                     return
-                k += jobs
                 t = time.monotonic()
                 if t - last >= PROGRESS_EVERY:
                     last = t

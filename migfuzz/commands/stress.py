@@ -23,7 +23,7 @@ from .._args import (
     seconds_budget,
 )
 from ..bugs import check_bugs
-from ..campaign import SCENARIO_MODES, Campaign, CampaignConfig, default_jobs
+from ..campaign import SCENARIO_MODES, Campaign, CampaignConfig, connect_cluster, default_jobs
 from ..report import fixes_text, format_summary, strategies_line
 from ..strategies import BASE_STRATEGIES, STRATEGIES, check_strategy
 
@@ -48,9 +48,13 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "pos: partial order sampling, cpct: conflict-aware PCT)")
     p.add_argument("--executor", choices=EXECUTORS, default="trio",
                    help="run each execution in this executor (default trio)")
-    p.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
-                   help=f"worker processes, at most {MAX_JOBS} (default: os.cpu_count() = "
-                        f"{default_jobs()})")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
+                       help=f"worker processes, at most {MAX_JOBS} (default: os.cpu_count() = "
+                            f"{default_jobs()})")
+    where.add_argument("--cluster", metavar="ADDRESS",
+                       help="run on the workers of this Dask scheduler (tcp://HOST:8786) "
+                            "instead of local processes; needs pip install 'migfuzz[cluster]'")
     p.add_argument("--scenario", metavar="NAME|FILE",
                    help="a canonical scenario (see `migfuzz scenarios`), or `generated` "
                         "(a new scenario per run), `canonical` (all canonical ones), `mixed` "
@@ -83,23 +87,28 @@ def run(a: argparse.Namespace) -> int:
     bugs = check_bugs(a.bug)
     fixes = fixes_of(a)
     Path(a.out).mkdir(parents=True, exist_ok=True)  # checked writable by check_outputs
+    client = connect_cluster(a.cluster) if a.cluster is not None else None
+    # (on a cluster, ``jobs`` is only reported: its workers when the campaign starts)
+    jobs = len(client.nthreads()) if client is not None else a.jobs or default_jobs()
     seconds = a.seconds if a.seconds is not None or a.runs is not None else 60.0
     cfg = CampaignConfig(
         seed=a.seed, runs=a.runs, seconds=seconds, strategy=a.strategy,
-        executor=a.executor, jobs=a.jobs or default_jobs(), scenario=a.scenario,
+        executor=a.executor, jobs=jobs, scenario=a.scenario,
         scenario_data=scenario_data,
         bugs=tuple(bugs), fixes=tuple(fixes), out=a.out, max_steps=a.max_steps,
         exitfirst=a.exitfirst,
-        members=BASE_STRATEGIES,
+        members=BASE_STRATEGIES, cluster=a.cluster,
     )
+    where = (f"cluster {a.cluster} ({jobs} workers)" if client is not None
+             else f"{jobs} job{'s' if jobs != 1 else ''}")
     budget = f"{cfg.runs:,} runs" if cfg.runs is not None else f"{cfg.seconds:g} s"
     print(f"migfuzz stress: {budget}, seed {cfg.seed}, strategy "
           f"{strategies_line(cfg.strategy, cfg.members)}"
-          f", executor {cfg.executor}, {cfg.jobs} job{'s' if cfg.jobs != 1 else ''}, "
+          f", executor {cfg.executor}, {where}, "
           f"scenarios {cfg.scenario or 'mixed'}, bugs {', '.join(bugs) or 'none'}, "
           f"fixes {fixes_text(fixes)} -> "
           f"{cfg.out}/", file=sys.stderr)
-    summary = Campaign(cfg, progress=sys.stderr).run()
+    summary = Campaign(cfg, progress=sys.stderr, client=client).run()
     table = format_summary(summary)
     if a.json:
         print(table, file=sys.stderr)

@@ -1,8 +1,8 @@
 """``migfuzz nightly``: a time-boxed night of stress and fuzzing, with history and a report.
 
-    migfuzz nightly [--hours H] [--minutes M | --runs N] [--jobs N] [--bug NAME]
-                    [--fix NAME] [--fixes all|none] [--out DIR] [--db PATH] [--report DIR]
-                    [--json]
+    migfuzz nightly [--hours H] [--minutes M | --runs N] [--jobs N] [--cluster ADDRESS]
+                    [--bug NAME] [--fix NAME] [--fixes all|none] [--out DIR] [--db PATH]
+                    [--report DIR] [--json]
 
 The budget (default 8 hours; ``--hours`` and ``--minutes`` add up) is spread over ``--jobs``
 processes (default: the machine's cores) as *lanes*, each a queue of runs:
@@ -27,6 +27,10 @@ libFuzzer stops at its first crash), nothing fills the lanes and no deadline sto
 night's work then depends only on its options and seeds: tests, and bisecting a drop of a
 migration rate (the rates come from the stress runs, whose N schedules are the same each
 night of the same seed).
+
+With ``--cluster ADDRESS`` the stress runs' schedules run on a Dask cluster
+(:mod:`migfuzz.campaign`'s ``_cluster``: the stress child is the client and the only writer
+of its run directory); the plan and the fuzz lanes are the same.
 
 Every run is a child process (``python -m migfuzz.nightly RUN_DIR/run.json``) in the nightly's
 process group, with its own output directory ``OUT/runs/nNNNN-SS-KIND-TARGET/``: a stress run

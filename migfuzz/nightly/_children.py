@@ -103,7 +103,7 @@ def _stress_child(spec: RunSpec) -> int:
                          strategy="portfolio", executor="trio", jobs=spec.jobs,
                          bugs=spec.bugs, fixes=spec.fixes,
                          out=str(run_dir),
-                         members=BASE_STRATEGIES)
+                         members=BASE_STRATEGIES, cluster=spec.cluster)
     summary = _NightlyCampaign(cfg, run_dir / "status.json", on_save).run()
     err = summary.error
     write_atomic(run_dir / "result.json", json.dumps({

@@ -9,7 +9,7 @@ from pathlib import Path
 from .._args import add_fix_arguments, fixes_of, jobs_count, non_negative_float, runs_count
 from .._errors import UsageError
 from ..bugs import check_bugs
-from ..campaign import default_jobs
+from ..campaign import connect_cluster, default_jobs
 from ._plan import (
     DEFAULT_HOURS,
 )
@@ -31,6 +31,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "queue once (no clock decides what runs)")
     p.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
                    help=f"processes to use (default: os.cpu_count() = {default_jobs()})")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the stress runs' schedules on the workers of this Dask scheduler "
+                        "(tcp://HOST:8786; the fuzz lanes stay on --jobs); needs pip install "
+                        "'migfuzz[cluster]'")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="inject a catalog bug in every run (repeatable)")
     add_fix_arguments(p)
@@ -68,6 +72,8 @@ def run(a: argparse.Namespace) -> int:
         seconds = (a.hours or 0.0) * 3600 + (a.minutes or 0.0) * 60
     if seconds <= 0:
         raise UsageError("the budget (--hours + --minutes) must be positive")
+    if a.cluster is not None:  # unreachable, or no Dask: exit 2 before the night starts
+        connect_cluster(a.cluster).close()
     out = Path(a.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -76,7 +82,7 @@ def run(a: argparse.Namespace) -> int:
     n = Nightly(seconds=seconds, runs=a.runs, jobs=a.jobs or default_jobs(), bugs=bugs,
                 fixes=fixes, out=out,
                 db=Path(a.db) if a.db else out / "history.sqlite",
-                report=Path(a.report) if a.report else out / "report")
+                report=Path(a.report) if a.report else out / "report", cluster=a.cluster)
     summary = n.run()
     if a.json:
         print(json.dumps(summary.to_json(), indent=2))

@@ -37,6 +37,7 @@ class RunSpec:
     corpus: str  # the fuzz target's persistent corpus
     parent: int  # the nightly's pid: the child dies with it
     started: float  # time.time() when the parent started it
+    cluster: str | None = None  # a stress run's Dask scheduler (--cluster), or local jobs
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -52,7 +53,7 @@ class RunSpec:
         field (a ``run.json`` from before ``fixes`` existed has none: no fixes)."""
         if not isinstance(data, dict):
             raise UsageError(f"{source}: not a run spec: the top level is not a JSON object")
-        data = {"fixes": [], **data}
+        data = {"fixes": [], "cluster": None, **data}
         names = [f.name for f in fields(cls)]
         extra = sorted(set(data) - set(names))
         if extra:
@@ -94,11 +95,13 @@ _CHECKS: dict[str, tuple[str, Any]] = {
               lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
     "kind": (f"must be one of {', '.join(RunKind)}", lambda v: v in set(RunKind)),
     "runs": ("must be null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "address": ("must be null or a string", lambda v: v is None or isinstance(v, str)),
 }
 _FIELD_CHECK = {"run": "int", "night": "int", "kind": "kind", "target": "str",
                 "seconds": "number", "runs": "runs", "jobs": "count", "bugs": "names",
                 "fixes": "names", "seed": "int", "db": "str", "out_dir": "str",
-                "corpus": "str", "parent": "int", "started": "number"}
+                "corpus": "str", "parent": "int", "started": "number",
+                "cluster": "address"}
 
 
 def _check(name: str, value: Any) -> str:

@@ -102,11 +102,12 @@ def _descendants(pid: int) -> list[int]:
 class Nightly:
     def __init__(self, *, seconds: float, jobs: int, bugs: Sequence[str], out: Path,
                  db: Path, report: Path, log: TextIO | None = None,
-                 fixes: Sequence[str] = (), runs: int | None = None) -> None:
+                 fixes: Sequence[str] = (), runs: int | None = None,
+                 cluster: str | None = None) -> None:
         self.seconds = 0.0 if runs is not None else seconds
         self.runs = runs  # per run, instead of a time budget (see the module docstring)
         self.jobs = jobs
-        self.runs = runs
+        self.cluster = cluster  # where the stress runs run their schedules (Dask), or None
         self.bugs = sorted(bugs)
         self.fixes = sorted(fixes)
         self.out = out.resolve()
@@ -283,7 +284,8 @@ class Nightly:
                        bugs=tuple(self.bugs), fixes=tuple(self.fixes), seed=seed,
                        db=str(self.db_path), out_dir=str(run_dir),
                        corpus=str(self.out / "corpus" / item.target), parent=os.getpid(),
-                       started=time.time())
+                       started=time.time(),
+                       cluster=self.cluster if item.kind == RunKind.STRESS else None)
         write_atomic(run_dir / "run.json", spec.dumps())
         log = open(run_dir / "log.txt", "ab")  # noqa: SIM115 - closed in _finish
         proc = subprocess.Popen([sys.executable, "-m", "migfuzz.nightly",
@@ -293,7 +295,8 @@ class Nightly:
         lane.busy = True
         self.log(f"run {run}: {item.kind} {item.target} for "
                  + (f"{item.runs:,} runs" if item.runs is not None else f"{item.seconds:.0f} s")
-                 + (f" with {item.jobs} workers" if item.jobs > 1 else "")
+                 + (f" on cluster {spec.cluster}" if spec.cluster is not None else
+                    f" with {item.jobs} workers" if item.jobs > 1 else "")
                  + f" -> {run_dir}")
 
     def _enforce(self, now: float) -> None:
