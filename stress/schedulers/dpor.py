@@ -27,11 +27,16 @@ sleep-set-blocked executions that wakeup trees avoid); such an execution is run 
 but adds no backtrack points after the block (``sleep_blocked``), which is sound: every
 continuation of it is covered by the schedule the sleeping task started.
 
-``preemption_bound`` limits the preemptions of every schedule, as :mod:`.dfs` does; a
-bounded DPOR is *not* complete for the bounded space (a reversal a race asks for may be
-out of bound where another ordering of the same trace is not; Coons, Musuvathi and McKinley,
-"Bounded Partial-Order Reduction", OOPSLA 2013): an alternative out of bound is dropped and
-counted (``pruned``). Unbounded (the default), the search covers every trace.
+``preemption_bound`` limits the preemptions of every schedule, as :mod:`.dfs` does. Plain
+DPOR under a bound is not complete for the bounded space: a reversal a race asks for may be
+out of bound where another ordering of the same trace is not, and a task asleep at a state
+may be the only way into a trace within the bound (Coons, Musuvathi and McKinley, "Bounded
+Partial-Order Reduction", OOPSLA 2013). So, bounded, the search adds their conservative
+backtrack point (the same task right after the last context switch before the race, where
+it costs no preemption), uses no sleep sets, and drops (and counts, ``pruned``) only an
+alternative out of bound. tests/test_dpor.py checks that it reaches every final state and
+finding DFS reaches at the same bound on the gate's scenarios. Unbounded (the default), the
+search covers every trace, with sleep sets.
 
 ``seed`` only orders the tasks tried at a fresh decision (None: the current task first, then
 the lowest tid, like DFS); any order covers the same traces, a seed shuffles which come first
