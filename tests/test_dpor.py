@@ -14,14 +14,13 @@
 
 from __future__ import annotations
 
-import hashlib
+import sys
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import stress.run as run_module
 from migfuzz.bugs import injected
 from migfuzz.cli import main
 from migfuzz.findings import load
@@ -37,58 +36,14 @@ from stress.schedulers import (
 )
 from target.fixes import FIXES
 from target.kernel import ACQUIRE, READ, RELEASE, TRY, WRITE, Runqueue
-from target.mm.world import World
 
 ALL_FIXES = tuple(sorted(FIXES))
 
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_ROOT))
+from bench.dpor import search  # noqa: E402  (the digest of a final state, and the search)
+
 # -- (a) the tiny scenarios: same final states and findings as DFS ------------------------------
-
-
-def _digest(world: World) -> str:
-    """The machine's state: every page's counts, flags, data and mapping kind, the free
-    lists in order, every mm's ptes, rss, users, ghost values and vmas, the swap map and the
-    I/O in flight. Equivalent schedules must give the same digest (pfns included)."""
-    parts: list[object] = [
-        (p.pfn, p.nid, p.count, p.mapcount, p.flags, p.data, p.locked.is_set,
-         p.writeback.is_set, type(p.mapping).__name__, p.index, p.private)
-        for p in world.mem_map]
-    parts += [tuple(p.pfn for p in z.free_list) for z in world.zones]
-    for mm in sorted(world.mm_cachep.values(), key=lambda m: m.name):
-        ptes = sorted((base, repr(t.ptes)) for base, t in mm.pgtables.items())
-        parts.append((mm.name, mm.anon_rss, mm.file_rss, mm.mm_users, ptes,
-                      sorted(mm.ghost.items()),
-                      [(v.vm_start, v.vm_end, v.vm_flags) for v in mm.mmap]))
-    parts += [tuple(world.swap_map), tuple(p.pfn for p in world.pending_writeback),
-              len(world.bio_queue)]
-    return hashlib.sha1(repr(parts).encode()).hexdigest()
-
-
-def _search(name: str, sched: DFSScheduler | DPORScheduler, bugs: tuple[str, ...] = (),
-            ) -> tuple[int, set[str], set[str]]:
-    """(executions, final-state digests, finding signatures) of the whole search."""
-    states: set[str] = set()
-    findings: set[str] = set()
-    seen: list[str] = []
-    real = getattr(run_module, "progress_program")  # noqa: B009 (not a typed export)
-
-    def progress(world: World) -> Any:  # called when the concurrent phase has ended
-        seen.append(_digest(world))
-        return real(world)
-
-    n = 0
-    setattr(run_module, "progress_program", progress)  # noqa: B010 (not a typed export)
-    try:
-        with injected(bugs, ALL_FIXES):
-            while sched.new_execution():
-                n += 1
-                seen.clear()
-                out = run_scenario(canonical(name), sched)
-                states.update(seen)
-                if out.finding is not None:
-                    findings.add(out.finding.signature)
-    finally:
-        setattr(run_module, "progress_program", real)  # noqa: B010
-    return n, states, findings
 
 
 @pytest.mark.slow
@@ -100,9 +55,9 @@ def _search(name: str, sched: DFSScheduler | DPORScheduler, bugs: tuple[str, ...
 def test_dpor_reaches_every_state_and_finding_dfs_reaches(name: str,
                                                           bugs: tuple[str, ...]) -> None:
     dfs = DFSScheduler(2)
-    n_dfs, states_dfs, found_dfs = _search(name, dfs, bugs)
+    n_dfs, states_dfs, found_dfs = search(name, dfs, bugs)
     dpor = DPORScheduler(2)
-    n_dpor, states_dpor, found_dpor = _search(name, dpor, bugs)
+    n_dpor, states_dpor, found_dpor = search(name, dpor, bugs)
     print(f"{name} {bugs}: DFS {n_dfs} schedules, DPOR {n_dpor} "
           f"({n_dfs / n_dpor:.2f}x fewer), {len(states_dfs)} final states")
     assert dfs.exhausted and dpor.exhausted
