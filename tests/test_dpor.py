@@ -235,6 +235,7 @@ def test_dpor_runs_one_schedule_per_trace(make: Callable[[], Program], traces: i
 # -- (c) a catalog bug, found and replayed; the scheduler's own guarantees ---------------------
 
 
+@pytest.mark.slow
 def test_dpor_finds_a_deep_race_in_a_tiny_scenario_and_its_schedule_replays() -> None:
     sched = DPORScheduler(2)
     with injected(("get-after-unlock",), ALL_FIXES):
