@@ -40,6 +40,7 @@ STRATEGIES: list[tuple[str, str, dict[str, int]]] = [
     ("DFS pb=0", "dfs", {"bound": 0}),
     ("DFS pb=1", "dfs", {"bound": 1}),
     ("DFS pb=2", "dfs", {"bound": 2}),
+    ("DPOR pb=2", "dpor", {"bound": 2}),  # seeded: the order it tries tasks in (seed 0: DFS's)
 ]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from stress.schedule import decode_schedule, encode_schedule
 from stress.schedulers import (
     ConflictPCTScheduler,
+    DPORScheduler,
     PCTScheduler,
     POSScheduler,
     RandomScheduler,
@@ -25,10 +26,21 @@ from stress.schedulers import (
 
 from ._errors import UsageError, find_cause
 
-STRATEGIES = ("random", "pct", "pos", "cpct", "portfolio")
+STRATEGIES = ("random", "pct", "pos", "cpct", "dpor", "portfolio")
 """What ``--strategy`` accepts; ``portfolio`` alternates the base strategies. ``pos`` is
 Partial Order Sampling (stress/schedulers/pos.py), ``cpct`` conflict-aware PCT
-(stress/schedulers/cpct.py)."""
+(stress/schedulers/cpct.py), ``dpor`` source-set DPOR (stress/schedulers/dpor.py)."""
+
+EXHAUSTIVE = ("dpor",)
+"""Strategies whose one run is a search of many executions of its scenario (until the first
+finding, the end of the search or ``max_executions``), not one execution."""
+
+DPOR_PREEMPTION_BOUND = 2
+DPOR_RUN_EXECUTIONS = 2_000
+"""A ``dpor`` run of a campaign: the bound of the gate's exhaustive part, and a cap on the
+executions of one run (the gate's cap for a user's scenario), so that a run of a large
+generated scenario ends; its seed orders the tasks tried first, so capped runs of one
+scenario from different seeds explore different parts of it."""
 
 BASE_STRATEGIES = ("random", "pct")
 """The members of the portfolio. pos and cpct are not among them: bench/strategies.md does
@@ -84,6 +96,9 @@ def spec_for_run(strategy: str, seed: int, run: int, members: Sequence[str] = ("
         params["depth"] = PCT_DEPTH
         if pct_hint is not None:
             params["max_steps_hint"] = pct_hint
+    if name == "dpor":
+        params.update(preemption_bound=DPOR_PREEMPTION_BOUND,
+                      max_executions=DPOR_RUN_EXECUTIONS)
     return StrategySpec(name, seed, params)
 
 
@@ -97,6 +112,8 @@ def make_scheduler(spec: StrategySpec) -> Scheduler:
         return ConflictPCTScheduler(spec.seed, **spec.params)
     if spec.name == "pos":
         return POSScheduler(spec.seed)
+    if spec.name == "dpor":
+        return DPORScheduler(seed=spec.seed, **spec.params)
     raise UsageError(f"cannot rebuild strategy {spec.name!r}")
 
 

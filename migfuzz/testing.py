@@ -12,7 +12,7 @@ points a task runs atomically. A failed :func:`check` and a deadlock (no task ca
 have not finished) are findings.
 
 :func:`explore` runs ``main`` under one of our strategies (random walk, PCT, preemption-
-bounded DFS) for up to N schedules and returns the first failing one; :func:`replay` re-runs
+bounded DFS, DPOR) for up to N schedules and returns the first failing one; :func:`replay` re-runs
 a schedule exactly::
 
     from migfuzz.testing import Shared, check, explore, spawn
@@ -59,6 +59,7 @@ from stress import DEFAULT_MAX_STEPS, Finding, Outcome
 from stress.executors import run_direct
 from stress.schedulers import (
     DFSScheduler,
+    DPORScheduler,
     PCTScheduler,
     RandomScheduler,
     ReplayScheduler,
@@ -92,7 +93,7 @@ T = TypeVar("T")
 Program = Callable[[], Coroutine[Any, Any, None]]
 """A program: a fresh ``main()`` coroutine per execution (it builds its own shared state)."""
 
-STRATEGIES = ("random", "pct", "dfs")
+STRATEGIES = ("random", "pct", "dfs", "dpor")
 
 
 class Thread:
@@ -138,8 +139,23 @@ async def spawn(fn: Callable[..., Coroutine[Any, Any, None]], *args: Any,
         await fn(*args)
         thread._exited()
 
-    thread.task = rq.spawn(thread.name, body())
+    task = thread.task = rq.spawn(thread.name, body())
+    # Its first step runs ``fn`` up to its first point, which by this module's contract
+    # touches nothing shared (every shared access is a Shared, Mutex, Cond or join point):
+    # a read of its own start, not the NONE a model task starts with (which DPOR must
+    # treat as touching everything, stress/schedulers/_dpor_events.py).
+    task.op_obj, task.op_action = _START, READ
     return thread
+
+
+class _Start:
+    """What a thread's first step reads: nothing any task writes."""
+
+    def __repr__(self) -> str:
+        return "<thread start>"
+
+
+_START = _Start()
 
 
 class Shared(Generic[T]):
@@ -369,18 +385,21 @@ class Result:
     finding: Finding | None
     schedule: list[int]  # the failing execution's decisions (replay with :func:`replay`)
     schedules: int  # executions run, the failing one included
-    exhausted: bool  # DFS only: the bounded search space was explored completely
+    exhausted: bool  # DFS and DPOR only: the (bounded) search was explored completely
 
 
 def make_scheduler(strategy: str, seed: int = 0, *, depth: int = 3,
                    bound: int | None = 2, schedules: int | None = None) -> Scheduler:
-    """A scheduler of ``strategy`` (random, pct, dfs) from :mod:`stress.schedulers`."""
+    """A scheduler of ``strategy`` (random, pct, dfs, dpor) from :mod:`stress.schedulers`;
+    ``bound`` is the preemption bound of dfs and dpor (None: every schedule, every trace)."""
     if strategy == "random":
         return RandomScheduler(seed, iterations=schedules)
     if strategy == "pct":
         return PCTScheduler(seed, depth=depth, iterations=schedules)
     if strategy == "dfs":
         return DFSScheduler(bound, max_executions=schedules)
+    if strategy == "dpor":
+        return DPORScheduler(bound, max_executions=schedules, seed=seed or None)
     raise ValueError(f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
 
 

@@ -128,6 +128,11 @@ class Execution:
         self.pending_scheduler: PendingOpsScheduler | None = (
             scheduler if callable(getattr(scheduler, "next_task_pending", None))
             else None)  # type: ignore[assignment]
+        # A scheduler that must see every step, not only the decisions (DPOR: the races
+        # between steps decide where it backtracks) has ``observe(rq)``: called at every
+        # pick before the choice, and with None when the execution ends.
+        self.observer: Callable[[Runqueue | None], None] | None = getattr(
+            scheduler, "observe", None)
         for name, fn in tasks:
             self.rq.spawn(name, fn())
 
@@ -154,11 +159,15 @@ class Execution:
         if n == 0 or self.over:
             if not self.over:
                 self._end_without_runnable()
+            if self.observer is not None:
+                self.observer(None)
             return None
         step = rq.step = rq.step + 1
         if step > self.max_steps:
             self._livelock()
             return None
+        if self.observer is not None:
+            self.observer(rq)
         if step >= rq.irq_due:
             task = self._due_irq()
         elif n == 1:

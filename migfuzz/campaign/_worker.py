@@ -19,7 +19,7 @@ from .._procs import die_with_parent, parent_gone
 from ..bugs import injected
 from ..findings import FindingRecord, dedup_key
 from ..replay import confirm_record
-from ..strategies import StrategySpec, make_scheduler
+from ..strategies import EXHAUSTIVE, StrategySpec, make_scheduler
 from ._messages import Found, Hit, Message, Migrations, Progress, WorkerError
 from ._plan import CampaignConfig, plan_run
 
@@ -82,6 +82,11 @@ def _run_one(cfg: CampaignConfig, k: int, wid: int, best: dict[str, Order],
     sched = make_scheduler(spec)
     sched.new_execution()
     outcome = run_scenario(scenario, sched, executor=cfg.executor, max_steps=cfg.max_steps)
+    # An exhaustive strategy's run is its search: on until a finding or its end.
+    while (spec.name in EXHAUSTIVE and outcome.finding is None
+           and sched.new_execution()):
+        outcome = run_scenario(scenario, sched, executor=cfg.executor,
+                               max_steps=cfg.max_steps)
     f = outcome.finding
     if f is not None:
         key = dedup_key(f.signature, list(cfg.bugs), cfg.fixes)

@@ -45,7 +45,9 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="campaign seed (default 0)")
     p.add_argument("--strategy", choices=STRATEGIES, default="portfolio",
                    help="scheduling strategy (default: portfolio, alternating random and pct; "
-                        "pos: partial order sampling, cpct: conflict-aware PCT)")
+                        "pos: partial order sampling, cpct: conflict-aware PCT; dpor: "
+                        "source-set DPOR, each run a search of its scenario, at most 2,000 "
+                        "executions with at most 2 preemptions)")
     p.add_argument("--executor", choices=EXECUTORS, default="trio",
                    help="run each execution in this executor (default trio)")
     where = p.add_mutually_exclusive_group()

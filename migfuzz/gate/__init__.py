@@ -6,8 +6,9 @@
                  <bug> injected (exact replay)                           another one) with it
     regressions  corpus/regressions/*.json, replayed like ``repro``      any finding: it
                  (exact, continued, re-searched)                         reproduces, or another
-    dfs          every schedule with <= 2 preemptions of each            any finding
-                 stress.scenarios.TINY scenario (DFSScheduler)
+    dfs          every trace (schedules up to the order of independent  any finding
+                 steps) with <= 2 preemptions of each TINY scenario
+                 (DPORScheduler: stress/schedulers/dpor.py)
     stress       the default campaign (portfolio, mixed scenarios,       any finding
                  trio executor, exitfirst) from each seed of GATE_SEEDS
     flaws        corpus/flaws/<fix>.json per upstream fix F: exact       not detected (with one
@@ -26,8 +27,8 @@ cannot see that bug.
 
 **Deterministic: the budget is converted into work, never compared with the clock.** Every
 part is a fixed amount of work for a given commit and arguments: the known and regression
-replays are exact, DFS order is fixed, and the stress part runs a fixed number of runs per
-seed, computed by :func:`stress_plan` from the budget and the number of executions the
+replays are exact, the DPOR search order is fixed, and the stress part runs a fixed number of
+runs per seed, computed by :func:`stress_plan` from the budget and the number of executions the
 earlier parts made (both deterministic) with the calibration constants below. A campaign run
 is a pure function of (seed, run), and a campaign with ``runs`` set runs the same runs for
 every ``--jobs``, so the same commit gives the same verdict on any machine, loaded or not,

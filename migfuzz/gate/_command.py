@@ -29,7 +29,7 @@ from ._report import format_summary, junit_xml
 HELP = "pre-merge gate: a bounded, deterministic verdict"
 DESCRIPTION: str | None = (
     "Replay the known-bug reproducers and regressions, explore the tiny scenarios "
-    "exhaustively (DFS, preemption bound 2), check that each known flaw of V2 is found without "
+    "exhaustively (DPOR, preemption bound 2), check that each known flaw of V2 is found without "
     "its upstream fix and gone with every fix (corpus/flaws), then stress a fixed number of "
     "runs from fixed seeds; every part but the flaws runs with every fix by default. Exit 0: "
     "pass; 1: findings; 2: usage error or unusable corpus file; 3: harness error.")

@@ -1,12 +1,13 @@
-"""The parts of the gate that search: bounded exhaustive DFS of the tiny scenarios, and the
-stress campaigns of its fixed seeds."""
+"""The parts of the gate that search: the bounded exhaustive part (the ``dfs`` suite, searched
+with DPOR since issue 15: every trace of the tiny scenarios within the preemption bound, not
+every schedule), and the stress campaigns of its fixed seeds."""
 
 from __future__ import annotations
 
 from stress import Outcome
 from stress.run import run_scenario
 from stress.scenarios import TINY_BOUND, canonical
-from stress.schedulers import DFSScheduler
+from stress.schedulers import DPORScheduler
 from stress.workload import Scenario
 
 from ..bugs import injected
@@ -49,7 +50,7 @@ class _SearchParts(_GateBase):
 
     def dfs_one(self, c: Check, name: str, scenario: Scenario, cap: int,
                 bound: int = DFS_PREEMPTION_BOUND) -> None:
-        sched = DFSScheduler(bound, max_executions=cap)
+        sched = DPORScheduler(bound, max_executions=cap)
         n = 0
         out: Outcome | None = None
         with injected(self.cfg.bugs, self.cfg.fixes):
@@ -68,18 +69,18 @@ class _SearchParts(_GateBase):
                    f"CAPPED at max_executions={cap}: the bound-"
                    f"{bound} search is NOT exhaustive" if capped else
                    "stopped at the first finding")
-            c.out.append(f"{n:,} schedule{'s' if n != 1 else ''} explored (preemption bound "
-                         f"{bound}, {how}){self.bugs_note()}")
+            c.out.append(f"{n:,} schedule{'s' if n != 1 else ''} explored (DPOR, preemption "
+                         f"bound {bound}, {how}){self.bugs_note()}")
             self.log(f"dfs {name}: {c.out[-1]}")
             if out is None or found is None:
                 return
             sig, saved = self.save(
                 scenario, out, bugs=self.cfg.bugs, executor=DFS_EXECUTOR,
-                spec=StrategySpec("dfs", 0, {"preemption_bound": bound,
-                                             "execution": n}),
+                spec=StrategySpec("dpor", 0, {"preemption_bound": bound,
+                                              "execution": n}),
                 origin={"part": "dfs", "scenario": name, "execution": n})
         c.fail(FAILED, f"{sig}: {repro_commands(str(saved))[0]}",
-               f"DFS execution {n} of {name}{self.bugs_note()} finds {sig}.",
+               f"DPOR execution {n} of {name}{self.bugs_note()} finds {sig}.",
                *_reproduce(saved))
 
     # -- stress ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from .bytes import ByteScheduler as ByteScheduler
 from .cpct import ConflictPCTScheduler as ConflictPCTScheduler
 from .dfs import DFSScheduler as DFSScheduler
 from .dfs import NondeterminismError as NondeterminismError
+from .dpor import DPORScheduler as DPORScheduler
 from .pct import PCTScheduler as PCTScheduler
 from .pos import POSScheduler as POSScheduler
 from .preempt import PreemptScheduler as PreemptScheduler

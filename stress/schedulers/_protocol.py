@@ -42,8 +42,10 @@ class Scheduler(Protocol):
 
 class PendingOpsScheduler(Scheduler, Protocol):
     """The optional richer protocol: a strategy that reasons about what tasks are about to
-    touch (POS, SURW, conflict-aware PCT, DPOR) implements ``next_task_pending`` as well,
-    and the execution then calls it *instead of* ``next_task`` at every decision.
+    touch (POS, SURW, conflict-aware PCT) implements ``next_task_pending`` as well, and the
+    execution then calls it *instead of* ``next_task`` at every decision. (DPOR must see
+    every step, decisions or not: it has ``observe(rq)``, called by the execution at every
+    pick before the choice and with None at the end; see :mod:`.dpor`.)
 
     Like loom's ``Operation`` and fray's pending operation: each runnable task's next
     operation, the object it touches (a lock with its class, a pte as (mm, address), a page's
