@@ -1,7 +1,9 @@
 """The nightly HTML report: one static page per night, SVG drawn here, nothing external.
 
 The page has no scripts and no external URLs (stylesheet inline, diagrams inline SVG), so it
-can be archived as a CI artifact, mailed, or opened from a file system years later:
+can be archived as a CI artifact, mailed, or opened from a file system years later. It is
+written by Jinja2 templates (``templates/``, package data; autoescaped): ``page.html``, and
+``svg.html`` whose macros draw the diagrams from the geometry computed here. It shows:
 
 * summary: this night's runs (kind, target, execs, exec/s, coverage, status) and findings,
   new versus known (seen on an earlier night, or explained by ``corpus/known`` /
