@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ class FindingView:
     file: str
     why_known: str = ""
     recovered_from: int | None = None
+    hits_total: int = 0  # by the end of this night
 
     @property
     def anchor(self) -> str:
@@ -50,15 +50,15 @@ class FindingView:
     def bugs(self) -> list[str]:
         return list(json.loads(self.row["bugs"]))
 
-    @property
-    def hits_total(self) -> int:
-        return int(self.row["hits"])
 
-
-def _best_file(hist: History, key: str, fallback: str) -> tuple[str, FindingRecord | None]:
-    """The smallest reproducer among the files that recorded ``key`` (they all replay)."""
+def _best_file(hist: History, key: str, fallback: str,
+               night: int | None = None) -> tuple[str, FindingRecord | None]:
+    """The smallest reproducer among the files that recorded ``key`` (they all replay), by
+    ``night`` and the nights before it if given (a later night's file is not that night's)."""
     best: tuple[tuple[int, int, int], str, FindingRecord] | None = None
     for s in hist.sightings(key):
+        if night is not None and int(s["night"]) > night:
+            continue
         try:
             rec = load(s["file"])
         except Exception:
@@ -75,10 +75,13 @@ def _best_file(hist: History, key: str, fallback: str) -> tuple[str, FindingReco
 
 def finding_views(hist: History, night: int) -> list[FindingView]:
     """This night's findings (seen by its runs, or recovered from a killed night that never
-    reported them), each new or known, and why known."""
+    reported them), each new or known, and why known: as they stood when that night ended,
+    whatever later nights added (its report can be written again, ``migfuzz report``)."""
     tonight = {str(r["key"]): (int(r["hits"]), str(r["file"])) for r in hist.night_keys(night)}
-    unreported = {str(r["key"]) for r in hist.unreported(night)}
+    unreported = {str(r["key"]) for r in hist.unreported(night)
+                  if int(r["first_night"]) <= night}
     keys = sorted(set(tonight) | unreported)
+    total = hist.hits_through(night)
     views: list[FindingView] = []
     for row in hist.findings(keys):
         key = str(row["key"])
@@ -87,7 +90,7 @@ def finding_views(hist: History, night: int) -> list[FindingView]:
             new, why = False, f"reproducer in {row['corpus_match']}"
         elif row["known_flaw"]:
             new, why = False, str(row["known_flaw"])
-        elif row["reported_night"] is not None and int(row["reported_night"]) != night:
+        elif row["reported_night"] is not None and int(row["reported_night"]) < night:
             new, why = False, (f"reported on night {row['reported_night']}, first seen "
                                f"{row['first_seen']}")
         else:
@@ -95,8 +98,8 @@ def finding_views(hist: History, night: int) -> list[FindingView]:
         rec_from = (int(row["first_night"]) if key not in tonight
                     and int(row["first_night"]) != night else None)
         if new:  # the file the article replays: the smallest reproducer of every sighting
-            file = _best_file(hist, key, file)[0]
-        views.append(FindingView(row, new, hits, file, why, rec_from))
+            file = _best_file(hist, key, file, night)[0]
+        views.append(FindingView(row, new, hits, file, why, rec_from, total.get(key, 0)))
     views.sort(key=lambda v: (not v.new, str(v.row["signature"])))
     return views
 
@@ -154,8 +157,10 @@ def _replayed(a: Article, rec: FindingRecord, idx: int) -> None:
         a.graph, a.graph_note = lock_graph_picture(g, uid=f"g{idx}"), g.note
 
 
-def _article(hist: History, v: FindingView, idx: int, attach: Path | None) -> Article:
-    file, rec = _best_file(hist, str(v.row["key"]), v.file)  # (v.file is that file already)
+def _article(hist: History, night: int, v: FindingView, idx: int,
+             attach: Path | None) -> Article:
+    # (v.file is that file already)
+    file, rec = _best_file(hist, str(v.row["key"]), v.file, night)
     a = Article(v, file)
     if attach is not None and rec is not None:  # the report travels without the run dirs
         a.attached, a.attach_error = _attach(attach, file)
@@ -185,7 +190,7 @@ def _rate_series(trend: Sequence[NightRates], kind: str) -> dict[str, list[float
 
 def _charts(hist: History, night: int, rates: Sequence[RateComparison]) -> list[LineChart]:
     """The trend plots: exec/s, coverage, findings and the migration rates, across nights."""
-    rows = hist.trend_rows()[-60:]
+    rows = [r for r in hist.trend_rows() if r["night"] <= night][-60:]
     labels = [str(r["night"]) for r in rows]
     rate_names = sorted({k for r in rows for k in r["rate"]})
     cov_names = sorted({k for r in rows for k in r["coverage"]})
@@ -228,9 +233,11 @@ def _summary(n: sqlite3.Row, runs: Sequence[RunRow], views: Sequence[FindingView
     }
 
 
-def render(hist: History, night: int, *, archive: Sequence[tuple[int, str]] = (),
+def render(hist: History, night: int, *, archive: Sequence[tuple[int, str]] | None = None,
            attach: Path | None = None) -> tuple[str, list[str], list[str]]:
-    """The report page of ``night``; returns (html, keys shown as new, every key shown)."""
+    """The report page of ``night`` as it stood when the night ended (what later nights
+    added is left out); returns (html, keys shown as new, every key shown). ``archive``:
+    the links to earlier nights' pages (default: those whose report was written)."""
     n = hist.night(night)
     if n is None:
         raise ValueError(f"no night {night} in {hist.path}")
@@ -238,27 +245,29 @@ def render(hist: History, night: int, *, archive: Sequence[tuple[int, str]] = ()
     views = finding_views(hist, night)
     rates = compare_rates(hist.migration_trend(), night)
     new = [v for v in views if v.new]
+    if archive is None:  # the earlier nights whose report was written, latest first
+        archive = [(int(r["id"]), f"night-{int(r['id']):04d}.html") for r in hist.query(
+            "SELECT id FROM nights WHERE id < ? AND report IS NOT NULL ORDER BY id DESC "
+            "LIMIT 60", (night,))]
     page = render_page(
         title=f"migfuzz nightly \u2014 night {night}", n=n, history=str(hist.path),
         runs=runs, views=views, rates=rates, charts=_charts(hist, night, rates),
-        articles=[_article(hist, v, i, attach) for i, v in enumerate(new)],
+        articles=[_article(hist, night, v, i, attach) for i, v in enumerate(new)],
         archive=archive, version=__version__, rate_min_attempts=RATE_MIN_ATTEMPTS,
         rate_min_drop=RATE_MIN_DROP, rate_z=RATE_Z, **_summary(n, runs, views, rates))
     return page, [str(v.row["key"]) for v in new], [str(v.row["key"]) for v in views]
 
 
-def write_report(hist: History, night: int, directory: str | Path) -> tuple[
-        Path, list[str], list[str]]:
-    """Write ``night-NNNN.html`` and ``index.html`` (the latest night) into ``directory``,
-    each atomically; returns (index path, keys shown as new, every key shown)."""
+def write_report(hist: History, night: int, directory: str | Path, *,
+                 index: bool = True) -> tuple[Path, list[str], list[str]]:
+    """Write ``night-NNNN.html`` and (``index``) ``index.html`` into ``directory``, each
+    atomically, and beside them ``findings/`` (a copy of each new finding's file); returns
+    (the page written last, keys shown as new, every key shown)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    archive = sorted((int(m.group(1)), p.name) for p in d.glob("night-*.html")
-                     if (m := re.fullmatch(r"night-(\d+)\.html", p.name))
-                     and int(m.group(1)) != night)
-    page, new, shown = render(hist, night, archive=archive[::-1][:60],
-                              attach=d / "findings")
-    for name in (f"night-{night:04d}.html", "index.html"):
+    page, new, shown = render(hist, night, attach=d / "findings")
+    names = [f"night-{night:04d}.html"] + (["index.html"] if index else [])
+    for name in names:
         write_atomic(d / name, page)
         (d / name).chmod(0o644)  # a report is for reading (mkstemp makes 0600 files)
-    return d / "index.html", new, shown
+    return d / names[-1], new, shown
