@@ -2,17 +2,17 @@
 
 A lock-order inversion is a cycle in lockdep's class graph; which of its edges a schedule
 shows last, and so where lockdep reports it, is the trace's doing. The signature names the
-cycle's classes in the canonical order (:func:`target.kernel.canonical_classes`). It used
-to name the closing edge's two classes only: a cycle closed between two subclasses of the
-page lock (``PG_locked/1 -> PG_locked``, the migrator's nesting annotation) was
-``lock_page [PG_locked]``, the same cycle closed at its other edge
-``lock_page [PG_locked -> ...]``.
+cycle's classes in the canonical order (:func:`target.kernel.canonical_classes`); it used to
+name the closing edge's two classes only, so one cycle closed at two edges had two names.
 
-The page-lock-under-anon-vma bug itself can only close at its ``lock_page`` under
-anon_vma->lock in this model (a page lock under that spinlock, annotated nested so that
-lockdep passes it, is a sleep in atomic context first), so the two-edge case is shown with a
-sleeping lock the documented order does not rank; the bug's own traces, from two scenarios,
-are checked to share its one signature.
+The two names of issue 16 (``lock_page [PG_locked]`` beside ``lock_page [PG_locked ->
+anon_vma->lock]``, both in a night that injected page-lock-under-anon-vma *and*
+unlock-before-remove) are two bugs, not one: injected alone, page-lock-under-anon-vma only
+ever closes its cycle at the fault's ``lock_page`` under anon_vma->lock (a page lock under
+that spinlock annotated nested, which lockdep would pass, is a sleep in atomic context
+first), and ``[PG_locked]`` is unlock-before-remove's page-lock/page-lock cycle (the old and
+the new page of one migration, taken in both orders). A test keeps them apart; the
+two-edge case is shown with a sleeping lock the documented order does not rank.
 """
 
 from __future__ import annotations
@@ -113,3 +113,18 @@ def test_canonical_order_is_the_documented_one_then_by_name() -> None:
         "mm->mmap_sem", "anon_vma->lock", "pte_lock"]
     assert canonical_classes(["zz-user", "aa-user", "PG_locked"]) == [
         "PG_locked", "aa-user", "zz-user"]
+
+
+def test_two_bugs_keep_two_signatures() -> None:
+    """unlock-before-remove's inversion is between the old and the new page's locks: its
+    cycle has PG_locked alone, another cause than the page lock under anon_vma->lock."""
+    scenario = CANONICAL["migrate-vs-writeback"]()
+    with injected(["unlock-before-remove"], []):
+        f = run_traced(scenario, RandomScheduler(0), executor="direct",
+                       max_steps=50_000).finding
+    assert f is not None and f.signature == "lock-order-inversion in lock_page [PG_locked]"
+    assert f.details["new_dependency"].startswith("PG_locked/1 -> PG_locked: ")
+    assert f.details["existing_chain"][0].startswith("PG_locked -> PG_locked/1: ")
+    with injected([BUG], []):
+        assert run_traced(scenario, RandomScheduler(0), executor="direct",
+                          max_steps=50_000).finding is None
