@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .._term import ProgressState
 from ..campaign import migration_rates
 from ..history import (
     RATE_MIN_ATTEMPTS,
@@ -108,3 +110,18 @@ def format_night(s: NightSummary) -> str:
         if r.status == RunStatus.ERROR:
             lines.append(f"  HARNESS ERROR in run {r.id} ({r.kind} {r.target}): {r.note}")
     return "\n".join(lines)
+
+
+def night_progress(runs: Sequence[RunRow], keys: Sequence[tuple[int, int]], *,
+                   elapsed: float, seconds: float, planned: int | None) -> ProgressState:
+    """What the live display shows of a night so far: its runs' schedules and executions (as
+    of their latest status), its findings (``keys``: per key, (hits tonight, 0)), and the
+    time left of the budget, or with ``--runs`` the runs done of the ``planned`` ones."""
+    ended = sum(r.ended is not None for r in runs)
+    return ProgressState(
+        elapsed, sum(r.execs for r in runs if r.kind == RunKind.STRESS), len(keys),
+        sum(h for h, _ in keys),
+        done=float(ended) if planned is not None else min(elapsed, seconds),
+        total=float(planned) if planned is not None else seconds,
+        left=None if planned is not None else max(0.0, seconds - elapsed),
+        execs=sum(r.execs for r in runs if r.kind == RunKind.FUZZ))
