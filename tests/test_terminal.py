@@ -18,7 +18,7 @@ from rich.console import Console
 from migfuzz._term import ProgressState, RichProgress, on_terminal, plain_line
 from migfuzz.campaign import Campaign, CampaignConfig
 from migfuzz.history import RunRow, RunStatus
-from migfuzz.nightly._summary import night_progress
+from migfuzz.nightly._summary import NightSummary, format_night, night_progress, print_night_rich
 from migfuzz.report import print_summary_rich
 from target.fixes import FIXES
 
@@ -161,3 +161,16 @@ def test_summary_tables_on_a_terminal(tmp_path: Path) -> None:
     buf = io.StringIO()
     print_summary_rich(s, Console(file=buf, force_terminal=True, width=120, color_system=None))
     assert "migfuzz stress summary" in buf.getvalue() and "┃" not in buf.getvalue()
+
+
+def test_night_summary_table_on_a_terminal(tmp_path: Path) -> None:
+    s = NightSummary(3, tmp_path / "h.sqlite", tmp_path / "index.html",
+                     runs=[_run(7, "stress", 4_321, True), _run(8, "fuzz", 55, True)])
+    buf = io.StringIO()
+    print_night_rich(s, Console(file=buf, force_terminal=True, width=120, color_system=None))
+    out = buf.getvalue()
+    assert out.startswith(format_night(s))  # the lines a log gets, then the table
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert [r.split("│")[1:4] for r in rows] == [
+        ["   7 ", " stress ", " portfolio     "], ["   8 ", " fuzz   ", " fuzz_schedule "]]
+    assert "4,321" in rows[0] and "ok" in rows[1]

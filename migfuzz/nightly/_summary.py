@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from .. import __version__
 from .._term import ProgressState
 from ..campaign import migration_rates
@@ -125,3 +128,17 @@ def night_progress(runs: Sequence[RunRow], keys: Sequence[tuple[int, int]], *,
         total=float(planned) if planned is not None else seconds,
         left=None if planned is not None else max(0.0, seconds - elapsed),
         execs=sum(r.execs for r in runs if r.kind == RunKind.FUZZ))
+
+
+def print_night_rich(s: NightSummary, console: Console) -> None:
+    """The summary on a terminal: the same lines, then the night's runs as a table."""
+    console.print(format_night(s), markup=False, highlight=False)
+    t = Table(title="runs", title_justify="left")
+    for col in ("run", "kind", "target", "execs", "exec/s", "findings", "hits", "status"):
+        t.add_column(col, justify="right" if col in ("run", "execs", "exec/s", "findings",
+                                                      "hits") else "left")
+    for r in s.runs:
+        t.add_row(str(r.id), r.kind, r.target, f"{r.execs:,}",
+                  "" if r.exec_per_s is None else f"{r.exec_per_s:,.1f}", str(r.findings),
+                  f"{r.hits:,}", r.status)
+    console.print(t)
