@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from migfuzz._term import ProgressState, RichProgress, on_terminal, plain_line
-from migfuzz.campaign import Campaign, CampaignConfig
+from migfuzz.campaign import Campaign, CampaignConfig, _worker
 from migfuzz.history import RunRow, RunStatus
 from migfuzz.nightly._summary import NightSummary, format_night, night_progress, print_night_rich
 from migfuzz.report import print_summary_rich
@@ -39,13 +39,19 @@ def _clock(after_start: float) -> Callable[[], float]:
     return lambda: next(calls, after_start)
 
 
+@pytest.fixture(autouse=True)
+def _one_progress_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's progress messages are paced by its clock: only its last one, here."""
+    monkeypatch.setattr(_worker, "PROGRESS_EVERY", float("inf"))
+
+
 def _campaign(tmp_path: Path, stream: io.StringIO, bugs: tuple[str, ...] = ()) -> Campaign:
     cfg = CampaignConfig(seed=1, runs=12, jobs=1, bugs=bugs, fixes=tuple(FIXES),
                          out=str(tmp_path / "f"), members=("random",), strategy="random")
     return Campaign(cfg, progress=stream, clock=_clock(4.0))
 
 
-# the first line at once (at the first message: the worker's last, inline), the final one
+# the first line at once (at the first message: the worker's only one), then the final one
 PLAIN = ("[    4.0s] 12 schedules  3/s  findings 0 (hits 0)\n"
          "[    4.0s] 12 schedules  3/s  findings 0 (hits 0)\n")
 
