@@ -38,7 +38,6 @@ from ._page import FindingView as FindingView
 from ._page import finding_views as finding_views
 from ._page import render as render
 from ._page import write_report as write_report
-from ._svg import esc as esc
 from ._svg import line_chart_svg as line_chart_svg
 from ._swimlane import Bar as Bar
 from ._swimlane import hold_bars as hold_bars

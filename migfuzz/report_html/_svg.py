@@ -4,7 +4,6 @@ here, their markup in the ``line_chart`` macro of ``templates/svg.html``."""
 from __future__ import annotations
 
 import hashlib
-import html
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,10 +22,6 @@ EVENT_COLORS = {
     "put_page": "#8fbc8f", "mapcount": "#b8860b", "pte": "#8b4513", "alloc": "#6a5acd",
     "free": "#9370db", "store": "#008b8b", "dma": "#c71585", "finding": "#d62728",
 }
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _color_for(name: str) -> str:
