@@ -10,6 +10,7 @@
     migfuzz fuzz       run an atheris fuzz target; crashes become finding files
     migfuzz gate       pre-merge gate: replays, bounded DFS, fixed stress (exit 0 pass, 1 fail)
     migfuzz nightly    time-boxed stress + fuzzing with a SQLite history and an HTML report
+    migfuzz report     write a night's HTML report again from the nightly's history
 
 Exit status 2 is a usage or input error: a bad option, an unknown scenario / strategy /
 executor / bug / fix, a missing or invalid finding file. Such errors print ``migfuzz: error: ...``
@@ -43,7 +44,7 @@ from . import __version__, gate, nightly
 from ._errors import UsageError
 from ._errors import print_error as _err
 from ._paths import database_file, writable_dir, writable_file
-from .commands import bugs, fixes, fuzz, minimize, repro, scenarios, stress
+from .commands import bugs, fixes, fuzz, minimize, report, repro, scenarios, stress
 
 
 class Command(Protocol):
@@ -60,6 +61,7 @@ class Command(Protocol):
 COMMANDS: dict[str, Command] = {
     "stress": stress, "repro": repro, "minimize": minimize, "scenarios": scenarios,
     "bugs": bugs, "fixes": fixes, "fuzz": fuzz, "gate": gate, "nightly": nightly,
+    "report": report,
 }
 """Every subcommand, in the order ``migfuzz --help`` lists them."""
 
@@ -97,6 +99,8 @@ def check_outputs(a: argparse.Namespace) -> None:
             writable_dir(a.report or str(out / "report"), "--report")
         if cmd == "gate" and a.junit:
             writable_file(a.junit, "--junit")
+    elif cmd == "report":
+        writable_dir(a.out, "--out")
     elif cmd == "minimize":
         if Path(a.out).is_dir() or a.out.endswith(os.sep):
             writable_dir(a.out, "-o")

@@ -329,6 +329,12 @@ class History:
             db.executemany("UPDATE findings SET reported_night = ? WHERE key = ? "
                            "AND reported_night IS NULL", [(night, k) for k in keys])
 
+    def hits_through(self, night: int) -> dict[str, int]:
+        """Per key: its hits by the runs of ``night`` and the nights before it."""
+        return {str(r[0]): int(r[1]) for r in self.query(
+            "SELECT s.key, SUM(s.hits) FROM sightings s JOIN runs r ON r.id = s.run "
+            "WHERE r.night <= ? GROUP BY s.key", (night,))}
+
     def sightings(self, key: str) -> list[sqlite3.Row]:
         return self.query("SELECT s.*, r.night FROM sightings s JOIN runs r ON r.id = s.run "
                           "WHERE s.key = ? ORDER BY s.first_seen", (key,))

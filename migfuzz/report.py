@@ -11,6 +11,9 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from stress.workload import execution_task_names
 
 from .campaign import Entry, Migrations, Summary, migration_rates
@@ -121,7 +124,7 @@ def migration_lines(migrations: Migrations, head: str = "migrated   ") -> list[s
     return lines
 
 
-def format_summary(s: Summary) -> str:
+def _summary_head(s: Summary) -> list[str]:
     c = s.config
     by = ", ".join(f"{k} {v:,}" for k, v in sorted(s.by_strategy.items())) or "-"
     total_hits = sum(e.hits for e in s.findings)
@@ -145,20 +148,12 @@ def format_summary(s: Summary) -> str:
     ]
     if s.interrupted:
         lines.append("  interrupted by Ctrl-C: the findings so far are saved")
+    return lines
+
+
+def _summary_tail(s: Summary) -> list[str]:
+    lines: list[str] = []
     if s.findings:
-        w = max(len("signature"), *(len(e.record.signature) for e in s.findings))
-        w = min(w, 70)
-        head = f"  {'signature':<{w}}  {'hits':>6}  new  tasks  ops  decisions  file"
-        known = [e for e in s.findings if e.record.known_flaw is not None]
-        if s.new_findings:
-            lines += ["", "findings not explained by a known flaw:", head]
-            lines += [_row(e, w) for e in s.new_findings]
-        if known:
-            lines += ["", "known flaws of V2 as posted (each gone with its upstream fix; "
-                      "`migfuzz fixes`):", head]
-            for e in known:
-                assert e.record.known_flaw is not None
-                lines += [_row(e, w), f"    {e.record.known_flaw.label}"]
         lines += ["", "reproduce:"]
         lines += [f"  {repro_commands(str(e.path))[0]}" for e in s.findings]
     for w_ in s.warnings:
@@ -168,7 +163,53 @@ def format_summary(s: Summary) -> str:
         lines += ["", f"HARNESS ERROR (not a finding of the model) in run {err.run} "
                   f"({err.strategy}, scenario {err.scenario}): {err.error}",
                   err.traceback.rstrip()]
-    return "\n".join(lines)
+    return lines
+
+
+_NEW_TITLE = "findings not explained by a known flaw:"
+_KNOWN_TITLE = "known flaws of V2 as posted (each gone with its upstream fix; `migfuzz fixes`):"
+
+
+def format_summary(s: Summary) -> str:
+    lines = _summary_head(s)
+    if s.findings:
+        w = max(len("signature"), *(len(e.record.signature) for e in s.findings))
+        w = min(w, 70)
+        head = f"  {'signature':<{w}}  {'hits':>6}  new  tasks  ops  decisions  file"
+        known = [e for e in s.findings if e.record.known_flaw is not None]
+        if s.new_findings:
+            lines += ["", _NEW_TITLE, head]
+            lines += [_row(e, w) for e in s.new_findings]
+        if known:
+            lines += ["", _KNOWN_TITLE, head]
+            for e in known:
+                assert e.record.known_flaw is not None
+                lines += [_row(e, w), f"    {e.record.known_flaw.label}"]
+    return "\n".join(lines + _summary_tail(s))
+
+
+def print_summary_rich(s: Summary, console: Console) -> None:
+    """The summary on a terminal: the same lines, the findings as tables."""
+    console.print("\n".join(_summary_head(s)), markup=False, highlight=False)
+    known = [e for e in s.findings if e.record.known_flaw is not None]
+    for title, entries in ((_NEW_TITLE, s.new_findings), (_KNOWN_TITLE, known)):
+        if not entries:
+            continue
+        t = Table(title=title, title_justify="left", show_lines=False)
+        for col, right in (("signature", False), ("hits", True), ("new", False),
+                           ("tasks", True), ("ops", True), ("decisions", True),
+                           ("file", False)):
+            t.add_column(col, justify="right" if right else "left", overflow="fold")
+        for e in entries:
+            tasks, ops, dec = e.record.size()
+            t.add_row(e.record.signature, f"{e.hits:,}", "yes" if e.new else "no", str(tasks),
+                      str(ops), str(dec), str(e.path))
+        console.print(t)
+        labels = [f"  {e.record.signature}: {e.record.known_flaw.label}"
+                  for e in entries if e.record.known_flaw is not None]
+        if labels:
+            console.print("\n".join(labels), markup=False, highlight=False)
+    console.print("\n".join(_summary_tail(s)), markup=False, highlight=False)
 
 
 def _row(e: Entry, w: int) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from target.kernel import Event, KernelFinding, KTask, Runqueue
+from target.kernel import Event, KernelFinding, KTask, Runqueue, canonical_classes
 
 from .schedulers import PendingOpsScheduler, Scheduler
 
@@ -47,7 +47,11 @@ class Finding:
 
     @property
     def signature(self) -> str:
-        """Deduplication key, like a syzbot title: kind, model function, lock classes."""
+        """Deduplication key, like a syzbot title: kind, model function, lock classes.
+
+        A function of the bug's cause, not of the trace: the lock classes are the cause's
+        (a lock-order inversion's cycle, a deadlock's awaited locks) in their canonical
+        order (:func:`target.kernel.canonical_classes`), whichever schedule showed them."""
         classes = self.details.get("classes")
         suffix = f" [{' -> '.join(classes)}]" if classes else ""
         return f"{self.kind} in {self.function}{suffix}"
@@ -271,8 +275,9 @@ class Execution:
             if cycle
             else "deadlock: no task can run: " + "; ".join(f"{k} {v}" for k, v in waits.items())
         )
-        classes = sorted({getattr(t.wait_on, "lock_class", None).name  # type: ignore[union-attr]
-                          for t in waiting if getattr(t.wait_on, "lock_class", None)})
+        classes = canonical_classes(
+            getattr(t.wait_on, "lock_class", None).name  # type: ignore[union-attr]
+            for t in waiting if getattr(t.wait_on, "lock_class", None))
         self._record(
             None,
             KernelFinding(

@@ -13,9 +13,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, TextIO
 
 from .. import __version__
+from .._term import PlainProgress, ProgressState, RichProgress, progress_view
 from ..findings import FindingRecord, FindingStore, model_commit, now
 from ..flaws import explain
 from ._cluster import connect_cluster, run_on_cluster
@@ -33,9 +35,11 @@ class Campaign:
     """Runs a campaign to completion (or Ctrl-C), writing findings as they arrive."""
 
     def __init__(self, cfg: CampaignConfig, *, progress: TextIO | None = None,
-                 client: Any = None) -> None:
+                 client: Any = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.client = client  # a Dask client of cfg.cluster, if the caller connected already
+        self.clock = clock  # the campaign's time: its budget, rate and progress
         self.store = FindingStore(cfg.out)
         self.entries: dict[str, Entry] = {}
         self.workers: dict[int, Progress] = {}  # latest progress message per worker
@@ -44,11 +48,10 @@ class Campaign:
         self.interrupted = False
         self.progress = progress
         self._stop = False
-        self._shown = 0.0
-        self._logged = -1e9  # the first progress line is logged at once, then every 10 s
+        self._shown = -1e9  # the first progress is shown at once
+        self._view: PlainProgress | RichProgress | None = None
         self._start = 0.0
         self._deadline: float | None = None
-        self._width = 0
 
     # -- messages --------------------------------------------------------------------------
 
@@ -138,10 +141,10 @@ class Campaign:
             e.new = not existed
         e.pending = 0
         e.dirty = False
-        e.flushed = time.monotonic()
+        e.flushed = self.clock()
 
     def _maybe_flush(self, force: bool = False) -> None:
-        t = time.monotonic()
+        t = self.clock()
         for e in self.entries.values():
             if e.dirty and (force or t - e.flushed >= FLUSH_EVERY):
                 self._save(e)
@@ -184,30 +187,33 @@ class Campaign:
         return out
 
     def _maybe_show(self, final: bool = False) -> None:
+        """Progress: a live display on a terminal, a line per 10 s in a log (migfuzz._term)."""
         if self.progress is None:
             return
-        t = time.monotonic()
+        t = self.clock()
         if not final and t - self._shown < REFRESH_EVERY:
             return
         self._shown = t
-        runs, _, _ = self.totals()
+        if self._view is None:
+            self._view = progress_view(self.progress, title="stress", clock=self.clock)
+        runs = self.totals()[0]
         el = t - self._start
-        hits = sum(e.hits for e in self.entries.values())
-        line = (f"[{el:7.1f}s] {runs:,} schedules  {runs / el if el > 0 else 0:,.0f}/s  "
-                f"findings {len(self.entries)} (hits {hits})")
-        if self.progress.isatty():
-            pad = max(0, self._width - len(line))
-            self._width = len(line)
-            self.progress.write("\r" + line + " " * pad + ("\n" if final else ""))
-        elif final or t - self._logged >= 10:
-            self._logged = t
-            self.progress.write(line + "\n")  # a log, not a terminal: one line per 10 s
-        self.progress.flush()
+        c = self.cfg
+        st = ProgressState(el, runs, len(self.entries), sum(e.hits for e in self.entries.values()),
+                           done=runs if c.runs is not None else el,
+                           total=c.runs if c.runs is not None else c.seconds, left=None)
+        if c.runs is not None:
+            left = (c.runs - runs) / st.rate if st.rate > 0 else None
+        else:
+            left = None if c.seconds is None else max(0.0, c.seconds - el)
+        self._view.show(replace(st, left=left), final=final)
+        if final:
+            self._view.close()
 
     # -- driving ---------------------------------------------------------------------------
 
     def should_stop(self) -> bool:
-        if self._deadline is not None and time.monotonic() >= self._deadline:
+        if self._deadline is not None and self.clock() >= self._deadline:
             self._stop = True
         return self._stop
 
@@ -220,7 +226,7 @@ class Campaign:
         """
         if self.cfg.cluster is not None and self.client is None:
             self.client = connect_cluster(self.cfg.cluster)
-        self._start = time.monotonic()
+        self._start = self.clock()
         if self.cfg.seconds is not None:
             self._deadline = self._start + self.cfg.seconds
         jobs = self.cfg.jobs
@@ -239,7 +245,7 @@ class Campaign:
                 self.client.close()
             self._maybe_flush(force=True)
             self._maybe_show(final=True)
-        seconds = time.monotonic() - self._start  # the campaign's, not the labelling's
+        seconds = self.clock() - self._start  # the campaign's, not the labelling's
         if self.error is None:
             self.label_known_flaws()
         runs, decisions, by = self.totals()

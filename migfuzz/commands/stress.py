@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from rich.console import Console
+
 from stress import DEFAULT_MAX_STEPS
 from stress.scenarios import CANONICAL, canonical
 from stress.workload import load_scenario_file
@@ -22,9 +24,10 @@ from .._args import (
     runs_count,
     seconds_budget,
 )
+from .._term import on_terminal
 from ..bugs import check_bugs
 from ..campaign import SCENARIO_MODES, Campaign, CampaignConfig, connect_cluster, default_jobs
-from ..report import fixes_text, format_summary, strategies_line
+from ..report import fixes_text, format_summary, print_summary_rich, strategies_line
 from ..strategies import BASE_STRATEGIES, STRATEGIES, check_strategy
 
 HELP = "run a stress campaign and save findings"
@@ -111,11 +114,12 @@ def run(a: argparse.Namespace) -> int:
           f"fixes {fixes_text(fixes)} -> "
           f"{cfg.out}/", file=sys.stderr)
     summary = Campaign(cfg, progress=sys.stderr, client=client).run()
-    table = format_summary(summary)
     if a.json:
-        print(table, file=sys.stderr)
+        print(format_summary(summary), file=sys.stderr)
         print(json.dumps(summary.to_json(), indent=2))
+    elif on_terminal(sys.stdout):  # tables on a terminal; today's lines in a log or CI
+        print_summary_rich(summary, Console(file=sys.stdout))
     else:
-        print(table)
+        print(format_summary(summary))
     # A Ctrl-C'd campaign is not a clean one, whatever it found before.
     return 130 if summary.interrupted else summary.exit_code

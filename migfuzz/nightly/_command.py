@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from rich.console import Console
 
 from .._args import add_fix_arguments, fixes_of, jobs_count, non_negative_float, runs_count
 from .._errors import UsageError
+from .._term import on_terminal
 from ..bugs import check_bugs
 from ..campaign import connect_cluster, default_jobs
 from ._plan import (
     DEFAULT_HOURS,
 )
-from ._summary import format_night
+from ._summary import format_night, print_night_rich
 from ._supervisor import Nightly
 
 HELP = "time-boxed stress and fuzzing with history and an HTML report"
@@ -86,6 +90,8 @@ def run(a: argparse.Namespace) -> int:
     summary = n.run()
     if a.json:
         print(json.dumps(summary.to_json(), indent=2))
+    elif on_terminal(sys.stdout):  # a table of the runs on a terminal; lines in a log or CI
+        print_night_rich(summary, Console(file=sys.stdout))
     else:
         print(format_night(summary))
     return summary.exit_code

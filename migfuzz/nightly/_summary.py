@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from .. import __version__
+from .._term import ProgressState
 from ..campaign import migration_rates
 from ..history import (
     RATE_MIN_ATTEMPTS,
@@ -108,3 +113,32 @@ def format_night(s: NightSummary) -> str:
         if r.status == RunStatus.ERROR:
             lines.append(f"  HARNESS ERROR in run {r.id} ({r.kind} {r.target}): {r.note}")
     return "\n".join(lines)
+
+
+def night_progress(runs: Sequence[RunRow], keys: Sequence[tuple[int, int]], *,
+                   elapsed: float, seconds: float, planned: int | None) -> ProgressState:
+    """What the live display shows of a night so far: its runs' schedules and executions (as
+    of their latest status), its findings (``keys``: per key, (hits tonight, 0)), and the
+    time left of the budget, or with ``--runs`` the runs done of the ``planned`` ones."""
+    ended = sum(r.ended is not None for r in runs)
+    return ProgressState(
+        elapsed, sum(r.execs for r in runs if r.kind == RunKind.STRESS), len(keys),
+        sum(h for h, _ in keys),
+        done=float(ended) if planned is not None else min(elapsed, seconds),
+        total=float(planned) if planned is not None else seconds,
+        left=None if planned is not None else max(0.0, seconds - elapsed),
+        execs=sum(r.execs for r in runs if r.kind == RunKind.FUZZ))
+
+
+def print_night_rich(s: NightSummary, console: Console) -> None:
+    """The summary on a terminal: the same lines, then the night's runs as a table."""
+    console.print(format_night(s), markup=False, highlight=False)
+    t = Table(title="runs", title_justify="left")
+    for col in ("run", "kind", "target", "execs", "exec/s", "findings", "hits", "status"):
+        t.add_column(col, justify="right" if col in ("run", "execs", "exec/s", "findings",
+                                                      "hits") else "left")
+    for r in s.runs:
+        t.add_row(str(r.id), r.kind, r.target, f"{r.execs:,}",
+                  "" if r.exec_per_s is None else f"{r.exec_per_s:,.1f}", str(r.findings),
+                  f"{r.hits:,}", r.status)
+    console.print(t)

@@ -19,6 +19,7 @@ from typing import IO, TextIO
 
 from .. import __version__
 from .._errors import UsageError
+from .._term import PlainProgress, RichProgress, progress_view
 from ..findings import model_commit, write_atomic
 from ..fuzz import TARGETS as FUZZ_TARGETS
 from ..history import (
@@ -46,7 +47,7 @@ from ._plan import (
 )
 from ._recovery import _iso, _run_fields, record_migrations, recover
 from ._spec import RunKind, RunSpec, _read_json
-from ._summary import NightSummary
+from ._summary import NightSummary, night_progress
 
 
 @dataclass
@@ -120,9 +121,23 @@ class Nightly:
         self._first_signal: float | None = None
         self.seq = 0
         self.rejected: list[str] = []  # files of tonight's harvests that are not findings
+        self.view: PlainProgress | RichProgress | None = None
+        self.planned: int | None = None  # with --runs: the runs the lanes will run
+        self.started = 0.0
 
     def log(self, msg: str) -> None:
-        print(f"nightly: {msg}", file=self.stream, flush=True)
+        if self.view is not None:  # above the live display, on a terminal
+            self.view.log(f"nightly: {msg}")
+        else:
+            print(f"nightly: {msg}", file=self.stream, flush=True)
+
+    def _show(self, now: float, *, final: bool = False) -> None:
+        """The live display (migfuzz._term; a log gets the run lines only)."""
+        if self.view is not None:
+            keys = [(int(r["hits"]), 0) for r in self.hist.night_keys(self.night)]
+            self.view.show(night_progress(
+                self.hist.runs(self.night), keys, elapsed=now - self.started,
+                seconds=self.seconds, planned=self.planned), final=final)
 
     # -- driving ---------------------------------------------------------------------------
 
@@ -149,6 +164,11 @@ class Nightly:
                                      + (f" x{i.jobs}" if i.jobs > 1 else "")
                                      for i in lane.queue) for lane in lanes)
                      + f"; out {self.out}")
+            self.started = time.monotonic()
+            self.planned = (sum(len(lane.queue) for lane in lanes) if self.runs is not None
+                            else None)
+            self.view = progress_view(self.stream, title=f"night {night}",
+                                      clock=time.monotonic, lines=False)
             self.deadline = (time.monotonic() + self.seconds if self.runs is None else
                              float("inf"))  # a night of --runs ends when its queues do
             try:
@@ -157,6 +177,10 @@ class Nightly:
                 self._stop_all(force=True)
                 for run in hist.runs(night):
                     self._harvest(run)
+                self._show(time.monotonic(), final=True)
+                view, self.view = self.view, None
+                if view is not None:
+                    view.close()
             summary = NightSummary(night, self.db_path, None, interrupted=self.signals > 0,
                                    recovered=recovered,
                                    rejected=recovered.rejected + self.rejected)
@@ -230,6 +254,7 @@ class Nightly:
                     fields = _run_fields(_read_json(a.run_dir / "status.json"))
                     if fields:
                         self.hist.update_run(a.run, **fields)
+                self._show(now)
             self._enforce(now)
             if not self.active and (self.signals or all(lane.done for lane in lanes)):
                 return

@@ -1,7 +1,9 @@
 """The nightly HTML report: one static page per night, SVG drawn here, nothing external.
 
 The page has no scripts and no external URLs (stylesheet inline, diagrams inline SVG), so it
-can be archived as a CI artifact, mailed, or opened from a file system years later:
+can be archived as a CI artifact, mailed, or opened from a file system years later. It is
+written by Jinja2 templates (``templates/``, package data; autoescaped): ``page.html``, and
+``svg.html`` whose macros draw the diagrams from the geometry computed here. It shows:
 
 * summary: this night's runs (kind, target, execs, exec/s, coverage, status) and findings,
   new versus known (seen on an earlier night, or explained by ``corpus/known`` /
@@ -36,7 +38,6 @@ from ._page import FindingView as FindingView
 from ._page import finding_views as finding_views
 from ._page import render as render
 from ._page import write_report as write_report
-from ._svg import esc as esc
 from ._svg import line_chart_svg as line_chart_svg
 from ._swimlane import Bar as Bar
 from ._swimlane import hold_bars as hold_bars

@@ -1,5 +1,6 @@
 """The lock-order graph of a finding: lock classes as nodes, the acquired-while-holding
-edges the replay observed per task, a lock-order finding's inverting edge in red."""
+edges the replay observed per task, a lock-order finding's inverting edge in red. The layout
+here, the markup in the ``lock_graph`` macro of ``templates/svg.html``."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._labels import lock_class
-from ._svg import (
-    Event,
-    esc,
-)
+from ._svg import Event
+from ._templates import macro
 
 
 def _strip_subclass(name: str) -> str:
@@ -209,61 +208,83 @@ def _edge_path(src: tuple[float, float], dst: tuple[float, float], w1: float, w2
     return d, lx, ly
 
 
+# role -> (colour, stroke width, dashed, marker tag)
+_STYLE = {
+    "observed": ("#4a5568", "1.6", False, "obs"),
+    "chain": ("#dd8a0b", "2.4", False, "chain"),
+    "documented": ("#999999", "1.4", True, "doc"),
+    "inverting": ("#d62728", "3.2", False, "inv"),
+}
+_ROLE_ORDER = {"documented": 0, "observed": 1, "chain": 2, "inverting": 3}
+
+
+@dataclass(frozen=True)
+class _DrawnEdge:
+    edge: Edge
+    d: str  # the SVG path
+    lx: float  # where the label goes
+    ly: float
+    color: str
+    width: str
+    dashed: bool
+    tag: str
+    label: str
+    title: str
+
+
+@dataclass(frozen=True)
+class _DrawnNode:
+    name: str
+    x: float
+    y: float
+    w: float
+    involved: bool
+
+
+@dataclass(frozen=True)
+class LockGraphPicture:
+    """Where everything of a lock-order graph goes; ``templates/svg.html`` draws it."""
+
+    uid: str
+    width: float
+    height: int
+    box_h: int
+    markers: list[tuple[str, str]]  # (tag, colour)
+    edges: list[_DrawnEdge]
+    nodes: list[_DrawnNode]
+
+
+def _drawn_edge(e: Edge, pos: dict[str, tuple[float, float]],
+                widths: dict[str, float]) -> _DrawnEdge:
+    color, sw, dashed, tag = _STYLE[e.role]
+    d, lx, ly = _edge_path(pos[e.src], pos[e.dst], widths[e.src], widths[e.dst],
+                           e.src == e.dst)
+    label = {"inverting": f"{e.text or 'new edge'}: inverts the order",
+             "chain": "existing order", "documented": "documented"}.get(
+                 e.role, f"\u00d7{e.count}")
+    if e.role in ("inverting", "chain") and e.count:
+        label += f" (\u00d7{e.count})"
+    title = (f"{e.src} -> {e.dst}: {e.role}"
+             + (f", observed {e.count}x ({', '.join(sorted(e.tasks))})" if e.count else "")
+             + (f"; {e.witness}" if e.witness else ""))
+    return _DrawnEdge(e, d, lx, ly, color, sw, dashed, tag, label, title)
+
+
+def lock_graph_picture(g: LockGraphData, *, uid: str = "g") -> LockGraphPicture | None:
+    """The layout of the graph (None: no locks were taken)."""
+    if not g.nodes:
+        return None
+    pos, widths, width, height = _layout(g)
+    edges = [_drawn_edge(e, pos, widths)
+             for e in sorted(g.edges, key=lambda e: (_ROLE_ORDER[e.role], e.src, e.dst))]
+    nodes = [_DrawnNode(n, *pos[n], widths[n], n in g.involved) for n in g.nodes]
+    return LockGraphPicture(uid, width, height, _BOX_H,
+                            [(tag, color) for color, _, _, tag in _STYLE.values()],
+                            edges, nodes)
+
+
 def lock_graph_svg(g: LockGraphData, *, uid: str = "g") -> str:
     """Lock classes as boxes ranked by the documented order (mm/rmap.c: outermost on top), so
-    an edge pointing upwards goes against it; the inverting edge is red and thick."""
-    if not g.nodes:
-        return ('<svg class="lock-graph" xmlns="http://www.w3.org/2000/svg" width="420" '
-                'height="40" role="img" aria-label="lock-order graph: no locks taken">'
-                '<text x="10" y="24" font-size="13">no locks were taken in this run</text>'
-                "</svg>")
-    box_h = _BOX_H
-    pos, widths, width, height = _layout(g)
-    style = {
-        "observed": ("#4a5568", "1.6", "", "obs"),
-        "chain": ("#dd8a0b", "2.4", "", "chain"),
-        "documented": ("#999999", "1.4", ' stroke-dasharray="5 4"', "doc"),
-        "inverting": ("#d62728", "3.2", "", "inv"),
-    }
-    out = [f'<svg class="lock-graph" xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" '
-           f'height="{height}" viewBox="0 0 {width:.0f} {height}" role="img" '
-           f'aria-label="lock-order graph, {len(g.nodes)} lock classes, {len(g.edges)} edges">',
-           "<title>Lock classes and the acquired-while-holding edges of this run</title>",
-           "<defs>"]
-    for color, _, _, tag in style.values():
-        out.append(f'<marker id="arrow-{tag}-{uid}" viewBox="0 0 10 10" refX="9" refY="5" '
-                   f'markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" '
-                   'orient="auto-start-reverse">'
-                   f'<path d="M0 0 L10 5 L0 10 z" fill="{color}"/></marker>')
-    out.append("</defs>")
-    order = {"documented": 0, "observed": 1, "chain": 2, "inverting": 3}
-    for e in sorted(g.edges, key=lambda e: (order[e.role], e.src, e.dst)):
-        color, sw, dash, tag = style[e.role]
-        d, lx, ly = _edge_path(pos[e.src], pos[e.dst], widths[e.src], widths[e.dst],
-                               e.src == e.dst)
-        label = {"inverting": f"{e.text or 'new edge'}: inverts the order",
-                 "chain": "existing order", "documented": "documented"}.get(
-                     e.role, f"\u00d7{e.count}")
-        if e.role in ("inverting", "chain") and e.count:
-            label += f" (\u00d7{e.count})"
-        title = (f"{e.src} -> {e.dst}: {e.role}"
-                 + (f", observed {e.count}x ({', '.join(sorted(e.tasks))})" if e.count else "")
-                 + (f"; {e.witness}" if e.witness else ""))
-        out.append(f'<g class="edge {e.role}" data-src="{esc(e.src)}" data-dst="{esc(e.dst)}">'
-                   f'<path d="{d}" fill="none" stroke="{color}" stroke-width="{sw}"{dash} '
-                   f'marker-end="url(#arrow-{tag}-{uid})"/>'
-                   f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="11" fill="{color}">'
-                   f"{esc(label)}</text><title>{esc(title)}</title></g>")
-    for n in g.nodes:
-        x, y = pos[n]
-        hot = n in g.involved
-        out.append(f'<g class="node{" involved" if hot else ""}" data-class="{esc(n)}">'
-                   f'<rect x="{x:.1f}" y="{y}" width="{widths[n]:.1f}" height="{box_h}" rx="6" '
-                   f'fill="{"#fde8e8" if hot else "#eef2f8"}" '
-                   f'stroke="{"#d62728" if hot else "#4a5568"}" '
-                   f'stroke-width="{2 if hot else 1.2}"/>'
-                   f'<text x="{x + widths[n] / 2:.1f}" y="{y + 19}" font-size="12.5" '
-                   f'text-anchor="middle" font-family="DejaVu Sans Mono, monospace">{esc(n)}'
-                   f"</text><title>lock class {esc(n)}</title></g>")
-    out.append("</svg>")
-    return "\n".join(out)
+    an edge pointing upwards goes against it; the inverting edge is red and thick (the
+    ``lock_graph`` macro)."""
+    return macro("lock_graph", lock_graph_picture(g, uid=uid))

@@ -1,5 +1,6 @@
 """The swimlane of a finding's interleaving: one lane per task, one row per traced event,
-lock hold intervals as bars beside the events."""
+lock hold intervals as bars beside the events. The geometry here, the markup in the
+``swimlane`` macro of ``templates/svg.html``."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from ._svg import (
     EVENT_COLORS,
     Event,
     _color_for,
-    _short,
-    esc,
 )
+from ._templates import macro
 
 # -- swimlane --------------------------------------------------------------------------------
 
@@ -89,67 +89,80 @@ class _Lanes:
         return self.head + self.top_note + (i - self.first) * self.row_h + self.row_h / 2
 
 
-def swimlane_svg(events: Sequence[Event], task_names: Sequence[str], *,
-                 finding: str | None = None, max_rows: int = 160, uid: str = "s") -> str:
-    """The interleaving as SVG: a lane per task, a row per event (time flows down), lock hold
-    intervals as bars at the left of each lane, the finding marked across every lane."""
+@dataclass(frozen=True)
+class _Hold:
+    lock: str
+    x: float
+    y: float
+    height: float
+    fill: str
+    title: str
+
+
+@dataclass(frozen=True)
+class _Mark:
+    step: int
+    step_label: bool  # the first event of its step: the step number in the gutter
+    ev: str
+    x: float
+    y: float
+    color: str
+    label: str  # shortened to fit the lane; the full text is the title
+
+
+@dataclass(frozen=True)
+class Swimlane:
+    """Where everything of a swimlane goes; ``templates/svg.html`` draws it."""
+
+    g: _Lanes
+    nrows: int
+    lanes: list[tuple[int, str]]  # (x, task name)
+    switches: list[float]  # the y of each context switch
+    holds: list[_Hold]
+    marks: list[_Mark]
+    finding: str
+    finding_y: float | None
+
+
+def swimlane(events: Sequence[Event], task_names: Sequence[str], *,
+             finding: str | None = None, max_rows: int = 160) -> Swimlane:
+    """The geometry of the interleaving: a lane per task, a row per event (time flows down),
+    lock hold intervals as bars at the left of each lane, the finding's row."""
     rows = [e for e in events if e[2] != "switch"]
     bars = hold_bars(rows)
     g = _Lanes(max(0, len(rows) - max_rows), len(rows), max(1, len(task_names)),
                min(6, max((b.col for b in bars), default=-1) + 1))
-    out = [f'<svg class="swimlane" xmlns="http://www.w3.org/2000/svg" width="{g.width}" '
-           f'height="{g.height}" viewBox="0 0 {g.width} {g.height}" role="img" '
-           f'aria-label="interleaving swimlane, {g.ntasks} tasks, {len(rows)} events">']
-    out.append(f"<title>Interleaving: {g.ntasks} tasks, {len(rows)} events"
-               f"{f' (last {len(rows) - g.first} shown)' if g.first else ''}</title>")
-    out += _lane_heads(g, task_names)
-    out += _switches(g, rows)
-    out += _hold_rects(g, rows, bars, task_names)
-    finding_y = _event_marks(g, rows, out)
-    if finding_y is not None:
-        out.append(f'<g class="finding-mark"><line x1="{g.gutter}" y1="{finding_y}" '
-                   f'x2="{g.width - 12}" y2="{finding_y}" stroke="#d62728" '
-                   f'stroke-width="1.5" stroke-dasharray="6 3"/>'
-                   f'<title>{esc(finding or "finding")}</title></g>')
-    out.append("</svg>")
-    return "\n".join(out)
+    lanes = [(g.gutter + t * g.lane_w, task_names[t] if t < len(task_names) else f"task{t}")
+             for t in range(g.ntasks)]
+    marks = _event_marks(g, rows)
+    finding_y = next((m.y for m in reversed(marks) if m.ev == "finding"), None)
+    return Swimlane(g, len(rows), lanes, _switches(g, rows),
+                    _hold_rects(g, rows, bars, task_names), marks, finding or "finding",
+                    finding_y)
 
 
-def _lane_heads(g: _Lanes, task_names: Sequence[str]) -> list[str]:
-    out = []
-    for t in range(g.ntasks):
-        x = g.gutter + t * g.lane_w
-        name = task_names[t] if t < len(task_names) else f"task{t}"
-        out.append(f'<g class="lane" data-task="{esc(name)}">')
-        out.append(f'<rect class="lane-bg" x="{x}" y="{g.head - 6}" width="{g.lane_w - 6}" '
-                   f'height="{g.height - g.head}" '
-                   f'fill="{"#f6f8fb" if t % 2 == 0 else "#fbf8f4"}" stroke="#d8dde6"/>')
-        out.append(f'<text class="lane-title" x="{x + 8}" y="{g.head - 14}" '
-                   f'font-weight="bold" font-size="14">{esc(name)}</text>')
-        out.append("</g>")
-    out.append(f'<text x="6" y="{g.head - 14}" font-size="11" fill="#555">step</text>')
-    if g.first:
-        out.append(f'<text x="{g.gutter + 8}" y="{g.head + 10}" font-size="11" fill="#555">'
-                   f"\u2026 {g.first} earlier events not shown</text>")
-    return out
+def swimlane_svg(events: Sequence[Event], task_names: Sequence[str], *,
+                 finding: str | None = None, max_rows: int = 160, uid: str = "s") -> str:
+    """The interleaving as SVG (the ``swimlane`` macro); the finding marked across every lane.
+    (``uid`` is accepted for symmetry with :func:`lock_graph_svg`; a swimlane defines no ids.)"""
+    return macro("swimlane", swimlane(events, task_names, finding=finding,
+                                      max_rows=max_rows))
 
 
-def _switches(g: _Lanes, rows: Sequence[Event]) -> list[str]:
+def _switches(g: _Lanes, rows: Sequence[Event]) -> list[float]:
     """Context switches: a faint rule where the running task changes."""
     out = []
     prev_tid: int | None = None
     for i in range(g.first, len(rows)):
         tid = rows[i][1]
         if prev_tid is not None and tid != prev_tid:
-            y = g.y_of(i) - g.row_h / 2
-            out.append(f'<line class="switch" x1="{g.gutter}" y1="{y}" x2="{g.width - 12}" '
-                       f'y2="{y}" stroke="#c9ced8" stroke-dasharray="3 3"/>')
+            out.append(g.y_of(i) - g.row_h / 2)
         prev_tid = tid
     return out
 
 
 def _hold_rects(g: _Lanes, rows: Sequence[Event], bars: Sequence[Bar],
-                task_names: Sequence[str]) -> list[str]:
+                task_names: Sequence[str]) -> list[_Hold]:
     """Lock hold intervals: a bar per hold, at the left of its task's lane."""
     out = []
     for b in bars:
@@ -159,45 +172,24 @@ def _hold_rects(g: _Lanes, rows: Sequence[Event], bars: Sequence[Bar],
         x = g.gutter + b.tid * g.lane_w + 10 + b.col * (g.bar_w + g.bar_gap)
         y1 = g.y_of(s) - (g.row_h / 2 if b.start < g.first else 3)
         y2 = g.y_of(b.end) + (g.row_h / 2 if b.open_at_end else 3)
-        cls = b.cls
         state = "still held when the run ended" if b.open_at_end else (
             f"released at step {rows[b.end][0]}")
-        out.append(f'<rect class="hold" data-lock="{esc(b.lock)}" x="{x}" y="{y1:.1f}" '
-                   f'width="{g.bar_w}" height="{max(4.0, y2 - y1):.1f}" rx="2" '
-                   f'fill="{_color_for(cls)}" fill-opacity="0.75">'
-                   f"<title>{esc(b.lock)} [{esc(cls)}] held by "
-                   f"{esc(task_names[b.tid] if b.tid < len(task_names) else b.tid)} from "
-                   f"step {rows[b.start][0]}, {esc(state)}</title></rect>")
+        who = task_names[b.tid] if b.tid < len(task_names) else b.tid
+        out.append(_Hold(b.lock, x, y1, max(4.0, y2 - y1), _color_for(b.cls),
+                         f"{b.lock} [{b.cls}] held by {who} from step {rows[b.start][0]}, "
+                         f"{state}"))
     return out
 
 
-def _event_marks(g: _Lanes, rows: Sequence[Event], out: list[str]) -> float | None:
-    """A mark and a label per event shown, appended to ``out``; the finding's row, if shown."""
+def _event_marks(g: _Lanes, rows: Sequence[Event]) -> list[_Mark]:
+    """A mark and a label per event shown."""
+    out: list[_Mark] = []
     last_step: int | None = None
-    finding_y: float | None = None
     for i in range(g.first, len(rows)):
         step, tid, ev, f = rows[i]
-        y = g.y_of(i)
-        if step != last_step:
-            out.append(f'<text class="step" x="{g.gutter - 8}" y="{y + 4}" font-size="11" '
-                       f'text-anchor="end" fill="#666">{step}</text>')
-        last_step = step
         lane = tid if 0 <= tid < g.ntasks else 0
-        x = g.gutter + lane * g.lane_w + g.ev_x0
-        label = describe(ev, f)
-        color = EVENT_COLORS.get(ev, "#444")
-        out.append(f'<g class="ev ev-{esc(ev)}" data-step="{step}">')
-        if ev == "finding":
-            finding_y = y
-            out.append(f'<path d="M{x} {y - 7} L{x + 7} {y} L{x} {y + 7} L{x - 7} {y} Z" '
-                       f'fill="{color}"/>')
-        elif ev == "op":
-            out.append(f'<rect x="{x - 4}" y="{y - 4}" width="8" height="8" fill="{color}"/>')
-        else:
-            out.append(f'<circle cx="{x}" cy="{y}" r="4" fill="{color}"/>')
-        weight = ' font-weight="bold"' if ev in ("op", "finding") else ""
-        out.append(f'<text x="{x + 9}" y="{y + 4}" font-size="11.5" '
-                   f'font-family="DejaVu Sans Mono, monospace" fill="{color}"{weight}>'
-                   f"{esc(_short(label, 44))}</text>")
-        out.append(f"<title>step {step}: {esc(label)}</title></g>")
-    return finding_y
+        out.append(_Mark(step, step != last_step, ev,
+                         g.gutter + lane * g.lane_w + g.ev_x0, g.y_of(i),
+                         EVENT_COLORS.get(ev, "#444"), describe(ev, f)))
+        last_step = step
+    return out

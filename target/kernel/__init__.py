@@ -17,6 +17,7 @@ from ._kasan import kreuse as kreuse
 from ._lockdep import DOCUMENTED_ORDER as DOCUMENTED_ORDER
 from ._lockdep import LockClass as LockClass
 from ._lockdep import LockGraph as LockGraph
+from ._lockdep import canonical_classes as canonical_classes
 from ._lockdep import declare_order as declare_order
 from ._locking import WaitBit as WaitBit
 from ._locking import lockdep_assert_held as lockdep_assert_held

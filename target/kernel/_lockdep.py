@@ -127,7 +127,11 @@ class LockGraph:
                 {
                     "new_dependency": f"{_key_name(a)} -> {_key_name(new_key)}: {where}",
                     "existing_chain": chain,
-                    "classes": sorted({a[0], new_key[0]}),
+                    # the cause, not the trace: every class on the cycle, whichever of its
+                    # edges happened to close it (``PG_locked/1 -> PG_locked`` closing the
+                    # chain through anon_vma->lock is the same bug as anon_vma->lock ->
+                    # PG_locked closing the documented one)
+                    "classes": canonical_classes([a[0], *(x[0] for x in back)]),
                 },
             )
         succ[new_key] = where
@@ -135,6 +139,22 @@ class LockGraph:
 
 # Filled in by the module that owns the order (target.mm.locking): (parent, child) edges.
 DOCUMENTED_ORDER: list[tuple[ClassKey, ClassKey]] = []
+
+
+def canonical_classes(names: Any) -> list[str]:
+    """Lock class names (subclasses dropped: ``PG_locked/1`` is ``PG_locked``), each once, in
+    one order whatever order a trace met them in: the documented order first (outermost on
+    top, by the number of documented ancestors), then classes it does not rank, by name.
+
+    This is what a finding's signature says of its locks (``[PG_locked -> anon_vma->lock]``),
+    so two schedules of one bug, or one cycle closed at different edges, name it alike.
+    """
+    depth: dict[str, int] = {}
+    for (parent, _), (child, _) in DOCUMENTED_ORDER:
+        depth.setdefault(parent, 0)
+        depth[child] = depth.get(child, 0) + 1
+    plain = {str(n).split("/", 1)[0] for n in names}
+    return sorted(plain, key=lambda c: (c not in depth, depth.get(c, 0), c))
 
 
 def declare_order(tree: list[tuple[str, list[Any]]]) -> None:
