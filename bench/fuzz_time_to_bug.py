@@ -49,7 +49,8 @@ PY = sys.executable
 
 ORDER_FAMILIES = "sw,lk,pte,get_page,put_page,map,sw3"
 CONFLICT_FAMILIES = "cf,ph,pp,lk"
-MODES = ("all", "order", "conflict", "none")
+NEAR_FAMILIES = "nr,hw,av"
+MODES = ("all", "order", "conflict", "near", "none")
 TARGETS = ("fuzz_preempt", "fuzz_scenario", "fuzz_schedule", "fuzz_sequential")
 
 
@@ -111,6 +112,8 @@ def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
             env["MIGFUZZ_FEEDBACK_FAMILIES"] = ORDER_FAMILIES
         elif mode == "conflict":
             env["MIGFUZZ_FEEDBACK_FAMILIES"] = CONFLICT_FAMILIES
+        elif mode == "near":
+            env["MIGFUZZ_FEEDBACK_FAMILIES"] = NEAR_FAMILIES
         _, stderr, cpu = run_cpu(cmd, env)
         crashed = any(art.iterdir())
         units = re.search(r"stat::number_of_executed_units:\s+(\d+)", stderr)
