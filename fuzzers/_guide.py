@@ -110,6 +110,8 @@ def preempt_at(data: bytes, d: int, task: int, n: int, chosen: Sequence[int],
     longer than a record can say is bridged by records naming the task that ran there anyway
     (``chosen``: the input's own choices), which do not preempt. None if ``d`` is not after
     the start."""
+    if d < 1:
+        return None
     head, recs = bytearray(data[:2]), list(data[2:])
     at = 0  # the decision of the last switch so far (0: the start)
     for k, r in enumerate(recs):
@@ -121,8 +123,6 @@ def preempt_at(data: bytes, d: int, task: int, n: int, chosen: Sequence[int],
             tail = [(nxt - d - 1) * n + r % n, *recs[k + 1:]] if keep_tail else []
             return bytes(head + bytes([*recs[:k], *_bridge(at, d, task, n, chosen), *tail]))
         at = nxt
-    if d <= at:
-        return None
     return bytes(head + bytes([*recs, *_bridge(at, d, task, n, chosen)]))
 
 
