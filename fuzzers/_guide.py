@@ -109,15 +109,17 @@ def preempt_at(data: bytes, d: int, task: int, n: int, chosen: Sequence[int],
     applies at its own decision (or dropped with the rest, without ``keep_tail``). A gap
     longer than a record can say is bridged by records naming the task that ran there anyway
     (``chosen``: the input's own choices), which do not preempt. None if ``d`` is not after
-    the start."""
+    the start, or if the record already there cannot name ``task`` in one byte."""
     if d < 1:
         return None
     head, recs = bytearray(data[:2]), list(data[2:])
     at = 0  # the decision of the last switch so far (0: the start)
     for k, r in enumerate(recs):
         nxt = at + 1 + r // n
-        if d == nxt:  # a preemption there already: retarget it
+        if d == nxt:  # a preemption there already: retarget it (if a byte can say it)
             recs[k] = r - r % n + task
+            if recs[k] > 255:
+                return None
             return bytes(head + bytes(recs if keep_tail else recs[:k + 1]))
         if d < nxt:
             tail = [(nxt - d - 1) * n + r % n, *recs[k + 1:]] if keep_tail else []

@@ -80,6 +80,7 @@ def test_race_points_of_a_real_run_include_the_window_after_an_unlock() -> None:
     assert _guide.preempt_at(FIRST_PREEMPTION, *SECOND, n, chosen, True) == GET_AFTER_UNLOCK
 
 
+@pytest.mark.slow
 def test_a_preemption_lands_at_its_decision_wherever_it_is_inserted() -> None:
     """Inserted before, between, on or after the records, or further than one record can
     say (bridged by records that do not preempt), the preemption applies at its decision and
@@ -98,8 +99,12 @@ def test_a_preemption_lands_at_its_decision_wherever_it_is_inserted() -> None:
                       else "after" if d <= 31 + 1 + 127 else "bridged")
     assert tried == {"before", "between", "on", "after", "bridged"}
     assert _guide.preempt_at(GET_AFTER_UNLOCK, 0, 1, n, chosen, True) is None  # the start
+    # 3 tasks: the record 255 is gap 85, task 0; gap 85 and task 2 would be 257
+    assert _guide.preempt_at(bytes([0, 0, 255]), 86, 2, 3, [0] * 99, True) is None
+    assert _guide.preempt_at(bytes([0, 0, 255]), 86, 0, 3, [0] * 99, True) == bytes([0, 0, 255])
 
 
+@pytest.mark.slow
 def test_the_mutator_inserts_at_race_points_when_guided() -> None:
     """Given the guide, the mutations of the one-preemption input reach every one of its
     race points, and make the depth-2 race more than three times as often as the blind
