@@ -4,11 +4,12 @@ The custom mutator (fuzzers/_mutate.py) places a new preemption blind: a gap dra
 short, a task drawn uniformly. A race needs it at one decision of a few hundred: right after
 the running task touched (or let go of) something another task touches too, switching to that
 other task. The interleaving feedback traces every execution anyway, so the trace of the input
-being mutated says where those decisions are. This module replays the input once (cached by
-its bytes: libFuzzer mutates the same few corpus inputs again and again), lists its *race
+being mutated says where those decisions are. The target runs every input with a
+:class:`Recording` scheduler and :func:`remember` keeps, by the input's bytes, its *race
 points* (decision ``d``, task ``t``: at ``d`` the running task has just accessed a page or pte,
-or released a lock, that ``t`` also accesses in this execution, and ``t`` can run), and
-inserts a preemption at one of them, keeping or dropping the preemptions after it.
+or released a lock, that ``t`` also accesses in this execution, and ``t`` can run); when
+libFuzzer mutates that input, :func:`mutate` inserts a preemption at one of them, keeping or
+dropping the preemptions after it.
 
 Only with the feedback on (``_coverage.enabled``): without it the fuzzer traces nothing, and
 plain coverage keeps the blind mutator (the control of bench/fuzz.md). Classes of races only:
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 
 from stress.run import run_scenario
 from stress.schedulers import PreemptScheduler
+from stress.workload import Scenario
 from target.kernel import HOOKS, Event
 
 from ._coverage import access_object
@@ -35,7 +37,7 @@ emptied when full, so a long run's memory stays bounded)."""
 _cache: dict[bytes, tuple[int, list[tuple[int, int]], list[int]]] = {}
 
 
-class _Recording(PreemptScheduler):
+class Recording(PreemptScheduler):
     """A PreemptScheduler that notes, at each decision, the step, the running task, the
     runnable tasks and its choice (the same choices: it only watches)."""
 
@@ -86,19 +88,33 @@ def race_points(points: Sequence[tuple[int, int | None, tuple[int, ...]]],
     return sorted(out)
 
 
-def _trace(data: bytes) -> tuple[int, list[tuple[int, int]], list[int]]:
-    """(number of tasks, race points, the task chosen at each decision) of ``data``'s run."""
-    hit = _cache.get(data)
-    if hit is not None:
-        return hit
+def decode(data: bytes) -> tuple[Scenario, Recording]:
+    """fuzz_preempt's decoding of ``data`` (``decode_preempt_input``), with a scheduler
+    that makes the same choices and notes the decisions :func:`remember` needs."""
     scenario, _ = decode_preempt_input(data)
-    n = len(scenario.tasks)
-    sched = _Recording(data[1:], n)
-    sched.new_execution()
-    out = run_scenario(scenario, sched, trace=True, max_steps=MAX_STEPS)
+    return scenario, Recording(data[1:], len(scenario.tasks))
+
+
+def remember(data: bytes, sched: Recording, events: Sequence[Event]) -> None:
+    """Keep the race points of an executed input, for when libFuzzer mutates it. Every
+    execution is remembered (a linear pass over its trace, far cheaper than running it
+    again): libFuzzer does not say which inputs join its corpus. The least recently used
+    input goes first when the cache is full."""
     if len(_cache) >= CACHE_SIZE:
-        _cache.clear()
-    _cache[data] = hit = (n, race_points(sched.points, out.events or []), sched.chosen)
+        del _cache[next(iter(_cache))]
+    _cache[data] = (sched.ntasks, race_points(sched.points, events), sched.chosen)
+
+
+def _trace(data: bytes) -> tuple[int, list[tuple[int, int]], list[int]]:
+    """(number of tasks, race points, the task chosen at each decision) of ``data``'s run,
+    running it if it is not remembered."""
+    hit = _cache.get(data)
+    if hit is None:
+        scenario, sched = decode(data)
+        sched.new_execution()
+        out = run_scenario(scenario, sched, trace=True, max_steps=MAX_STEPS)
+        remember(data, sched, out.events or [])
+        hit = _cache[data]
     return hit
 
 
@@ -140,10 +156,14 @@ def _bridge(at: int, d: int, task: int, n: int, chosen: Sequence[int]) -> list[i
 
 
 def mutate(data: bytes, max_size: int, rng: random.Random) -> bytes | None:
-    """A preemption inserted at one of ``data``'s race points, or None if it has none."""
-    if len(data) < 2:
+    """A preemption inserted at one of ``data``'s race points; None if it has none or was
+    not executed lately (libFuzzer mutates a mutant again before running it: running every
+    such intermediate input only to guide it doubled the cost of an execution)."""
+    hit = _cache.pop(data, None)
+    if hit is None:
         return None
-    n, points, chosen = _trace(data)
+    _cache[data] = hit  # most recently used: libFuzzer's corpus inputs stay in the cache
+    n, points, chosen = hit
     if not points:
         return None
     d, task = rng.choice(points)

@@ -33,8 +33,13 @@ pin: int | None = None
 
 
 def TestOneInput(data: bytes) -> None:
-    scenario, scheduler = decode_preempt_input(data)
-    _harness.execute(TARGET, scenario, scheduler)
+    if not (_coverage.enabled and own_mutator):
+        scenario, scheduler = decode_preempt_input(data)
+        _harness.execute(TARGET, scenario, scheduler)
+        return
+    scenario, recording = _guide.decode(data)  # the same choices, noted for the mutator
+    outcome = _harness.execute(TARGET, scenario, recording)
+    _guide.remember(data, recording, outcome.events or [])
 
 
 def CustomMutator(data: bytes, max_size: int, seed: int) -> bytes:

@@ -115,6 +115,8 @@ def test_the_mutator_inserts_at_race_points_when_guided() -> None:
 
     with inject(lookup(["all"])):
         _guide._cache.clear()
+        assert _guide.mutate(FIRST_PREEMPTION, 64, random.Random(0)) is None  # not run yet
+        _guide._trace(FIRST_PREEMPTION)
         guided = mutations(_guide.mutate)
         blind = mutations(None)
         n, points, chosen = _guide._trace(FIRST_PREEMPTION)
@@ -122,13 +124,13 @@ def test_the_mutator_inserts_at_race_points_when_guided() -> None:
     assert at_points <= set(guided)
     assert guided.count(GET_AFTER_UNLOCK) >= 10
     assert guided.count(GET_AFTER_UNLOCK) > 3 * blind.count(GET_AFTER_UNLOCK)
-    assert _guide.mutate(FIRST_PREEMPTION[:1], 64, random.Random(0)) is None
 
 
 @pytest.mark.slow
 def test_fuzz_preempt_guides_its_mutator_only_with_the_feedback() -> None:
-    """fuzz_preempt's own CustomMutator (the function libFuzzer calls) uses the guide when
-    the interleaving feedback is on, and not with ``--no-interleaving-feedback`` (which
+    """fuzz_preempt's own TestOneInput remembers the race points of what it runs, and its
+    CustomMutator (the functions libFuzzer calls) uses them when the interleaving feedback is
+    on, and not with ``--no-interleaving-feedback`` (which
     clears ``_coverage.enabled``): how often it makes the depth-2 race from its first
     preemption, over the same 2,000 seeds, in a process of its own (the target instruments
     the model on import; libFuzzer's own mutation, which needs a running libFuzzer, is
@@ -139,6 +141,7 @@ def test_fuzz_preempt_guides_its_mutator_only_with_the_feedback() -> None:
         "fuzz_preempt.atheris.Mutate = lambda data, max_size: data\n"
         f"data, want = bytes.fromhex('{FIRST_PREEMPTION.hex()}'), "
         f"bytes.fromhex('{GET_AFTER_UNLOCK.hex()}')\n"
+        "fuzz_preempt.TestOneInput(data)  # run with the feedback on: remembered\n"
         "for on in (True, False):\n"
         "    _coverage.enabled = on\n"
         "    print(sum(fuzz_preempt.CustomMutator(data, 64, s) == want for s in range(2000)))\n")
