@@ -96,6 +96,52 @@ def _access(ev: Event) -> tuple[str, str] | None:
     return None
 
 
+NEAR = 16
+"""Two tasks' conflicting accesses this many steps apart or more are not "near" (``nr``)."""
+
+
+def _window(out: set[str], runs: list[tuple[int, str, int]], tid: int, action: str, step: int,
+            held: dict[int, list[str]]) -> None:
+    """The features of task ``tid`` doing ``action`` at ``step`` to a page or pte whose
+    recent accesses are ``runs`` (one ``(tid, last action, its step)`` per run of one task's
+    accesses, oldest first; updated here).
+
+    A race is two tasks' conflicting accesses to one object with the first task stopped in
+    between, and code coverage sees neither the conflict nor how narrow the window was. Keyed
+    by actions and lock classes only, never by tid, instance or position, so that the features
+    are few and one schedule's shift of a preemption by a decision is not a new input:
+
+    * ``nr``: a conflicting pair (at least one write) and how near: log2 of the steps between
+      the two accesses (under :data:`NEAR`), so a preemption moved closer to the conflict is
+      new coverage until it is as close as it can be;
+    * ``hw``: the same pair with the lock classes the first task holds *now*, when the other
+      task touches what it touched (``-``: none, the window after an unlock);
+    * ``av``: a task's two accesses with another task's conflicting access between them (the
+      unserializable local-remote-local triples of AVIO, Lu et al., ASPLOS 2006).
+    """
+    if not runs:
+        runs.append((tid, action, step))
+        return
+    last_tid, last_action, last_step = runs[-1]
+    if last_tid == tid:
+        runs[-1] = (tid, action, step)
+        return
+    if last_action[:4] != "peek" or action[:4] != "peek":
+        if step - last_step < NEAR:
+            out.add(f"nr:{last_action}>{action}:{(step - last_step).bit_length()}")
+        stack = held.get(last_tid)
+        out.add(f"hw:{'+'.join(sorted(set(stack))) if stack else '-'}:{last_action}>{action}")
+        if len(runs) > 1 and runs[-2][0] == tid:
+            out.add(f"av:{runs[-2][1]}>{last_action}>{action}")
+    runs[-2:] = [runs[-1], (tid, action, step)]
+
+
+def access_object(ev: Event) -> str | None:
+    """The shared object (a pte, a page, a lock instance) an event accesses, or None."""
+    access = _access(ev)
+    return access[0] if access is not None else None
+
+
 def features(events: Iterable[Event]) -> set[str]:
     """The interleaving features of one execution's events.
 
@@ -112,13 +158,15 @@ def features(events: Iterable[Event]) -> set[str]:
       other, with both actions, in that order: the conflicting-access pairs a race is made
       of, so that the two orders of a race are two features;
     * ``get_page``/``put_page``/``map``: refcount and mapcount values after a change;
-    * ``sw3``: three consecutive switches (the shape of the interleaving).
+    * ``sw3``: three consecutive switches (the shape of the interleaving);
+    * ``nr``, ``hw``, ``av``: the window of a race, by class only (:func:`_window`).
     """
     out: set[str] = set()
     last: dict[int, str] = {}
     held: dict[int, list[str]] = {}
     toucher: dict[str, tuple[int, str]] = {}
     pte_last: dict[str, str] = {}
+    runs: dict[str, list[tuple[int, str, int]]] = {}
     switches: list[int] = []
     prev = -1
     for ev in events:
@@ -140,6 +188,8 @@ def features(events: Iterable[Event]) -> set[str]:
             if before is not None and before[0] != tid:
                 out.add(f"cf:{before[0]}.{before[1]}>{tid}.{action}")
             toucher[obj] = (tid, action)
+            if obj[0] != "L":
+                _window(out, runs.setdefault(obj, []), tid, action, ev.step, held)
         if event == "lock":
             cls = lock_class(ev)
             stack = held.setdefault(tid, [])

@@ -36,15 +36,27 @@ def _record(gap: int, task: int, ntasks: int) -> int:
     return min(gap * ntasks + task, 255 - (255 - task) % ntasks)
 
 
+GUIDED = 0.5
+"""The share of mutations that insert a preemption at a race point of the input
+(fuzzers/_guide.py), when the mutator is given ``guide`` (the interleaving feedback is on)."""
+
+
 def mutate(data: bytes, max_size: int, seed: int, ntasks_of: Callable[[int], int],
            fallback: Callable[[bytes, int], bytes], *, own: bool = True,
-           pin: int | None = None) -> bytes:
+           pin: int | None = None,
+           guide: Callable[[bytes, int, random.Random], bytes | None] | None = None) -> bytes:
     """One mutation of a fuzz_preempt input; ``ntasks_of(scenario_byte)`` is the number of
     tasks of the scenario that byte picks, ``fallback`` libFuzzer's own mutation (the only
     one without ``own``: the control of this mutator's measurement). ``pin``: the scenario
     byte every output gets (``MIGFUZZ_SCENARIO``), so that a run fuzzes one scenario's
-    preemptions and its inputs still replay as they are."""
+    preemptions and its inputs still replay as they are. ``guide``: a mutation from the
+    input's trace (fuzzers/_guide.py), tried first in a share :data:`GUIDED` of the calls."""
     rng = random.Random(seed)
+    if guide is not None and own and len(data) >= 2 and (pin is None or data[0] == pin) \
+            and rng.random() < GUIDED:
+        guided = guide(data, max_size, rng)
+        if guided is not None:
+            return guided
     if not own or len(data) < 2 or rng.random() < 0.25:
         out = bytearray(fallback(data, max_size) or bytes(2))
         if pin is not None:

@@ -23,7 +23,7 @@ import atheris
 with atheris.instrument_imports(include=["target"]):
     import target.mm.syscalls  # noqa: F401  (the whole model, instrumented)
 
-from fuzzers import _harness, _mutate
+from fuzzers import _coverage, _guide, _harness, _mutate
 from fuzzers._targets import decode_preempt_input, ntasks_of, scenario_byte
 from stress.workload import ScenarioError
 
@@ -33,13 +33,18 @@ pin: int | None = None
 
 
 def TestOneInput(data: bytes) -> None:
-    scenario, scheduler = decode_preempt_input(data)
-    _harness.execute(TARGET, scenario, scheduler)
+    if not (_coverage.enabled and own_mutator):
+        scenario, scheduler = decode_preempt_input(data)
+        _harness.execute(TARGET, scenario, scheduler)
+        return
+    scenario, recording = _guide.decode(data)  # the same choices, noted for the mutator
+    outcome = _harness.execute(TARGET, scenario, recording)
+    _guide.remember(data, recording, outcome.events or [])
 
 
 def CustomMutator(data: bytes, max_size: int, seed: int) -> bytes:
     return _mutate.mutate(data, max_size, seed, ntasks_of, atheris.Mutate, own=own_mutator,
-                          pin=pin)
+                          pin=pin, guide=_guide.mutate if _coverage.enabled else None)
 
 
 if __name__ == "__main__":

@@ -307,7 +307,13 @@ def test_migfuzz_fuzz_and_repro_pass_the_fixes(tmp_path: Path,
     assert main(["fuzz", "fuzz_scenario", "--seconds", "3", "--fixes", "all",
                  "--corpus", str(corpus),
                  "--out", str(tmp_path / "fixed")]) == 0
-    assert main(["fuzz", "fuzz_scenario", "--seconds", "3", "--corpus", str(corpus),
+    # a corpus of the flaw's input alone: the run above adds what it kept to ``corpus``, and
+    # which of those crash first on V2 (another flaw of remove_migration_pte) depends on the
+    # features that run kept them for
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "flaw").write_bytes(FLAW_INPUT)
+    assert main(["fuzz", "fuzz_scenario", "--seconds", "3", "--corpus", str(alone),
                  "--out", str(tmp_path / "v2")]) == 1
     (found,) = (tmp_path / "v2").glob("*.json")
     assert load(found).kind == "kmap-misuse" and load(found).fixes == []
