@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from target.kernel import Event, KernelFinding, KTask, Runqueue
+from target.kernel import Event, KernelFinding, KTask, PendingOp, Runqueue
 
 from .schedulers import PendingOpsScheduler, Scheduler
 
@@ -128,6 +128,12 @@ class Execution:
         self.pending_scheduler: PendingOpsScheduler | None = (
             scheduler if callable(getattr(scheduler, "next_task_pending", None))
             else None)  # type: ignore[assignment]
+        # A scheduler that counts the steps every task takes, decisions or not (SURW's
+        # remaining events), has ``observe``: only its pick is wrapped, so the hot path of
+        # every other scheduler stays as it is.
+        observe = getattr(scheduler, "observe", None)
+        if callable(observe):
+            self.pick = self._observed_pick(observe)  # type: ignore[method-assign]
         for name, fn in tasks:
             self.rq.spawn(name, fn())
 
@@ -193,6 +199,18 @@ class Execution:
             self.events.append(Event(step, task.tid, "switch", {}))
         rq.current = task
         return task
+
+    def _observed_pick(self, observe: Callable[[PendingOp], None]) -> Callable[[], KTask | None]:
+        """:meth:`pick`, then ``observe`` of what the picked task is about to do."""
+        pick: Callable[[], KTask | None] = Execution.pick.__get__(self)
+
+        def observed() -> KTask | None:
+            task = pick()
+            if task is not None:
+                observe(task.pending())
+            return task
+
+        return observed
 
     def _due_irq(self) -> KTask:
         """The interrupt actor, whose oldest bio is due (target.mm.page_io): it runs now, as

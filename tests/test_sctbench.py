@@ -265,8 +265,8 @@ def test_every_strategy_finds_the_lost_update(strategy: str) -> None:
 
 
 def test_unknown_strategy() -> None:
-    with pytest.raises(ValueError, match="unknown strategy 'pos'"):
-        explore(lost_update, "pos")
+    with pytest.raises(ValueError, match="unknown strategy 'bogus'"):
+        explore(lost_update, "bogus")
 
 
 @pytest.mark.slow
