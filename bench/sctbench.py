@@ -3,7 +3,9 @@
     .venv/bin/python bench/sctbench.py [--seeds 5] [--limit 10000] [--out bench/sctbench.md]
 
 Runs every program of bench/sctbench/ (the ports on :mod:`migfuzz.testing`) under random
-walk, PCT with d = 1, 2, 3 and preemption-bounded DFS with bounds 0, 1, 2, each until the
+walk, PCT with d = 1, 2, 3, POS, conflict-aware PCT (d = 3), SURW (its first execution, a
+random walk that measures the estimates, counts) and preemption-bounded DFS with bounds 0,
+1, 2 (:data:`STRATEGIES`, one row each: label, ``explore`` strategy, parameters), each until the
 first finding or ``--limit`` schedules, and writes a Markdown table: per program and
 strategy, in how many seeds the bug was found and the median schedules to the first finding
 (the failing schedule included; a seed that misses counts as the limit, shown ">").
@@ -36,6 +38,9 @@ STRATEGIES: list[tuple[str, str, dict[str, int]]] = [
     ("PCT d=1", "pct", {"depth": 1}),
     ("PCT d=2", "pct", {"depth": 2}),
     ("PCT d=3", "pct", {"depth": 3}),
+    ("POS", "pos", {}),
+    ("cpct d=3", "cpct", {"depth": 3}),
+    ("SURW", "surw", {}),
     ("DFS pb=0", "dfs", {"bound": 0}),
     ("DFS pb=1", "dfs", {"bound": 1}),
     ("DFS pb=2", "dfs", {"bound": 2}),

@@ -282,7 +282,7 @@ def test_the_table_script_runs_every_program_under_every_strategy(tmp_path: Path
             for line in out.read_text().splitlines() if line.startswith("| ")}
     assert set(PROGRAMS) <= set(rows)
     for name, port in PROGRAMS.items():
-        assert len(rows[name]) == 7  # random, PCT d=1..3, DFS pb=0..2
+        assert len(rows[name]) == 10  # random, PCT d=1..3, POS, cpct, SURW, DFS pb=0..2
         if port.sequential_bug:  # the run-to-completion order shows it: found in every column
             assert all(c.startswith(("1/1", "found")) for c in rows[name]), (name, rows[name])
     bad = subprocess.run([*script, "--seeds", "0", "--out", str(out)],
