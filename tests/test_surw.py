@@ -93,6 +93,17 @@ def test_first_run_counts_every_interesting_event_even_alone() -> None:
         assert sched.rounds > 0
 
 
+def test_estimates_grow_to_the_largest_count_seen() -> None:
+    """A task whose path depends on the data is counted by its longest run so far: a first
+    run of 2 and 3 writes, a second of 1 and 7, give estimates of 2 and 7."""
+    sched = SURWScheduler(0)
+    for a, b in ((2, 3), (1, 7)):
+        sched.new_execution()
+        EXECUTORS["direct"](sched, writers(a, b, []))
+    sched.new_execution()
+    assert sched.estimates == (2, 7)
+
+
 def test_a_parent_counts_its_childrens_events() -> None:
     """migfuzz.testing's main spawning two writers: main's estimate holds its own events
     (two spawns, two joins at least) and its children's (shuttle's parent subsumption)."""
