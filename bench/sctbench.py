@@ -129,8 +129,10 @@ def main() -> None:
         "",
         f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
         f"load average {os.getloadavg()[0]:.1f} at the end, Python "
-        f"{platform.python_version()}. Command: `.venv/bin/python bench/sctbench.py "
-        f"--seeds {args.seeds} --limit {args.limit}`; {cpu:.0f} CPU s in all.",
+        f"{platform.python_version()}, finished "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Command: "
+        f"`.venv/bin/python bench/sctbench.py --seeds {args.seeds} --limit {args.limit}`; "
+        f"{cpu:.0f} CPU s in all.",
         "",
         "Cells: seeds that found the bug / seeds run, median schedules to the first finding",
         "(the failing one included; a miss counts as the limit, \">\" when most seeds missed).",
