@@ -175,3 +175,17 @@ def test_finds_a_catalog_race_through_the_cli_and_the_finding_replays(
     capsys.readouterr()
     assert main(["repro", str(path)]) == 1
     assert "result: REPRODUCED (identical trace" in capsys.readouterr().out
+
+
+def test_a_finding_file_checks_surw_parameters() -> None:
+    """The finding schema takes SURW's estimates as counts, and names what is wrong."""
+    from pydantic import ValidationError
+
+    from migfuzz._finding_schema import _Strategy
+
+    _Strategy.model_validate({"name": "surw", "seed": 1, "params": {"estimates": "3,0,12"}})
+    for params, match in (({"estimates": "3,x"}, "comma-separated counts"),
+                          ({"estimates": 3}, "comma-separated counts"),
+                          ({"depth": 3}, "surw takes no parameter 'depth'")):
+        with pytest.raises(ValidationError, match=match):
+            _Strategy.model_validate({"name": "surw", "seed": 1, "params": params})
