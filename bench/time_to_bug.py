@@ -13,9 +13,10 @@ Strategies, each with a fresh process state per (bug, seed):
 * ``portfolio``: the default ``migfuzz stress --bug BUG --fixes all -x --seed S --runs N``
   (2 jobs, trio executor, mixed canonical/generated scenarios, random + PCT), as a user runs
   it; schedules are the campaign's ``runs``.
-* ``random``, ``pct``, ``pos``, ``cpct``: one process, direct executor, the same mixed
-  scenarios, one strategy (``pos``: partial order sampling, ``cpct``: conflict-aware PCT;
-  bench/strategies.md compares them).
+* ``random``, ``pct``, ``pos``, ``cpct``, ``surw``: one process, direct executor, the same
+  mixed scenarios, one strategy (``pos``: partial order sampling, ``cpct``: conflict-aware
+  PCT, ``surw``: selectively uniform random walk; bench/strategies.py measures them all on
+  every catalog bug, grouped by kind, into bench/strategies.md).
 * ``fuzz...``: libFuzzer (bench/fuzz_time_to_bug.py has the details), executions as schedules:
   ``fuzz`` is fuzz_schedule from the committed seeds with interleaving feedback; ``-scenario``
   fuzzes fuzz_scenario instead (generated scenarios, not only canonical ones), ``-preempt``
@@ -139,7 +140,7 @@ def main() -> None:
     for bug, without in rows:
         cells: list[str] = []
         for strat in strats:
-            if without and strat not in ("random", "pct", "pos", "cpct"):
+            if without and strat not in ("random", "pct", "pos", "cpct", "surw"):
                 cells += ["n/a", "n/a"]
                 continue
             budget = args.fuzz_runs if strat.startswith("fuzz") else args.runs

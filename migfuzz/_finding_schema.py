@@ -8,6 +8,7 @@ alphabet, so no file can name a path outside the directory it is written into.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -44,11 +45,13 @@ class _Strategy(_Strict):
 
     @model_validator(mode="after")
     def _rebuildable(self) -> _Strategy:
-        # random, pct, pos and cpct are rebuilt on drift (make_scheduler): their parameters
+        # random, pct, pos, cpct and surw are rebuilt on drift (make_scheduler): their parameters
         # must be exactly what the scheduler takes, within bounds.
         pct = {"depth": (1, 16), "max_steps_hint": (1, MAX_STEPS)}
         allowed: dict[str, dict[str, tuple[int, int]]] = {
             "random": {}, "pct": pct, "pos": {}, "cpct": pct}
+        if self.name == "surw":
+            return self._surw()
         spec = allowed.get(self.name)
         if spec is None:
             return self
@@ -58,6 +61,15 @@ class _Strategy(_Strict):
             lo, hi = spec[k]
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise ValueError(f"{self.name} parameter {k} must be an integer in [{lo}, {hi}]")
+        return self
+
+
+    def _surw(self) -> _Strategy:
+        for k, v in self.params.items():
+            if k != "estimates":
+                raise ValueError(f"surw takes no parameter {k!r}")
+            if not isinstance(v, str) or not re.fullmatch(r"[0-9]{1,6}(,[0-9]{1,6})*", v):
+                raise ValueError("surw parameter estimates must be comma-separated counts")
         return self
 
 

@@ -22,14 +22,16 @@ from stress.schedulers import (
     ReplayScheduler,
     ScheduleDivergence,
     Scheduler,
+    SURWScheduler,
 )
 
 from ._errors import UsageError, find_cause
 
-STRATEGIES = ("random", "pct", "pos", "cpct", "dpor", "portfolio")
+STRATEGIES = ("random", "pct", "pos", "cpct", "surw", "dpor", "portfolio")
 """What ``--strategy`` accepts; ``portfolio`` alternates the base strategies. ``pos`` is
 Partial Order Sampling (stress/schedulers/pos.py), ``cpct`` conflict-aware PCT
-(stress/schedulers/cpct.py), ``dpor`` source-set DPOR (stress/schedulers/dpor.py)."""
+(stress/schedulers/cpct.py), ``surw`` selectively uniform random walk
+(stress/schedulers/surw.py), ``dpor`` source-set DPOR (stress/schedulers/dpor.py)."""
 
 EXHAUSTIVE = ("dpor",)
 """Strategies whose one run is a search of many executions of its scenario (until the first
@@ -46,7 +48,7 @@ BASE_STRATEGIES = ("random", "pct")
 """The members of the portfolio. pos and cpct are not among them: bench/strategies.md does
 not show them paying on the catalog yet (issue 15 adds a strategy only where it pays)."""
 
-REBUILDABLE = ("random", "pct", "pos", "cpct")
+REBUILDABLE = ("random", "pct", "pos", "cpct", "surw")
 """The strategies :func:`make_scheduler` rebuilds exactly from a finding's spec."""
 
 PCT_LIKE = ("pct", "cpct")
@@ -114,6 +116,8 @@ def make_scheduler(spec: StrategySpec) -> Scheduler:
         return POSScheduler(spec.seed)
     if spec.name == "dpor":
         return DPORScheduler(seed=spec.seed, **spec.params)
+    if spec.name == "surw":
+        return SURWScheduler(spec.seed, spec.params.get("estimates"))
     raise UsageError(f"cannot rebuild strategy {spec.name!r}")
 
 

@@ -11,9 +11,9 @@ READ/WRITE/ACQUIRE/TRY/RELEASE), the same points the model of page migration has
 points a task runs atomically. A failed :func:`check` and a deadlock (no task can run, some
 have not finished) are findings.
 
-:func:`explore` runs ``main`` under one of our strategies (random walk, PCT, preemption-
-bounded DFS, DPOR) for up to N schedules and returns the first failing one; :func:`replay` re-runs
-a schedule exactly::
+:func:`explore` runs ``main`` under one of our strategies (random walk, PCT, POS,
+conflict-aware PCT, SURW, preemption-bounded DFS, DPOR) for up to N schedules and returns the
+first failing one; :func:`replay` re-runs a schedule exactly::
 
     from migfuzz.testing import Shared, check, explore, spawn
 
@@ -58,12 +58,15 @@ from weakref import WeakKeyDictionary
 from stress import DEFAULT_MAX_STEPS, Finding, Outcome
 from stress.executors import run_direct
 from stress.schedulers import (
+    ConflictPCTScheduler,
     DFSScheduler,
     DPORScheduler,
     PCTScheduler,
+    POSScheduler,
     RandomScheduler,
     ReplayScheduler,
     Scheduler,
+    SURWScheduler,
 )
 from target.kernel import (
     ACQUIRE,
@@ -93,7 +96,7 @@ T = TypeVar("T")
 Program = Callable[[], Coroutine[Any, Any, None]]
 """A program: a fresh ``main()`` coroutine per execution (it builds its own shared state)."""
 
-STRATEGIES = ("random", "pct", "dfs", "dpor")
+STRATEGIES = ("random", "pct", "pos", "cpct", "surw", "dfs", "dpor")
 
 
 class Thread:
@@ -390,12 +393,21 @@ class Result:
 
 def make_scheduler(strategy: str, seed: int = 0, *, depth: int = 3,
                    bound: int | None = 2, schedules: int | None = None) -> Scheduler:
-    """A scheduler of ``strategy`` (random, pct, dfs, dpor) from :mod:`stress.schedulers`;
-    ``bound`` is the preemption bound of dfs and dpor (None: every schedule, every trace)."""
+    """A scheduler of ``strategy`` (:data:`STRATEGIES`) from :mod:`stress.schedulers`;
+    ``bound`` is the preemption bound of dfs and dpor (None: every schedule, every trace).
+
+    ``surw`` measures its estimates in its first execution (a random walk, counted among
+    ``schedules``), as shuttle's and Fray's do."""
     if strategy == "random":
         return RandomScheduler(seed, iterations=schedules)
     if strategy == "pct":
         return PCTScheduler(seed, depth=depth, iterations=schedules)
+    if strategy == "cpct":
+        return ConflictPCTScheduler(seed, depth=depth, iterations=schedules)
+    if strategy == "pos":
+        return POSScheduler(seed, iterations=schedules)
+    if strategy == "surw":
+        return SURWScheduler(seed, iterations=schedules)
     if strategy == "dfs":
         return DFSScheduler(bound, max_executions=schedules)
     if strategy == "dpor":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from target.kernel import Event, KernelFinding, KTask, Runqueue, canonical_classes
+from target.kernel import Event, KernelFinding, KTask, PendingOp, Runqueue, canonical_classes
 
 from .schedulers import PendingOpsScheduler, Scheduler
 
@@ -137,6 +137,12 @@ class Execution:
         # pick before the choice, and with None when the execution ends.
         self.observer: Callable[[Runqueue | None], None] | None = getattr(
             scheduler, "observe", None)
+        # A scheduler that counts the steps every task takes, decisions or not (SURW's
+        # remaining events), has ``observe_op``: only its pick is wrapped, so the hot path of
+        # every other scheduler stays as it is.
+        observe = getattr(scheduler, "observe_op", None)
+        if callable(observe):
+            self.pick = self._observed_pick(observe)  # type: ignore[method-assign]
         for name, fn in tasks:
             self.rq.spawn(name, fn())
 
@@ -206,6 +212,18 @@ class Execution:
             self.events.append(Event(step, task.tid, "switch", {}))
         rq.current = task
         return task
+
+    def _observed_pick(self, observe: Callable[[PendingOp], None]) -> Callable[[], KTask | None]:
+        """:meth:`pick`, then ``observe`` of what the picked task is about to do."""
+        pick: Callable[[], KTask | None] = Execution.pick.__get__(self)
+
+        def observed() -> KTask | None:
+            task = pick()
+            if task is not None:
+                observe(task.pending())
+            return task
+
+        return observed
 
     def _due_irq(self) -> KTask:
         """The interrupt actor, whose oldest bio is due (target.mm.page_io): it runs now, as

@@ -29,6 +29,7 @@ from stress.schedulers import (
     ReplayScheduler,
     ScheduleDivergence,
     Scheduler,
+    SURWScheduler,
 )
 from target.kernel import BUG_ON, LockClass, WaitBit, preempt, spinlock_t, yield_
 
@@ -229,6 +230,8 @@ STRATEGIES: dict[str, Callable[[], Scheduler]] = {
     "dfs": lambda: DFSScheduler(preemption_bound=1, max_executions=200),
     "replay": lambda: ReplayScheduler(_recorded_schedule()),
     "bytes": lambda: ByteScheduler(bytes([0, 7, 3, 255, 128, 1, 2, 9, 4, 4, 4, 250])),
+    # execution 0 measures, the others sample: both executors must feed the step hook alike
+    "surw": lambda: SURWScheduler(11, iterations=15),
 }
 
 

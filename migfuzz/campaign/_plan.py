@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from stress import DEFAULT_MAX_STEPS
 from stress.run import run_scenario
 from stress.scenarios import CANONICAL, canonical, generate
-from stress.schedulers import RandomScheduler
+from stress.schedulers import RandomScheduler, SURWScheduler
+from stress.schedulers.surw import format_estimates
 from stress.workload import Scenario
 
 from ..strategies import StrategySpec, spec_for_run
@@ -76,11 +77,48 @@ def plan_run(cfg: CampaignConfig, run: int) -> tuple[Scenario, StrategySpec]:
         scenario = _user_scenario(cfg.scenario_data)
         hint: int | None = _user_decisions(cfg.scenario_data, cfg.max_steps, cfg.bugs,
                                            cfg.fixes)
-        return scenario, spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
+        spec = spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
+        if spec.name == "surw":
+            spec = _with_estimates(spec, _user_estimates(cfg.scenario_data, cfg.max_steps,
+                                                         cfg.bugs, cfg.fixes))
+        return scenario, spec
     name = _scenario_name(cfg, rs)
     scenario = canonical(name) if name else generate(rs)
     hint = _decisions(name, cfg.max_steps, cfg.bugs, cfg.fixes) if name else None
-    return scenario, spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
+    spec = spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
+    if spec.name == "surw":
+        # A generated scenario is new at every run: its probe is one more execution.
+        spec = _with_estimates(spec, _estimates(name, cfg.max_steps, cfg.bugs, cfg.fixes)
+                               if name else probe_estimates(scenario, cfg.max_steps))
+    return scenario, spec
+
+
+def _with_estimates(spec: StrategySpec, estimates: str) -> StrategySpec:
+    return StrategySpec(spec.name, spec.seed, {**spec.params, "estimates": estimates})
+
+
+def probe_estimates(sc: Scenario, max_steps: int) -> str:
+    """SURW's estimates for ``sc`` (``format_estimates``): each task's interesting events in
+    SURW's own first run (a fixed random walk), as shuttle and Fray measure them. Like
+    :func:`_probe_decisions`, deterministic and run where the campaign's bugs are injected."""
+    sched = SURWScheduler(0)
+    sched.new_execution()
+    run_scenario(sc, sched, executor="direct", max_steps=max_steps)
+    return format_estimates(sched.measured())
+
+
+@functools.cache
+def _estimates(name: str, max_steps: int, bugs: tuple[str, ...],
+               fixes: tuple[str, ...]) -> str:
+    """:func:`probe_estimates` of a canonical scenario."""
+    return probe_estimates(canonical(name), max_steps)
+
+
+@functools.cache
+def _user_estimates(data: str, max_steps: int, bugs: tuple[str, ...],
+                    fixes: tuple[str, ...]) -> str:
+    """:func:`probe_estimates` of a user's scenario file, by its JSON text."""
+    return probe_estimates(_user_scenario(data), max_steps)
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from ._protocol import PendingOpsScheduler as PendingOpsScheduler
 from ._protocol import Scheduler as Scheduler
+from ._protocol import StepObserver as StepObserver
 from .bytes import ByteScheduler as ByteScheduler
 from .cpct import ConflictPCTScheduler as ConflictPCTScheduler
 from .dfs import DFSScheduler as DFSScheduler
@@ -13,3 +14,4 @@ from .preempt import PreemptScheduler as PreemptScheduler
 from .random import RandomScheduler as RandomScheduler
 from .replay import ReplayScheduler as ReplayScheduler
 from .replay import ScheduleDivergence as ScheduleDivergence
+from .surw import SURWScheduler as SURWScheduler

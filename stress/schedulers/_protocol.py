@@ -64,6 +64,16 @@ class PendingOpsScheduler(Scheduler, Protocol):
         ...
 
 
+class StepObserver(Protocol):
+    """The optional step hook: a strategy that must count what every task does, at points
+    that are not decisions too (SURW's remaining events), has ``observe_op``; the execution then
+    calls it at every pick (``Execution._observed_pick``), and only for such a strategy."""
+
+    def observe_op(self, op: PendingOp) -> None:
+        """Task ``op.tid`` was picked and is about to perform ``op``."""
+        ...
+
+
 class OneExecution:
     """The ``new_execution`` of a strategy whose input describes a single execution (a byte
     string, a recorded schedule): True the first time, then False."""
