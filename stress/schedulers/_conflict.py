@@ -31,8 +31,12 @@ class Access(NamedTuple):
 
 
 def access(op: PendingOp) -> Access | None:
-    """The access ``op`` makes, or None when it touches nothing shared."""
-    if op.action == NONE or op.obj is None:
+    """The access ``op`` makes, or None when it touches nothing shared.
+
+    An object with a true ``task_local`` attribute is named by a point only to say its step
+    touches nothing shared (migfuzz.testing's thread start, a READ rather than NONE so that
+    DPOR may treat that step as local): no access, so SURW does not count it as an event."""
+    if op.action == NONE or op.obj is None or getattr(op.obj, "task_local", False):
         return None
     if op.lock_class is not None:
         return Access((id(op.obj), None), op.part != "read")
