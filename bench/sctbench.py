@@ -138,7 +138,9 @@ def main() -> None:
         "",
         f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
         f"load average {os.getloadavg()[0]:.1f} at the end, Python "
-        f"{platform.python_version()}. Command: `.venv/bin/python bench/sctbench.py "
+        f"{platform.python_version()}, finished "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Command: "
+        "`.venv/bin/python bench/sctbench.py "
         f"--seeds {args.seeds} --limit {args.limit}"
         + (f" --programs {args.programs}" if args.programs else "")
         + f"`; {cpu:.0f} CPU s in all.",
@@ -152,8 +154,13 @@ def main() -> None:
         "ends; it finds only the bugs some order of whole tasks shows (the space DFS pb=0",
         "enumerates). DFS with a larger bound is a superset search but visits its deeper",
         "preemptions first, so within the limit it can find a bug later than a smaller bound,",
-        "or not at all (carter01_bad). arithmetic_prog_bad, din_phil2_sat and lazy01_bad fail",
-        "in the sequential order too (bench/sctbench/__init__.py), so every strategy finds them.",
+        "or not at all (carter01_bad). "
+        + ", ".join(n for n in programs if PROGRAMS[n].sequential_bug)
+        + " fail in the sequential order too (bench/sctbench/__init__.py), so every strategy",
+        "finds them. DPOR explores one schedule per trace, its seed orders the tasks it tries",
+        "first; with the bound it keeps BPOR's conservative backtrack points (bench/dpor.md).",
+        "safestack_bug1 needs at least 7 preemptions (its docstring; a witness schedule replays",
+        "it in tests/test_sctbench.py): no strategy here reaches it within the limit.",
         "SURW's count includes its first execution, the random walk that measures its",
         "estimates; the geometric mean of the medians (misses at the limit) compares speed.",
         "",
