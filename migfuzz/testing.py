@@ -153,7 +153,6 @@ async def spawn(fn: Callable[..., Coroutine[Any, Any, None]], *args: Any,
 
 class _Start:
     """What a thread's first step reads: nothing any task writes."""
-
     task_local = True  # no access for POS, cpct and SURW (stress/schedulers/_conflict.py)
 
     def __repr__(self) -> str:

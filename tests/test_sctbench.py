@@ -505,7 +505,8 @@ def test_the_table_script_runs_only_the_programs_asked(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     rows = [line.split(" | ")[0].removeprefix("| ") for line in out.read_text().splitlines()
             if line.startswith("| ") and not line.startswith("| program")]
-    assert rows == ["sync01_bad", "phase01_bad", "**programs found** (of 2)"]
+    assert rows == ["sync01_bad", "phase01_bad", "**programs found** (of 2)",
+                    "**geomean of the medians**"]
     bad = subprocess.run([*script, "--programs", "sync01_bad,nope", "--out", str(out)],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown program nope" in bad.stderr
