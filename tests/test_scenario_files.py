@@ -21,7 +21,7 @@ from migfuzz.history import History
 from migfuzz.nightly import CorpusIndex, harvest
 from migfuzz.replay import run_traced
 from migfuzz.report_html import render
-from migfuzz.strategies import STRATEGIES
+from migfuzz.strategies import EXHAUSTIVE, STRATEGIES
 from migfuzz.timeline import describe
 from stress.workload import load_scenario_file
 
@@ -40,7 +40,7 @@ def test_examples_are_shipped() -> None:
                                           "threads-move-pages-fuzzable.json"}
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s not in EXHAUSTIVE])
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_every_example_runs_under_every_strategy(
     path: Path, strategy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -57,6 +57,20 @@ def test_every_example_runs_under_every_strategy(
     assert sum(out.get("move_pages_status", {}).values()) == 20 * moves
     assert set(out["move_pages_status"]) <= {"node 0", "node 1", "-EAGAIN", "-EBUSY",
                                              "-ENOENT"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", EXHAUSTIVE)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_runs_under_an_exhaustive_strategy(
+    path: Path, strategy: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One run of dpor is a search of up to DPOR_RUN_EXECUTIONS executions of the scenario
+    # (12 CPU s for threads-move-pages), so one run, not the 20 of the sampling strategies.
+    rc, out = stress(capsys, "--scenario", str(path), "--strategy", strategy, "--runs", "1",
+                     "--fixes", "all", "--executor", "direct", "--out", str(tmp_path))
+    assert rc == 0 and out["findings"] == []
+    assert out["scenario"] == json.loads(path.read_text())["name"]
 
 
 def test_loops_are_unrolled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
