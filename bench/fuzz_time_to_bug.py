@@ -6,7 +6,7 @@ and instrumenting the model, measured by a one-execution run). The machine this 
 shared, so wall seconds would measure the neighbours.
 
     .venv/bin/python bench/fuzz_time_to_bug.py [--rounds 5] [--budget 20000] [--no-seeds]
-        [--bugs deep|all|NAME,...] [--modes all,order,conflict,near,none] [--jobs 2]
+        [--bugs deep|all|NAME,...] [--modes all,order,conflict,near,nopos,none] [--jobs 2]
         [--out bench/fuzz.md] [--target fuzz_schedule|fuzz_preempt|...] [--libfuzzer-mutator]
         [--pin]
 
@@ -26,7 +26,9 @@ pairs, locks held at a preemption, pte transition pairs, lock-order edges), with
 families that key on where a switch happens (with fuzz_preempt, every new position of a
 preemption is a new ``sw``/``sw3`` feature, and a corpus kept for positions spreads
 libFuzzer's mutations thin); ``near`` only the race-window families (``nr``, ``hw``, ``av``:
-how near two tasks' conflicting accesses are, by class). With fuzz_preempt, every mode but
+how near two tasks' conflicting accesses are, by class); ``nopos`` every family but the ones
+keyed on where a switch happens (``sw``, ``sw3``, ``ph``: fuzzers/_coverage.POSITION_FAMILIES).
+With fuzz_preempt, every mode but
 ``none`` also guides half of the mutations by the input's trace (fuzzers/_guide.py); ``none``
 traces nothing and mutates blind. ``--libfuzzer-mutator`` runs fuzz_preempt with libFuzzer's
 own mutations instead of its custom mutator (fuzzers/_mutate.py): the control of that mutator.
@@ -53,7 +55,8 @@ PY = sys.executable
 ORDER_FAMILIES = "sw,lk,pte,get_page,put_page,map,sw3"
 CONFLICT_FAMILIES = "cf,ph,pp,lk"
 NEAR_FAMILIES = "nr,hw,av"
-MODES = ("all", "order", "conflict", "near", "none")
+NOPOS_FAMILIES = "lk,pte,pp,cf,get_page,put_page,map,nr,hw,av"
+MODES = ("all", "order", "conflict", "near", "nopos", "none")
 TARGETS = ("fuzz_preempt", "fuzz_scenario", "fuzz_schedule", "fuzz_sequential")
 
 
@@ -117,6 +120,8 @@ def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
             env["MIGFUZZ_FEEDBACK_FAMILIES"] = CONFLICT_FAMILIES
         elif mode == "near":
             env["MIGFUZZ_FEEDBACK_FAMILIES"] = NEAR_FAMILIES
+        elif mode == "nopos":
+            env["MIGFUZZ_FEEDBACK_FAMILIES"] = NOPOS_FAMILIES
         _, stderr, cpu = run_cpu(cmd, env)
         crashed = any(art.iterdir())
         units = re.search(r"stat::number_of_executed_units:\s+(\d+)", stderr)

@@ -33,9 +33,16 @@ _base: int | None = None
 _atheris: Any = None
 enabled = True
 """Trace each execution and compute its features (off: ``--no-interleaving-feedback``)."""
+FAMILIES = frozenset({"sw", "ph", "lk", "pte", "pp", "cf", "get_page", "put_page", "map",
+                      "sw3", "nr", "hw", "av"})
+"""Every feature family :func:`features` produces (the prefix before the first ``:``)."""
+POSITION_FAMILIES = frozenset({"sw", "sw3", "ph"})
+"""The families keyed on where a switch happens: with fuzz_preempt, moving a preemption by a
+decision is a new feature of theirs, and they keep most of the feedback's extra inputs
+(bench/fuzz.md). The bench's ``nopos`` mode reports every family but these."""
 families: frozenset[str] | None = None
 """Report only the features of these families (the prefix before the first ``:``); None: all.
-For ablations (``bench/fuzz_time_to_bug.py --families``), from ``MIGFUZZ_FEEDBACK_FAMILIES``."""
+For ablations (``bench/fuzz_time_to_bug.py --modes``), from ``MIGFUZZ_FEEDBACK_FAMILIES``."""
 reporting = True
 """Hand the features to libFuzzer (off with tracing still on: ``--feedback-trace-only``, so
 that a with/without comparison differs only in what libFuzzer is told)."""
@@ -229,12 +236,16 @@ def counter(feat: str) -> int:
     return zlib.crc32(feat.encode()) % NUM_COUNTERS
 
 
+def selected(feats: Iterable[str], chosen: frozenset[str] | None) -> list[str]:
+    """The features of ``feats`` in the families ``chosen`` (None: all of them)."""
+    return [f for f in feats if chosen is None or f.split(":", 1)[0] in chosen]
+
+
 def report(feats: Iterable[str]) -> None:
-    """Bump one counter per feature."""
+    """Bump one counter per feature of the chosen :data:`families`."""
     if not (enabled and reporting) or _base is None:
         return
     base = _base
     tb = _atheris._trace_branch  # at call time: atheris.Fuzz() rebinds it (module docstring)
-    for feat in feats:
-        if families is None or feat.split(":", 1)[0] in families:
-            tb(base + counter(feat))
+    for feat in selected(feats, families):
+        tb(base + counter(feat))

@@ -55,6 +55,29 @@ def test_a_near_conflict_of_a_real_run_is_a_nearness_feature() -> None:
     assert "av:pte:NM>peek:M>pte:MP" in raced
 
 
+def test_the_nopos_mode_reports_no_position_feature_of_a_real_run() -> None:
+    """The bench's ``nopos`` mode (``MIGFUZZ_FEEDBACK_FAMILIES``) keeps, of a real depth-2
+    run's features, the race-window and conflict families and none keyed on where a switch
+    happens; the same run without the filter has them, so the filter is what removes them.
+    FAMILIES names every family a real run produces, so ``nopos`` cannot miss a new one."""
+    sys.path.insert(0, str(ROOT))
+    from bench.fuzz_time_to_bug import NOPOS_FAMILIES
+
+    chosen = frozenset(NOPOS_FAMILIES.split(","))
+    assert chosen == _coverage.FAMILIES - _coverage.POSITION_FAMILIES
+    scenario, scheduler = decode_preempt_input(GET_AFTER_UNLOCK)
+    scheduler.new_execution()
+    with inject(lookup(["all"])):
+        out = run_scenario(scenario, scheduler, trace=True)
+    assert out.events
+    every = _coverage.features(out.events)
+    assert {f.split(":", 1)[0] for f in every} <= _coverage.FAMILIES
+    assert {"sw", "sw3", "ph"} <= {f.split(":", 1)[0] for f in every}
+    kept = {f.split(":", 1)[0] for f in _coverage.selected(every, chosen)}
+    assert not kept & {"sw", "sw3", "ph"}
+    assert {"nr", "hw", "av", "cf", "pp", "lk"} <= kept
+
+
 def test_nearness_is_bucketed_by_log2_of_the_steps_between() -> None:
     def pair(gap: int) -> set[str]:
         pte = {"mm": "mm1", "addr": 0}

@@ -147,7 +147,9 @@ def _libfuzzer_cov_ft(stderr: str) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(("target", "families"),
-                         [*((t, "") for t in sorted(DECODERS)), ("fuzz_schedule", "cf,ph")])
+                         [*((t, "") for t in sorted(DECODERS)), ("fuzz_schedule", "cf,ph"),
+                          ("fuzz_preempt", ",".join(sorted(_coverage.FAMILIES
+                                                           - _coverage.POSITION_FAMILIES)))])
 def test_feedback_reaches_libfuzzer(target: str, families: str) -> None:
     """libFuzzer's own cov/ft grow by exactly the counters the seeds' features hit.
 
