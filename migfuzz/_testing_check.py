@@ -78,7 +78,8 @@ def check_scenario(scenario: Scenario | str | os.PathLike[str], strategy: str = 
                    fixes: Sequence[str] = ("all",), out: str | os.PathLike[str] | None = None,
                    executor: str = "direct", max_steps: int = DEFAULT_MAX_STEPS) -> None:
     """Run ``scenario`` (a Scenario, a scenario file, or a canonical name) ``runs`` times
-    under ``strategy`` (random, pct, pos, cpct, portfolio) from ``seed``, with the catalog
+    under ``strategy`` (``migfuzz stress --strategy``'s: random, pct, pos, cpct, surw, dpor,
+    portfolio) from ``seed``, with the catalog
     ``bugs`` on top of the upstream ``fixes`` (default all: ``()`` is V2 as posted, whose
     known flaws then fail the test too, labelled); fail at the first finding.
 

@@ -15,6 +15,7 @@ from migfuzz.bugs import check_fixes, injected
 from migfuzz.cli import main
 from migfuzz.findings import load, trace_hash
 from migfuzz.replay import replay_schedule
+from migfuzz.strategies import STRATEGIES
 from migfuzz.testing import (
     Preemptions,
     ScenarioFailed,
@@ -179,6 +180,17 @@ def test_check_scenario_names_bad_input(kwargs: dict[str, object], problem: str,
     args.update(kwargs)
     with pytest.raises(ValueError, match=problem):
         check_scenario(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("strategy", ["surw", "dpor"])
+def test_check_scenario_takes_every_strategy_of_migfuzz_stress(strategy: str,
+                                                               tmp_path: Path) -> None:
+    # docs/testing.md lists what check_scenario takes: migfuzz stress's --strategy choices
+    doc = (ROOT / "docs" / "testing.md").read_text()
+    assert f"{', '.join(STRATEGIES)}: what `migfuzz stress --strategy`" in doc
+    with pytest.raises(ScenarioFailed, match=f"run 0 of 2 \\({strategy} from seed 1"):
+        check_scenario("migrate-vs-fault", strategy, runs=2, seed=1,
+                       bugs=("missing-get-new",), out=tmp_path)
 
 
 @pytest.mark.slow
