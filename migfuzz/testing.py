@@ -81,6 +81,7 @@ from target.kernel import (
     current,
     preempt,
 )
+from target.kernel import yield_ as _point_yielding
 
 from ._testing_check import ScenarioFailed as ScenarioFailed
 from ._testing_check import check_scenario as check_scenario
@@ -356,8 +357,7 @@ async def yield_() -> None:
     which the task gives way; if nothing changed since its previous yield and another task
     can run, it sleeps until something changes (see the comment above)."""
     rq = HOOKS.rq
-    rq.yielding = True
-    await preempt()
+    await _point_yielding()  # the model's yield(): a point the scheduler sees as a yield
     state = _yields()
     me = current()
     if state.seen.get(me.tid) == state.version and any(t is not me for t in rq.runnable):
