@@ -44,8 +44,8 @@ from bench.sctbench import (  # noqa: E402
 # The budget each port's search gets and the strategy: the cheapest that finds it (seeded).
 # The comment after each: its bug depth, the fewest preemptions (DFS bound) a failing
 # schedule needs here (0: the sequential order or every order fails); PCT needs d >= depth
-# + 1 to find it. SCTBench's published table (Thomson, Donaldson, Betts, TOPC 2016) was not
-# available to check against (see bench/sctbench/__init__.py).
+# + 1 to find it. SCTBench's published per-program table (Thomson, Donaldson, Betts, TOPC
+# 2016) was not available to check against (bench/sctbench.md cites its totals only).
 SEARCH = {
     "account_bad": ("random", 1, 200),
     "arithmetic_prog_bad": ("random", 1, 10),
