@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stress import DEFAULT_MAX_STEPS
+from stress.executors import EXECUTORS
 from stress.scenarios import canonical
 from stress.workload import Scenario, load_scenario_file
 
@@ -33,7 +34,6 @@ from .replay import check, confirm_record
 from .report import format_verdict
 from .strategies import BASE_STRATEGIES, StrategySpec, check_strategy
 
-EXECUTORS = ("direct", "trio")
 TIMELINE_TAIL = 60  # events of the timeline a failure shows (the end: where it broke)
 
 
@@ -57,6 +57,11 @@ def _scenario(scenario: Scenario | str | os.PathLike[str]) -> Scenario:
     if os.path.exists(scenario):
         return load_scenario_file(os.fspath(scenario))
     return canonical(os.fspath(scenario))
+
+
+def _check_executor(executor: str) -> None:
+    if executor not in EXECUTORS:  # stress.executors.get_executor's check, as a UsageError
+        raise UsageError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
 
 
 def _out(out: str | os.PathLike[str] | None) -> Path:
@@ -94,8 +99,7 @@ def check_scenario(scenario: Scenario | str | os.PathLike[str], strategy: str = 
     __tracebackhide__ = True  # pytest: the failure is the finding, not this frame
     sc = _scenario(scenario)
     check_strategy(strategy)
-    if executor not in EXECUTORS:
-        raise UsageError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
+    _check_executor(executor)
     directory = _out(out)
     cfg = CampaignConfig(seed=seed, runs=runs, strategy=strategy, executor=executor, jobs=1,
                          scenario=sc.name, scenario_data=sc.dumps(),
@@ -139,8 +143,7 @@ def check_schedule(scenario: Scenario, schedule: Preemptions | None = None, *,
         UsageError (a ValueError): an unknown bug or fix.
     """
     __tracebackhide__ = True
-    if executor not in EXECUTORS:
-        raise UsageError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
+    _check_executor(executor)
     bugs, fixes = check_bugs(bugs), check_fixes(fixes)
     schedule = schedule or Preemptions(len(scenario.tasks))
     outcome = run_schedule(scenario, schedule, bugs=bugs, fixes=fixes, executor=executor,
