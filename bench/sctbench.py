@@ -5,13 +5,14 @@
 
 Runs every program of bench/sctbench/ (the ports on :mod:`migfuzz.testing`) under random
 walk, PCT with d = 1, 2, 3, POS, conflict-aware PCT (d = 3), SURW (its first execution, a
-random walk that measures the estimates, counts) and preemption-bounded DFS with bounds 0,
-1, 2 (:data:`STRATEGIES`, one row each: label, ``explore`` strategy, parameters), each until the
-first finding or ``--limit`` schedules, and writes a Markdown table: per program and
-strategy, in how many seeds the bug was found and the median schedules to the first finding
-(the failing schedule included; a seed that misses counts as the limit, shown ">").
-DFS is deterministic: it runs once, and ``exh`` marks a bounded search that finished without
-finding the bug (more schedules would not help). A finding must be of the port's bug kind
+random walk that measures the estimates, counts), preemption-bounded DFS with bounds 0, 1,
+2 and DPOR with bound 2 (:data:`STRATEGIES`, one row each: label, ``explore`` strategy,
+parameters), each until the first finding or ``--limit`` schedules, and writes a Markdown
+table: per program and strategy, in how many seeds the bug was found and the median
+schedules to the first finding (the failing schedule included; a seed that misses counts as
+the limit, shown ">"). DFS is deterministic: it runs once, and ``exh`` marks a bounded
+search that finished without finding the bug (more schedules would not help); DPOR runs per
+seed (its seed orders the tasks it tries first). A finding must be of the port's bug kind
 (a failed assertion or a deadlock); any other kind stops the seed and is reported as an error.
 
 Seconds are the process's CPU time, so the shared machine's load does not enter them.
