@@ -121,7 +121,7 @@ def _run(rid: int, kind: str, execs: int, ended: bool) -> RunRow:
 def test_night_progress_counts_a_nights_runs() -> None:
     runs = [_run(1, "stress", 500, True), _run(2, "fuzz", 70, True),
             _run(3, "stress", 250, False)]
-    st = night_progress(runs, [(5, 0), (2, 0)], elapsed=50.0, seconds=600.0, planned=None)
+    st = night_progress(runs, [5, 2], elapsed=50.0, seconds=600.0, planned=None)
     assert (st.schedules, st.execs, st.findings, st.hits) == (750, 70, 2, 7)
     assert (st.done, st.total, st.left) == (50.0, 600.0, 550.0)
     st = night_progress(runs, [], elapsed=50.0, seconds=0.0, planned=5)
