@@ -128,16 +128,13 @@ def test_night_progress_counts_a_nights_runs() -> None:
     assert (st.done, st.total, st.left) == (2.0, 5.0, None)  # --runs: runs done of planned
 
 
-@pytest.mark.slow
-def test_stress_in_a_pseudo_terminal_draws_progress_and_tables(tmp_path: Path) -> None:
-    """The command as a user runs it in a terminal: the live display and the findings table
-    reach the pty; the same command in a pipe prints today's lines (other tests)."""
+def _in_pty(*args: str) -> tuple[int, str]:
+    """``migfuzz ARGS`` as a user runs it in a terminal (no ``CI``): exit code, output."""
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env["COLUMNS"] = "200"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "migfuzz.cli", "stress", "--runs", "200", "--jobs", "1",
-         "--seed", "1", "--bug", "page-lock-under-anon-vma", "--out", str(tmp_path / "f")],
+        [sys.executable, "-m", "migfuzz.cli", *args],
         stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=ROOT, env=env)
     os.close(follower)
     chunks = []
@@ -150,13 +147,35 @@ def test_stress_in_a_pseudo_terminal_draws_progress_and_tables(tmp_path: Path) -
             break
         chunks.append(data)
     os.close(leader)
-    assert proc.wait(timeout=300) == 1
-    out = b"".join(chunks).decode("utf-8", "replace")
+    return proc.wait(timeout=300), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_stress_in_a_pseudo_terminal_draws_progress_and_tables(tmp_path: Path) -> None:
+    """The command as a user runs it in a terminal: the live display and the findings table
+    reach the pty; the same command in a pipe prints today's lines (other tests)."""
+    rc, out = _in_pty("stress", "--runs", "200", "--jobs", "1", "--seed", "1",
+                      "--bug", "page-lock-under-anon-vma", "--out", str(tmp_path / "f"))
+    assert rc == 1
     assert "200 schedules" in out and "0:00:00 left" in out and "\x1b[" in out
     text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out)  # without the styles
     assert text.count("┃ signature") == 2  # the new findings' table, the known flaws'
     assert "lock-order-inversion in lock_page" in text
     assert "[    " not in text  # no plain progress line
+
+
+@pytest.mark.slow
+def test_nightly_in_a_pseudo_terminal_draws_progress_and_the_runs_table(
+        tmp_path: Path) -> None:
+    """``nightly`` in a terminal: its run lines above the live display (the night's title,
+    its fuzz executions, nothing left at the end), then the runs as a table."""
+    rc, out = _in_pty("nightly", "--runs", "5", "--jobs", "1", "--fixes", "all",
+                      "--out", str(tmp_path / "n"))
+    assert rc == 0, out
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out)  # without the styles
+    assert "\x1b[" in out and "nightly: run 1: stress" in text
+    assert re.search(r"night 1 .* fuzz execs .* 0:00:00 left", text), text
+    assert "┃ run" in text and "┃ status" in text  # the runs table
 
 
 def test_summary_tables_on_a_terminal(tmp_path: Path) -> None:
