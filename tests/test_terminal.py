@@ -121,23 +121,20 @@ def _run(rid: int, kind: str, execs: int, ended: bool) -> RunRow:
 def test_night_progress_counts_a_nights_runs() -> None:
     runs = [_run(1, "stress", 500, True), _run(2, "fuzz", 70, True),
             _run(3, "stress", 250, False)]
-    st = night_progress(runs, [(5, 0), (2, 0)], elapsed=50.0, seconds=600.0, planned=None)
+    st = night_progress(runs, [5, 2], elapsed=50.0, seconds=600.0, planned=None)
     assert (st.schedules, st.execs, st.findings, st.hits) == (750, 70, 2, 7)
     assert (st.done, st.total, st.left) == (50.0, 600.0, 550.0)
     st = night_progress(runs, [], elapsed=50.0, seconds=0.0, planned=5)
     assert (st.done, st.total, st.left) == (2.0, 5.0, None)  # --runs: runs done of planned
 
 
-@pytest.mark.slow
-def test_stress_in_a_pseudo_terminal_draws_progress_and_tables(tmp_path: Path) -> None:
-    """The command as a user runs it in a terminal: the live display and the findings table
-    reach the pty; the same command in a pipe prints today's lines (other tests)."""
+def _in_pty(*args: str) -> tuple[int, str]:
+    """``migfuzz ARGS`` as a user runs it in a terminal (no ``CI``): exit code, output."""
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env["COLUMNS"] = "200"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "migfuzz.cli", "stress", "--runs", "200", "--jobs", "1",
-         "--seed", "1", "--bug", "page-lock-under-anon-vma", "--out", str(tmp_path / "f")],
+        [sys.executable, "-m", "migfuzz.cli", *args],
         stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, cwd=ROOT, env=env)
     os.close(follower)
     chunks = []
@@ -150,13 +147,35 @@ def test_stress_in_a_pseudo_terminal_draws_progress_and_tables(tmp_path: Path) -
             break
         chunks.append(data)
     os.close(leader)
-    assert proc.wait(timeout=300) == 1
-    out = b"".join(chunks).decode("utf-8", "replace")
+    return proc.wait(timeout=300), b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_stress_in_a_pseudo_terminal_draws_progress_and_tables(tmp_path: Path) -> None:
+    """The command as a user runs it in a terminal: the live display and the findings table
+    reach the pty; the same command in a pipe prints today's lines (other tests)."""
+    rc, out = _in_pty("stress", "--runs", "200", "--jobs", "1", "--seed", "1",
+                      "--bug", "page-lock-under-anon-vma", "--out", str(tmp_path / "f"))
+    assert rc == 1
     assert "200 schedules" in out and "0:00:00 left" in out and "\x1b[" in out
     text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out)  # without the styles
     assert text.count("┃ signature") == 2  # the new findings' table, the known flaws'
     assert "lock-order-inversion in lock_page" in text
     assert "[    " not in text  # no plain progress line
+
+
+@pytest.mark.slow
+def test_nightly_in_a_pseudo_terminal_draws_progress_and_the_runs_table(
+        tmp_path: Path) -> None:
+    """``nightly`` in a terminal: its run lines above the live display (the night's title,
+    its fuzz executions, nothing left at the end), then the runs as a table."""
+    rc, out = _in_pty("nightly", "--runs", "5", "--jobs", "1", "--fixes", "all",
+                      "--out", str(tmp_path / "n"))
+    assert rc == 0, out
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out)  # without the styles
+    assert "\x1b[" in out and "nightly: run 1: stress" in text
+    assert re.search(r"night 1 .* fuzz execs .* 0:00:00 left", text), text
+    assert "┃ run" in text and "┃ status" in text  # the runs table
 
 
 def test_summary_tables_on_a_terminal(tmp_path: Path) -> None:

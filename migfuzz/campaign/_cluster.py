@@ -168,14 +168,17 @@ class _Batches:
         runs = self.c.cfg.runs
         return runs is None or self.submitted * self.size < runs
 
+    def span(self, i: int) -> tuple[int, int]:
+        """Batch ``i``'s runs: ``first`` to ``end - 1``."""
+        first = i * self.size
+        end = first + self.size
+        return first, end if self.c.cfg.runs is None else min(end, self.c.cfg.runs)
+
     def submit(self) -> None:
         while (not self.c.should_stop() and self.more()
                and len(self.pending) < IN_FLIGHT * self.workers()):
             i = self.submitted
-            first = i * self.size
-            end = first + self.size
-            if self.c.cfg.runs is not None:
-                end = min(end, self.c.cfg.runs)
+            first, end = self.span(i)
             f = self.client.submit(run_batch, self.c.cfg, first, end, retries=RETRIES,
                                    key=f"migfuzz-batch-{self.tag}-{first}")
             self.pending[f] = i
@@ -196,10 +199,10 @@ class _Batches:
             try:
                 self.results[i] = f.result()
             except Exception as exc:  # KilledWorker (its workers kept dying), an import error
-                first = i * self.size
+                first, end = self.span(i)
                 self.results[i] = [WorkerError(
                     Progress(i, done=True), first, "-", "-",
-                    f"the batch of runs {first}-{first + self.size - 1} failed on the "
+                    f"the batch of runs {first}-{end - 1} failed on the "
                     f"cluster: {type(exc).__name__}: {exc}")]
         while self.merged in self.results:
             self.merge(self.results.pop(self.merged))

@@ -5,6 +5,7 @@ docstring)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import queue as _queue
@@ -21,7 +22,7 @@ from .._term import PlainProgress, ProgressState, RichProgress, progress_view
 from ..findings import FindingRecord, FindingStore, model_commit, now
 from ..flaws import explain
 from ._cluster import connect_cluster, run_on_cluster
-from ._messages import Found, Hit, Message, Migrations, Progress, WorkerError
+from ._messages import Found, Hit, Message, Progress, WorkerError, add_progress
 from ._plan import CampaignConfig
 from ._summary import Entry, Summary
 from ._worker import worker_loop, worker_main
@@ -151,40 +152,10 @@ class Campaign:
 
     # -- progress --------------------------------------------------------------------------
 
-    def totals(self) -> tuple[int, int, dict[str, int]]:
-        runs = decisions = 0
-        by: dict[str, int] = {}
-        for m in self.workers.values():
-            runs += m.runs
-            decisions += m.decisions
-            for k, v in m.by_strategy.items():
-                by[k] = by.get(k, 0) + v
-        return runs, decisions, by
-
-    def _counts(self, counter: Callable[[Progress], dict[str, int]]) -> dict[str, int]:
-        """A per-worker counter of the progress messages, summed (sorted by key)."""
-        out: dict[str, int] = {}
-        for m in self.workers.values():
-            for k, v in counter(m).items():
-                out[k] = out.get(k, 0) + v
-        return dict(sorted(out.items()))
-
-    def op_counts(self) -> dict[str, int]:
-        """Operations by kind over every run so far."""
-        return self._counts(lambda m: m.ops)
-
-    def move_pages(self) -> dict[str, int]:
-        """move_pages statuses over every run so far."""
-        return self._counts(lambda m: m.move_pages)
-
-    def migrations(self) -> Migrations:
-        out: Migrations = {}
-        for m in self.workers.values():
-            for k, (attempted, moved) in m.migrations.items():
-                tally = out.setdefault(k, [0, 0])
-                tally[0] += attempted
-                tally[1] += moved
-        return out
+    def total(self) -> Progress:
+        """Every worker's latest counters together (``add_progress``, as a cluster campaign
+        folds its batches)."""
+        return functools.reduce(add_progress, self.workers.values(), Progress(0))
 
     def _maybe_show(self, final: bool = False) -> None:
         """Progress: a live display on a terminal, a line per 10 s in a log (migfuzz._term)."""
@@ -196,7 +167,7 @@ class Campaign:
         self._shown = t
         if self._view is None:
             self._view = progress_view(self.progress, title="stress", clock=self.clock)
-        runs = self.totals()[0]
+        runs = self.total().runs
         el = t - self._start
         c = self.cfg
         st = ProgressState(el, runs, len(self.entries), sum(e.hits for e in self.entries.values()),
@@ -248,12 +219,12 @@ class Campaign:
         seconds = self.clock() - self._start  # the campaign's, not the labelling's
         if self.error is None:
             self.label_known_flaws()
-        runs, decisions, by = self.totals()
+        t = self.total()
         return Summary(
-            self.cfg, runs, decisions, seconds, by,
+            self.cfg, t.runs, t.decisions, seconds, t.by_strategy,
             sorted(self.entries.values(), key=lambda e: (-e.hits, e.record.signature)),
-            self.interrupted, self.error, list(self.store.warnings), self.op_counts(),
-            self.migrations(), self.move_pages(),
+            self.interrupted, self.error, list(self.store.warnings), t.ops,
+            t.migrations, t.move_pages,
         )
 
     @contextlib.contextmanager

@@ -72,11 +72,11 @@ class _NightlyCampaign(Campaign):
         t = time.monotonic()
         if t - self.status_t >= STATUS_EVERY:
             self.status_t = t
-            runs, _, _ = self.totals()
-            el = t - self.t0
+            total = self.total()
+            runs, el = total.runs, t - self.t0
             write_atomic(self.status_path, json.dumps(
                 {"execs": runs, "seconds": el, "exec_per_s": runs / el if el > 0 else 0.0,
-                 "migrations": self.migrations()}))
+                 "migrations": total.migrations}))
 
 
 def _stress_child(spec: RunSpec) -> int:

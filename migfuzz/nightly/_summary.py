@@ -115,15 +115,14 @@ def format_night(s: NightSummary) -> str:
     return "\n".join(lines)
 
 
-def night_progress(runs: Sequence[RunRow], keys: Sequence[tuple[int, int]], *,
+def night_progress(runs: Sequence[RunRow], hits: Sequence[int], *,
                    elapsed: float, seconds: float, planned: int | None) -> ProgressState:
     """What the live display shows of a night so far: its runs' schedules and executions (as
-    of their latest status), its findings (``keys``: per key, (hits tonight, 0)), and the
+    of their latest status), its findings (``hits``: per key, its hits tonight), and the
     time left of the budget, or with ``--runs`` the runs done of the ``planned`` ones."""
     ended = sum(r.ended is not None for r in runs)
     return ProgressState(
-        elapsed, sum(r.execs for r in runs if r.kind == RunKind.STRESS), len(keys),
-        sum(h for h, _ in keys),
+        elapsed, sum(r.execs for r in runs if r.kind == RunKind.STRESS), len(hits), sum(hits),
         done=float(ended) if planned is not None else min(elapsed, seconds),
         total=float(planned) if planned is not None else seconds,
         left=None if planned is not None else max(0.0, seconds - elapsed),

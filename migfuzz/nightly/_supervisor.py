@@ -132,11 +132,12 @@ class Nightly:
             print(f"nightly: {msg}", file=self.stream, flush=True)
 
     def _show(self, now: float, *, final: bool = False) -> None:
-        """The live display (migfuzz._term; a log gets the run lines only)."""
-        if self.view is not None:
-            keys = [(int(r["hits"]), 0) for r in self.hist.night_keys(self.night)]
+        """The live display (migfuzz._term; a log gets the run lines only, so the history is
+        not read for it)."""
+        if isinstance(self.view, RichProgress):
+            hits = [int(r["hits"]) for r in self.hist.night_keys(self.night)]
             self.view.show(night_progress(
-                self.hist.runs(self.night), keys, elapsed=now - self.started,
+                self.hist.runs(self.night), hits, elapsed=now - self.started,
                 seconds=self.seconds, planned=self.planned), final=final)
 
     # -- driving ---------------------------------------------------------------------------
