@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from target.kernel import BUG, BUG_ON
 
+from .swap import put_page
 from .swapops import SWAP_TYPE_DEVICE, is_migration_entry, swp_entry
 from .types import Page, PG_dirty, PG_private, PG_swapcache, SwapPte
 from .world import W
@@ -118,7 +119,7 @@ async def remove_exclusive_swap_page(page: Page) -> int:
     free_swap_cache of the mmu_gather); takes swap_lock (swap_info_get), and tree_lock
     nested in it for the recheck of the count.
     """
-    from .swap import put_page  # swap imports nothing of ours, but swap_state imports us
+    from .swap_state import __delete_from_swap_cache  # local: swap_state imports us
 
     BUG_ON(page.flags & PG_private, "bug", "remove_exclusive_swap_page: PagePrivate")
     BUG_ON(not page.locked.is_set, "bug", "remove_exclusive_swap_page: page not locked")
@@ -135,9 +136,7 @@ async def remove_exclusive_swap_page(page: Page) -> int:
         await space.tree_lock.lock()
         # "Recheck the page count with the swapcache lock held.."
         if page.count == 2 and not page.writeback.is_set:
-            del space.page_tree[entry.offset]  # __delete_from_swap_cache
-            page.flags &= ~PG_swapcache
-            page.private = 0
+            __delete_from_swap_cache(page)
             page.flags |= PG_dirty
             retval = 1
         await space.tree_lock.unlock()
@@ -160,7 +159,6 @@ async def free_swap_and_cache(entry: SwapPte) -> None:
     # Local imports: rmap and swap_state import this module.
     from .filemap import TestSetPageLocked, unlock_page
     from .rmap import PageSwapCache
-    from .swap import put_page
     from .swap_state import delete_from_swap_cache, find_get_page
 
     w = W()
