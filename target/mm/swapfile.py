@@ -77,7 +77,11 @@ async def page_swapcount(page: Page) -> int:
 def vm_swap_full() -> bool:
     """``vm_swap_full`` (include/linux/swap.h): "Swap 50% full? Release swapcache more
     aggressively", ``nr_swap_pages * 2 < total_swap_pages``. An unlocked read of a counter,
-    so no scheduling point (the model counts the free slots of its one area)."""
+    so no scheduling point (the model counts the free slots of its one area).
+
+    Simplification: 2.6.17's ``sys_swapoff`` takes the area's pages out of both counters
+    before ``try_to_unuse``, so there this is true while a swapoff runs and any slot is in
+    use; the model's counts ignore swapoff (``swap_writeok``)."""
     w = W()
     total = len(w.swap_map) - 1
     free = sum(1 for count in w.swap_map[1:] if count == 0)
