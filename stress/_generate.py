@@ -117,7 +117,7 @@ def generate(seed: int) -> Scenario:
 
 def compose(stream: Callable[[str], Chooser], name: str) -> Scenario:
     """The scenario :func:`generate` builds, with its choices taken from ``stream(NAME)``
-    (one call per stream: scenario, threads, slab, io, lazy)."""
+    (one call per stream: scenario, threads, slab, io, lazy, readahead)."""
     rng = stream("scenario")
     # Threads are drawn from their own stream: the single-threaded part of each seed's
     # scenario is what it was before processes had threads.

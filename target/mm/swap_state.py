@@ -90,12 +90,19 @@ async def delete_from_swap_cache(page: Page) -> None:
     entry = SwapPte(0, page.private)
     space = W().swapper_space
     await space.tree_lock.lock()
-    del space.page_tree[entry.offset]
-    page.flags &= ~PG_swapcache
-    page.private = 0
+    __delete_from_swap_cache(page)
     await space.tree_lock.unlock()
     await swap_free(entry)
     await put_page(page)
+
+
+def __delete_from_swap_cache(page: Page) -> None:
+    """``__delete_from_swap_cache``: the radix delete; the slot's count and the cache's
+    reference are the caller's to drop. Context: tree_lock held (delete_from_swap_cache,
+    remove_exclusive_swap_page)."""
+    del W().swapper_space.page_tree[page.private]
+    page.flags &= ~PG_swapcache
+    page.private = 0
 
 
 async def read_swap_cache_async(entry: SwapPte, nid: int) -> Page | None:

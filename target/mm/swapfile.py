@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from target.kernel import BUG, BUG_ON
 
+from .swap import put_page
 from .swapops import SWAP_TYPE_DEVICE, is_migration_entry, swp_entry
 from .types import Page, PG_dirty, PG_private, PG_swapcache, SwapPte
 from .world import W
@@ -76,7 +77,11 @@ async def page_swapcount(page: Page) -> int:
 def vm_swap_full() -> bool:
     """``vm_swap_full`` (include/linux/swap.h): "Swap 50% full? Release swapcache more
     aggressively", ``nr_swap_pages * 2 < total_swap_pages``. An unlocked read of a counter,
-    so no scheduling point (the model counts the free slots of its one area)."""
+    so no scheduling point (the model counts the free slots of its one area).
+
+    Simplification: 2.6.17's ``sys_swapoff`` takes the area's pages out of both counters
+    before ``try_to_unuse``, so there this is true while a swapoff runs and any slot is in
+    use; the model's counts ignore swapoff (``swap_writeok``)."""
     w = W()
     total = len(w.swap_map) - 1
     free = sum(1 for count in w.swap_map[1:] if count == 0)
@@ -118,7 +123,7 @@ async def remove_exclusive_swap_page(page: Page) -> int:
     free_swap_cache of the mmu_gather); takes swap_lock (swap_info_get), and tree_lock
     nested in it for the recheck of the count.
     """
-    from .swap import put_page  # swap imports nothing of ours, but swap_state imports us
+    from .swap_state import __delete_from_swap_cache  # local: swap_state imports us
 
     BUG_ON(page.flags & PG_private, "bug", "remove_exclusive_swap_page: PagePrivate")
     BUG_ON(not page.locked.is_set, "bug", "remove_exclusive_swap_page: page not locked")
@@ -135,9 +140,7 @@ async def remove_exclusive_swap_page(page: Page) -> int:
         await space.tree_lock.lock()
         # "Recheck the page count with the swapcache lock held.."
         if page.count == 2 and not page.writeback.is_set:
-            del space.page_tree[entry.offset]  # __delete_from_swap_cache
-            page.flags &= ~PG_swapcache
-            page.private = 0
+            __delete_from_swap_cache(page)
             page.flags |= PG_dirty
             retval = 1
         await space.tree_lock.unlock()
@@ -160,7 +163,6 @@ async def free_swap_and_cache(entry: SwapPte) -> None:
     # Local imports: rmap and swap_state import this module.
     from .filemap import TestSetPageLocked, unlock_page
     from .rmap import PageSwapCache
-    from .swap import put_page
     from .swap_state import delete_from_swap_cache, find_get_page
 
     w = W()

@@ -110,7 +110,10 @@ async def shrink_page_list(page: Page) -> bool:
             await unlock_page(page)
             return False
         if res == PAGE_SUCCESS:
-            return False  # under writeback, unlocked by swap_writepage; freed by a later call
+            # unlocked by swap_writepage: under writeback (freed by a later call), or out of
+            # the swap cache and dirty (remove_exclusive_swap_page), put back as the
+            # kernel's PageDirty keeps it
+            return False
     if page_mapping(page) is None or not await remove_mapping(page):
         await unlock_page(page)
         return False
