@@ -63,7 +63,6 @@ class _Strategy(_Strict):
                 raise ValueError(f"{self.name} parameter {k} must be an integer in [{lo}, {hi}]")
         return self
 
-
     def _surw(self) -> _Strategy:
         for k, v in self.params.items():
             if k != "estimates":

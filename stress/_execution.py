@@ -132,17 +132,16 @@ class Execution:
         self.pending_scheduler: PendingOpsScheduler | None = (
             scheduler if callable(getattr(scheduler, "next_task_pending", None))
             else None)  # type: ignore[assignment]
-        # A scheduler that must see every step, not only the decisions (DPOR: the races
-        # between steps decide where it backtracks) has ``observe(rq)``: called at every
-        # pick before the choice, and with None when the execution ends.
-        self.observer: Callable[[Runqueue | None], None] | None = getattr(
-            scheduler, "observe", None)
-        # A scheduler that counts the steps every task takes, decisions or not (SURW's
-        # remaining events), has ``observe_op``: only its pick is wrapped, so the hot path of
-        # every other scheduler stays as it is.
-        observe = getattr(scheduler, "observe_op", None)
+        # The step hooks: a strategy that must see every step, not only the decisions, has
+        # ``observe(rq)`` (DPOR: the races between steps decide where it backtracks) or
+        # ``observe_op(op)`` (SURW's remaining events). Only such a strategy's pick is wrapped,
+        # so the hot path of every other strategy stays as it is.
+        observe = getattr(scheduler, "observe", None)
         if callable(observe):
-            self.pick = self._observed_pick(observe)  # type: ignore[method-assign]
+            self.pick = self._observing_rq(self.pick, observe)  # type: ignore[method-assign]
+        observe_op = getattr(scheduler, "observe_op", None)
+        if callable(observe_op):
+            self.pick = _observing_op(self.pick, observe_op)  # type: ignore[method-assign]
         for name, fn in tasks:
             self.rq.spawn(name, fn())
 
@@ -169,15 +168,11 @@ class Execution:
         if n == 0 or self.over:
             if not self.over:
                 self._end_without_runnable()
-            if self.observer is not None:
-                self.observer(None)
             return None
         step = rq.step = rq.step + 1
         if step > self.max_steps:
             self._livelock()
             return None
-        if self.observer is not None:
-            self.observer(rq)
         if step >= rq.irq_due:
             task = self._due_irq()
         elif n == 1:
@@ -213,15 +208,27 @@ class Execution:
         rq.current = task
         return task
 
-    def _observed_pick(self, observe: Callable[[PendingOp], None]) -> Callable[[], KTask | None]:
-        """:meth:`pick`, then ``observe`` of what the picked task is about to do."""
-        pick: Callable[[], KTask | None] = Execution.pick.__get__(self)
+    def _observing_rq(self, pick: Callable[[], KTask | None],
+                      observe: Callable[[Runqueue | None], None]) -> Callable[[], KTask | None]:
+        """``pick`` with ``observe(rq)`` at every step (DPOR's hook): after the step is counted
+        and the max_steps check, before the choice; ``observe(None)`` when the execution ends.
+
+        The same three cases as :meth:`pick`'s prologue: the end, then ``pick`` (which ends
+        it) and None; the step past max_steps, ``pick`` alone (a livelock: no step to see);
+        otherwise ``rq`` shown at the step ``pick`` is about to count, then ``pick``.
+        """
+        rq = self.rq
 
         def observed() -> KTask | None:
-            task = pick()
-            if task is not None:
-                observe(task.pending())
-            return task
+            if not rq.runnable or self.over:
+                pick()
+                observe(None)
+                return None
+            if rq.step < self.max_steps:
+                rq.step += 1  # the count observe must see; pick counts it again
+                observe(rq)
+                rq.step -= 1
+            return pick()
 
         return observed
 
@@ -321,6 +328,19 @@ class Execution:
 
     def outcome(self) -> Outcome:
         return Outcome(self.finding, self.schedule, self.rq.step, self.events)
+
+
+def _observing_op(pick: Callable[[], KTask | None],
+                  observe_op: Callable[[PendingOp], None]) -> Callable[[], KTask | None]:
+    """``pick``, then ``observe_op`` of what the picked task is about to do (SURW's hook)."""
+
+    def observed() -> KTask | None:
+        task = pick()
+        if task is not None:
+            observe_op(task.pending())
+        return task
+
+    return observed
 
 
 def _describe_wait(task: KTask) -> str:

@@ -310,6 +310,23 @@ def test_the_execution_shows_dpor_every_step() -> None:
     assert len(out.schedule) < out.steps  # most steps were not decisions
 
 
+def test_dpor_searches_alike_on_both_executors() -> None:
+    """The step hook is the execution's, not an executor's: under trio, DPOR's first 20
+    executions of tiny-migrate-fault make the schedules and step counts they make directly."""
+
+    def search_on(executor: str) -> list[tuple[int, list[int]]]:
+        sched = DPORScheduler(2, max_executions=20)
+        runs = []
+        with injected((), ALL_FIXES):
+            while sched.new_execution():
+                out = run_scenario(canonical("tiny-migrate-fault"), sched, executor=executor)
+                runs.append((out.steps, out.schedule))
+        return runs
+
+    direct = search_on("direct")
+    assert len(direct) == 20 and len({tuple(s) for _, s in direct}) == 20
+    assert search_on("trio") == direct
+
 # -- (d) the command line ------------------------------------------------------------------------
 
 

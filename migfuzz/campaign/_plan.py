@@ -7,7 +7,9 @@ import functools
 import json
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from stress import DEFAULT_MAX_STEPS
 from stress.run import run_scenario
@@ -18,6 +20,8 @@ from stress.workload import Scenario
 
 from ..strategies import StrategySpec, spec_for_run
 from ._messages import Migrations
+
+T = TypeVar("T")
 
 RUN_STRIDE = 1 << 32
 
@@ -73,24 +77,33 @@ def _scenario_name(cfg: CampaignConfig, rs: int) -> str | None:
 def plan_run(cfg: CampaignConfig, run: int) -> tuple[Scenario, StrategySpec]:
     """The input of run ``run``: a pure function of (seed, run, strategy, scenario mode)."""
     rs = run_seed(cfg.seed, run)
+    # The probes of a canonical scenario or a scenario file are cached by its name or text;
+    # a generated scenario is new at every run (PCT then goes without a hint).
+    source: tuple[bool, str] | None
     if cfg.scenario_data is not None:
         scenario = _user_scenario(cfg.scenario_data)
-        hint: int | None = _user_decisions(cfg.scenario_data, cfg.max_steps, cfg.bugs,
-                                           cfg.fixes)
-        spec = spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
-        if spec.name == "surw":
-            spec = _with_estimates(spec, _user_estimates(cfg.scenario_data, cfg.max_steps,
-                                                         cfg.bugs, cfg.fixes))
-        return scenario, spec
-    name = _scenario_name(cfg, rs)
-    scenario = canonical(name) if name else generate(rs)
-    hint = _decisions(name, cfg.max_steps, cfg.bugs, cfg.fixes) if name else None
+        source = (True, cfg.scenario_data)
+    else:
+        name = _scenario_name(cfg, rs)
+        scenario = canonical(name) if name else generate(rs)
+        source = (False, name) if name else None
+    key = (cfg.max_steps, cfg.bugs, cfg.fixes)
+    hint: int | None = _probe(_probe_decisions, *source, *key) if source else None
     spec = spec_for_run(cfg.strategy, rs, run, cfg.members, hint)
     if spec.name == "surw":
-        # A generated scenario is new at every run: its probe is one more execution.
-        spec = _with_estimates(spec, _estimates(name, cfg.max_steps, cfg.bugs, cfg.fixes)
-                               if name else probe_estimates(scenario, cfg.max_steps))
+        # For a generated scenario, the probe is one more execution at every run.
+        estimates: str = (_probe(probe_estimates, *source, *key) if source
+                          else probe_estimates(scenario, cfg.max_steps))
+        spec = _with_estimates(spec, estimates)
     return scenario, spec
+
+
+@functools.cache
+def _probe(probe: Callable[[Scenario, int], T], user: bool, text: str, max_steps: int,
+           bugs: tuple[str, ...], fixes: tuple[str, ...]) -> T:
+    """``probe`` of a scenario file (``user``, by its JSON text) or a canonical scenario (by
+    its name). ``bugs`` and ``fixes`` are part of the key: they are injected where it runs."""
+    return probe(_user_scenario(text) if user else canonical(text), max_steps)
 
 
 def _with_estimates(spec: StrategySpec, estimates: str) -> StrategySpec:
@@ -105,20 +118,6 @@ def probe_estimates(sc: Scenario, max_steps: int) -> str:
     sched.new_execution()
     run_scenario(sc, sched, executor="direct", max_steps=max_steps)
     return format_estimates(sched.measured())
-
-
-@functools.cache
-def _estimates(name: str, max_steps: int, bugs: tuple[str, ...],
-               fixes: tuple[str, ...]) -> str:
-    """:func:`probe_estimates` of a canonical scenario."""
-    return probe_estimates(canonical(name), max_steps)
-
-
-@functools.cache
-def _user_estimates(data: str, max_steps: int, bugs: tuple[str, ...],
-                    fixes: tuple[str, ...]) -> str:
-    """:func:`probe_estimates` of a user's scenario file, by its JSON text."""
-    return probe_estimates(_user_scenario(data), max_steps)
 
 
 @functools.cache
@@ -137,20 +136,6 @@ def _probe_decisions(sc: Scenario, max_steps: int) -> int:
     sched.new_execution()
     out = run_scenario(sc, sched, executor="direct", max_steps=max_steps)
     return max(1, len(out.schedule))
-
-
-@functools.cache
-def _decisions(name: str, max_steps: int, bugs: tuple[str, ...],
-               fixes: tuple[str, ...] = ()) -> int:
-    """:func:`_probe_decisions` of a canonical scenario."""
-    return _probe_decisions(canonical(name), max_steps)
-
-
-@functools.cache
-def _user_decisions(data: str, max_steps: int, bugs: tuple[str, ...],
-                    fixes: tuple[str, ...]) -> int:
-    """:func:`_probe_decisions` of a user's scenario file, by its JSON text."""
-    return _probe_decisions(_user_scenario(data), max_steps)
 
 
 def migration_rates(migrations: Migrations) -> dict[str, dict[str, dict[str, float]]]:

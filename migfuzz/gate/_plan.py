@@ -44,9 +44,9 @@ MIN_RUNS_PER_SEED = 25
 
 DFS_PREEMPTION_BOUND = 2
 DFS_MAX_EXECUTIONS = 50_000
-"""Per scenario. DPOR at bound 2 on the TINY scenarios takes 416 + 2,019 + 1,131 + 781
-executions (DFS took 899 + 3,551 + 1,996 + 1,050), and migrate-vs-writeback 210 at its bound 1
-(``TINY_BOUND``; ~9 s of CPU in all, bench/dpor.md), far below this; a cap that is hit is
+"""Per scenario. DPOR at bound 2 on the TINY scenarios takes 416 + 2,019 + 1,208 + 841
+executions (DFS took 899 + 3,551 + 2,125 + 1,258), and migrate-vs-writeback 214 at its bound 1
+(``TINY_BOUND``; ~10 s of CPU in all, bench/dpor.md), far below this; a cap that is hit is
 reported in the summary and the JUnit output (the search is then not exhaustive), never
 silently."""
 

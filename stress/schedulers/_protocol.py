@@ -45,7 +45,8 @@ class PendingOpsScheduler(Scheduler, Protocol):
     touch (POS, SURW, conflict-aware PCT) implements ``next_task_pending`` as well, and the
     execution then calls it *instead of* ``next_task`` at every decision. (DPOR must see
     every step, decisions or not: it has ``observe(rq)``, called by the execution at every
-    pick before the choice and with None at the end; see :mod:`.dpor`.)
+    pick before the choice and with None at the end (``Execution._observing_rq``); see
+    :mod:`.dpor`.)
 
     Like loom's ``Operation`` and fray's pending operation: each runnable task's next
     operation, the object it touches (a lock with its class, a pte as (mm, address), a page's
@@ -67,7 +68,7 @@ class PendingOpsScheduler(Scheduler, Protocol):
 class StepObserver(Protocol):
     """The optional step hook: a strategy that must count what every task does, at points
     that are not decisions too (SURW's remaining events), has ``observe_op``; the execution then
-    calls it at every pick (``Execution._observed_pick``), and only for such a strategy."""
+    calls it at every pick (``stress._execution._observing_op``), and only for such a strategy."""
 
     def observe_op(self, op: PendingOp) -> None:
         """Task ``op.tid`` was picked and is about to perform ``op``."""
