@@ -174,3 +174,49 @@ def test_fuzz_preempt_guides_its_mutator_only_with_the_feedback() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     on, off = (int(x) for x in proc.stdout.split())
     assert on >= 10 and on > 3 * off, (on, off)
+
+
+@pytest.mark.slow
+def test_the_guide_mutates_under_the_real_libfuzzer(tmp_path: Path) -> None:
+    """End to end: fuzz_preempt as ``python -m fuzzers.fuzz_preempt`` runs it (instrumented
+    model, real libFuzzer, one pinned scenario, fixed seed and runs), with ``_guide.mutate``
+    wrapped to count the mutations it makes. libFuzzer calls the target's CustomMutator, which
+    asks the guide, which knows the race points of what TestOneInput ran: a share of
+    :data:`_mutate.GUIDED` of about 300 mutations. What calling the two functions in-process
+    (above) cannot show: the guide finds, by their bytes, the inputs libFuzzer hands to the
+    mutator among those it ran. Disconnect any link (TestOneInput not remembering,
+    CustomMutator not passing the guide) and the count is 0; with
+    ``--no-interleaving-feedback`` it is 0 by design."""
+    count = tmp_path / "guided"
+    script = (
+        "import runpy, sys, atheris\n"
+        "with atheris.instrument_imports(include=['target']):\n"  # as the target does first
+        "    import target.mm.syscalls\n"
+        "from fuzzers import _guide\n"
+        "real = _guide.mutate\n"
+        "def counted(data, max_size, rng):\n"
+        "    out = real(data, max_size, rng)\n"
+        "    if out is not None:\n"
+        f"        with open({str(count)!r}, 'a') as f:\n"
+        "            f.write('g')\n"
+        "    return out\n"
+        "_guide.mutate = counted\n"
+        "sys.argv[0] = 'fuzz_preempt'\n"
+        "runpy.run_module('fuzzers.fuzz_preempt', run_name='__main__')\n")
+
+    def guided(*flags: str) -> int:
+        corpus = tmp_path / f"corpus{len(flags)}"
+        corpus.mkdir()
+        (corpus / "first").write_bytes(FIRST_PREEMPTION)
+        count.unlink(missing_ok=True)
+        env = dict(os.environ, MIGFUZZ_SCENARIO="tiny-migrate-pin", MIGFUZZ_FIXES="all",
+                   MIGFUZZ_BUGS="", MIGFUZZ_FEEDBACK_FAMILIES="")
+        proc = subprocess.run([sys.executable, "-c", script, str(corpus), "-runs=300",
+                               "-seed=1", *flags], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "Done 300 runs" in proc.stderr
+        return len(count.read_text()) if count.exists() else 0
+
+    assert guided() >= 30  # 133 of them
+    assert guided("--no-interleaving-feedback") == 0
