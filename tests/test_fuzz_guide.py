@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fuzzers import _coverage, _guide, _mutate
+from fuzzers._harness import MAX_STEPS
 from fuzzers._targets import CANONICAL_NAMES, decode_preempt_input, ntasks_of
 from stress.run import run_scenario
 from target.bugs import inject
@@ -28,6 +29,20 @@ pte_unmap_unlock and get_page."""
 FIRST_PREEMPTION = GET_AFTER_UNLOCK[:3]
 SECOND = (23 + 1 + 6 + 1, 1)
 """The decision and task of GET_AFTER_UNLOCK's second preemption."""
+
+
+def _trace(data: bytes) -> tuple[int, list[tuple[int, int]], list[int]]:
+    """(number of tasks, race points, the task chosen at each decision) of ``data``'s run, as
+    the guide keeps them (``_guide._cache``), running it as fuzz_preempt's TestOneInput does
+    if it is not remembered."""
+    hit = _guide._cache.get(data)
+    if hit is None:
+        scenario, sched = _guide.decode(data)
+        sched.new_execution()
+        out = run_scenario(scenario, sched, trace=True, max_steps=MAX_STEPS)
+        _guide.remember(data, sched, out.events or [])
+        hit = _guide._cache[data]
+    return hit
 
 
 def _window_features(data: bytes) -> set[str]:
@@ -97,7 +112,7 @@ def test_race_points_of_a_real_run_include_the_window_after_an_unlock() -> None:
     inserting it there gives exactly the input that is get-after-unlock."""
     with inject(lookup(["all"])):
         _guide._cache.clear()
-        n, points, chosen = _guide._trace(FIRST_PREEMPTION)
+        n, points, chosen = _trace(FIRST_PREEMPTION)
     assert n == 2 and SECOND in points
     assert len(points) < len(chosen)  # not every decision: a race point needs a conflict
     assert _guide.preempt_at(FIRST_PREEMPTION, *SECOND, n, chosen, True) == GET_AFTER_UNLOCK
@@ -110,13 +125,13 @@ def test_a_preemption_lands_at_its_decision_wherever_it_is_inserted() -> None:
     the decisions before it keep their choices."""
     with inject(lookup(["all"])):
         _guide._cache.clear()
-        n, points, chosen = _guide._trace(GET_AFTER_UNLOCK)  # records at decisions 24, 31
+        n, points, chosen = _trace(GET_AFTER_UNLOCK)  # records at decisions 24, 31
         tried = set()
         for d, task in points:
             for keep in (True, False):
                 out = _guide.preempt_at(GET_AFTER_UNLOCK, d, task, n, chosen, keep)
                 assert out is not None
-                _, _, now = _guide._trace(out)
+                _, _, now = _trace(out)
                 assert now[:d] == chosen[:d] and now[d] == task, (d, keep, out.hex())
             tried.add("before" if d < 24 else "between" if d < 31 else "on" if d == 31
                       else "after" if d <= 31 + 1 + 127 else "bridged")
@@ -139,10 +154,10 @@ def test_the_mutator_inserts_at_race_points_when_guided() -> None:
     with inject(lookup(["all"])):
         _guide._cache.clear()
         assert _guide.mutate(FIRST_PREEMPTION, 64, random.Random(0)) is None  # not run yet
-        _guide._trace(FIRST_PREEMPTION)
+        _trace(FIRST_PREEMPTION)
         guided = mutations(_guide.mutate)
         blind = mutations(None)
-        n, points, chosen = _guide._trace(FIRST_PREEMPTION)
+        n, points, chosen = _trace(FIRST_PREEMPTION)
     at_points = {_guide.preempt_at(FIRST_PREEMPTION, d, t, n, chosen, True) for d, t in points}
     assert at_points <= set(guided)
     assert guided.count(GET_AFTER_UNLOCK) >= 10
