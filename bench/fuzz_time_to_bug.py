@@ -56,7 +56,10 @@ ORDER_FAMILIES = "sw,lk,pte,get_page,put_page,map,sw3"
 CONFLICT_FAMILIES = "cf,ph,pp,lk"
 NEAR_FAMILIES = "nr,hw,av"
 NOPOS_FAMILIES = "lk,pte,pp,cf,get_page,put_page,map,nr,hw,av"
-MODES = ("all", "order", "conflict", "near", "nopos", "none")
+FAMILIES_OF = {"order": ORDER_FAMILIES, "conflict": CONFLICT_FAMILIES, "near": NEAR_FAMILIES,
+               "nopos": NOPOS_FAMILIES}
+"""``MIGFUZZ_FEEDBACK_FAMILIES`` of each mode that reports only some families."""
+MODES = ("all", *FAMILIES_OF, "none")
 TARGETS = ("fuzz_preempt", "fuzz_scenario", "fuzz_schedule", "fuzz_sequential")
 
 
@@ -109,19 +112,12 @@ def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
             if target != "fuzz_preempt":  # its bytes are preemptions (migfuzz.fuzz.NO_DICT)
                 cmd.append(f"-dict={ROOT / 'fuzzers' / 'schedule.dict'}")
         env = dict(os.environ, MIGFUZZ_BUGS=bug or "", MIGFUZZ_FIXES="all",
-                   MIGFUZZ_FEEDBACK_FAMILIES="", MIGFUZZ_SCENARIO=scenario or "")
+                   MIGFUZZ_FEEDBACK_FAMILIES=FAMILIES_OF.get(mode, ""),
+                   MIGFUZZ_SCENARIO=scenario or "")
         if mode == "none":
             cmd.append("--no-interleaving-feedback")
         if libfuzzer_mutator:
             cmd.append("--libfuzzer-mutator")
-        elif mode == "order":
-            env["MIGFUZZ_FEEDBACK_FAMILIES"] = ORDER_FAMILIES
-        elif mode == "conflict":
-            env["MIGFUZZ_FEEDBACK_FAMILIES"] = CONFLICT_FAMILIES
-        elif mode == "near":
-            env["MIGFUZZ_FEEDBACK_FAMILIES"] = NEAR_FAMILIES
-        elif mode == "nopos":
-            env["MIGFUZZ_FEEDBACK_FAMILIES"] = NOPOS_FAMILIES
         _, stderr, cpu = run_cpu(cmd, env)
         crashed = any(art.iterdir())
         units = re.search(r"stat::number_of_executed_units:\s+(\d+)", stderr)

@@ -21,18 +21,16 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from stress.run import run_scenario
 from stress.schedulers import PreemptScheduler
 from stress.workload import Scenario
 from target.kernel import HOOKS, Event
 
 from ._coverage import access_object
-from ._harness import MAX_STEPS
 from ._targets import decode_preempt_input
 
 CACHE_SIZE = 4096
-"""Race points kept for this many inputs (a corpus is mutated over and over; the cache is
-emptied when full, so a long run's memory stays bounded)."""
+"""Race points kept for this many inputs (a corpus is mutated over and over; when the cache is
+full the least recently used input goes, so a long run's memory stays bounded)."""
 
 _cache: dict[bytes, tuple[int, list[tuple[int, int]], list[int]]] = {}
 
@@ -103,19 +101,6 @@ def remember(data: bytes, sched: Recording, events: Sequence[Event]) -> None:
     if len(_cache) >= CACHE_SIZE:
         del _cache[next(iter(_cache))]
     _cache[data] = (sched.ntasks, race_points(sched.points, events), sched.chosen)
-
-
-def _trace(data: bytes) -> tuple[int, list[tuple[int, int]], list[int]]:
-    """(number of tasks, race points, the task chosen at each decision) of ``data``'s run,
-    running it if it is not remembered."""
-    hit = _cache.get(data)
-    if hit is None:
-        scenario, sched = decode(data)
-        sched.new_execution()
-        out = run_scenario(scenario, sched, trace=True, max_steps=MAX_STEPS)
-        remember(data, sched, out.events or [])
-        hit = _cache[data]
-    return hit
 
 
 def preempt_at(data: bytes, d: int, task: int, n: int, chosen: Sequence[int],

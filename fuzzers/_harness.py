@@ -78,6 +78,20 @@ def execute(
     return outcome
 
 
+def _families(chosen: str, target: str) -> frozenset[str]:
+    """The families ``MIGFUZZ_FEEDBACK_FAMILIES`` names (comma-separated); an unknown one is a
+    one-line error, exit 2: a misspelt family would otherwise report nothing of it, silently
+    turning an ablation into another one."""
+    names = frozenset(n for n in chosen.split(",") if n)
+    unknown = sorted(names - _coverage.FAMILIES)
+    if unknown:
+        print(f"{target}: MIGFUZZ_FEEDBACK_FAMILIES: no feature family "
+              f"{', '.join(map(repr, unknown))} (one of: {', '.join(sorted(_coverage.FAMILIES))})",
+              file=sys.stderr)
+        sys.exit(2)
+    return names
+
+
 def fuzz_main(test_one_input: Callable[[bytes], None],
               custom_mutator: Callable[[bytes, int, int], bytes] | None = None) -> None:
     """The common ``main`` of the targets: bugs from the environment, the feedback switches,
@@ -90,6 +104,7 @@ def fuzz_main(test_one_input: Callable[[bytes], None],
     ``custom_mutator``)."""
     import atheris
 
+    name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
     # libFuzzer's -fork mode starts its workers by executing argv[0]. Under `python -m`
     # that is the module's .py file, which cannot be executed; `migfuzz fuzz --jobs N`
     # passes an executable wrapper that runs this target in the same interpreter instead.
@@ -107,7 +122,7 @@ def fuzz_main(test_one_input: Callable[[bytes], None],
         _coverage.setup()
         chosen = os.environ.get("MIGFUZZ_FEEDBACK_FAMILIES")
         if chosen:
-            _coverage.families = frozenset(chosen.split(","))
+            _coverage.families = _families(chosen, name)
     if custom_mutator is None:
         atheris.Setup(sys.argv, test_one_input)
     else:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fuzzers import _coverage, _guide, _mutate
+from fuzzers._harness import MAX_STEPS
 from fuzzers._targets import CANONICAL_NAMES, decode_preempt_input, ntasks_of
 from stress.run import run_scenario
 from target.bugs import inject
@@ -28,6 +29,20 @@ pte_unmap_unlock and get_page."""
 FIRST_PREEMPTION = GET_AFTER_UNLOCK[:3]
 SECOND = (23 + 1 + 6 + 1, 1)
 """The decision and task of GET_AFTER_UNLOCK's second preemption."""
+
+
+def _trace(data: bytes) -> tuple[int, list[tuple[int, int]], list[int]]:
+    """(number of tasks, race points, the task chosen at each decision) of ``data``'s run, as
+    the guide keeps them (``_guide._cache``), running it as fuzz_preempt's TestOneInput does
+    if it is not remembered."""
+    hit = _guide._cache.get(data)
+    if hit is None:
+        scenario, sched = _guide.decode(data)
+        sched.new_execution()
+        out = run_scenario(scenario, sched, trace=True, max_steps=MAX_STEPS)
+        _guide.remember(data, sched, out.events or [])
+        hit = _guide._cache[data]
+    return hit
 
 
 def _window_features(data: bytes) -> set[str]:
@@ -97,7 +112,7 @@ def test_race_points_of_a_real_run_include_the_window_after_an_unlock() -> None:
     inserting it there gives exactly the input that is get-after-unlock."""
     with inject(lookup(["all"])):
         _guide._cache.clear()
-        n, points, chosen = _guide._trace(FIRST_PREEMPTION)
+        n, points, chosen = _trace(FIRST_PREEMPTION)
     assert n == 2 and SECOND in points
     assert len(points) < len(chosen)  # not every decision: a race point needs a conflict
     assert _guide.preempt_at(FIRST_PREEMPTION, *SECOND, n, chosen, True) == GET_AFTER_UNLOCK
@@ -110,13 +125,13 @@ def test_a_preemption_lands_at_its_decision_wherever_it_is_inserted() -> None:
     the decisions before it keep their choices."""
     with inject(lookup(["all"])):
         _guide._cache.clear()
-        n, points, chosen = _guide._trace(GET_AFTER_UNLOCK)  # records at decisions 24, 31
+        n, points, chosen = _trace(GET_AFTER_UNLOCK)  # records at decisions 24, 31
         tried = set()
         for d, task in points:
             for keep in (True, False):
                 out = _guide.preempt_at(GET_AFTER_UNLOCK, d, task, n, chosen, keep)
                 assert out is not None
-                _, _, now = _guide._trace(out)
+                _, _, now = _trace(out)
                 assert now[:d] == chosen[:d] and now[d] == task, (d, keep, out.hex())
             tried.add("before" if d < 24 else "between" if d < 31 else "on" if d == 31
                       else "after" if d <= 31 + 1 + 127 else "bridged")
@@ -139,10 +154,10 @@ def test_the_mutator_inserts_at_race_points_when_guided() -> None:
     with inject(lookup(["all"])):
         _guide._cache.clear()
         assert _guide.mutate(FIRST_PREEMPTION, 64, random.Random(0)) is None  # not run yet
-        _guide._trace(FIRST_PREEMPTION)
+        _trace(FIRST_PREEMPTION)
         guided = mutations(_guide.mutate)
         blind = mutations(None)
-        n, points, chosen = _guide._trace(FIRST_PREEMPTION)
+        n, points, chosen = _trace(FIRST_PREEMPTION)
     at_points = {_guide.preempt_at(FIRST_PREEMPTION, d, t, n, chosen, True) for d, t in points}
     assert at_points <= set(guided)
     assert guided.count(GET_AFTER_UNLOCK) >= 10
@@ -174,3 +189,49 @@ def test_fuzz_preempt_guides_its_mutator_only_with_the_feedback() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     on, off = (int(x) for x in proc.stdout.split())
     assert on >= 10 and on > 3 * off, (on, off)
+
+
+@pytest.mark.slow
+def test_the_guide_mutates_under_the_real_libfuzzer(tmp_path: Path) -> None:
+    """End to end: fuzz_preempt as ``python -m fuzzers.fuzz_preempt`` runs it (instrumented
+    model, real libFuzzer, one pinned scenario, fixed seed and runs), with ``_guide.mutate``
+    wrapped to count the mutations it makes. libFuzzer calls the target's CustomMutator, which
+    asks the guide, which knows the race points of what TestOneInput ran: a share of
+    :data:`_mutate.GUIDED` of about 300 mutations. What calling the two functions in-process
+    (above) cannot show: the guide finds, by their bytes, the inputs libFuzzer hands to the
+    mutator among those it ran. Disconnect any link (TestOneInput not remembering,
+    CustomMutator not passing the guide) and the count is 0; with
+    ``--no-interleaving-feedback`` it is 0 by design."""
+    count = tmp_path / "guided"
+    script = (
+        "import runpy, sys, atheris\n"
+        "with atheris.instrument_imports(include=['target']):\n"  # as the target does first
+        "    import target.mm.syscalls\n"
+        "from fuzzers import _guide\n"
+        "real = _guide.mutate\n"
+        "def counted(data, max_size, rng):\n"
+        "    out = real(data, max_size, rng)\n"
+        "    if out is not None:\n"
+        f"        with open({str(count)!r}, 'a') as f:\n"
+        "            f.write('g')\n"
+        "    return out\n"
+        "_guide.mutate = counted\n"
+        "sys.argv[0] = 'fuzz_preempt'\n"
+        "runpy.run_module('fuzzers.fuzz_preempt', run_name='__main__')\n")
+
+    def guided(*flags: str) -> int:
+        corpus = tmp_path / f"corpus{len(flags)}"
+        corpus.mkdir()
+        (corpus / "first").write_bytes(FIRST_PREEMPTION)
+        count.unlink(missing_ok=True)
+        env = dict(os.environ, MIGFUZZ_SCENARIO="tiny-migrate-pin", MIGFUZZ_FIXES="all",
+                   MIGFUZZ_BUGS="", MIGFUZZ_FEEDBACK_FAMILIES="")
+        proc = subprocess.run([sys.executable, "-c", script, str(corpus), "-runs=300",
+                               "-seed=1", *flags], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "Done 300 runs" in proc.stderr
+        return len(count.read_text()) if count.exists() else 0
+
+    assert guided() >= 30  # 133 of them
+    assert guided("--no-interleaving-feedback") == 0

@@ -210,6 +210,16 @@ def test_fuzzer_runs_seed_corpus_clean(target: str) -> None:
     assert "FuzzFinding" not in proc.stdout + proc.stderr
 
 
+def test_an_unknown_feedback_family_is_a_usage_error() -> None:
+    """A misspelt ``MIGFUZZ_FEEDBACK_FAMILIES`` name stops the target with a one-line error,
+    exit 2, before libFuzzer starts (it used to report nothing of that family, silently)."""
+    proc = _libfuzzer("fuzz_preempt", str(ROOT / "corpus" / "fuzz_preempt"), "-runs=0",
+                      families="cf,nearness,ph")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "fuzz_preempt: MIGFUZZ_FEEDBACK_FAMILIES: no feature family 'nearness' (one of: av, ")
+
+
 @pytest.mark.parametrize("target", sorted(DECODERS))
 def test_fuzzer_finds_a_planted_bug(target: str, tmp_path: Path) -> None:
     """missing-get-new breaks every successful migration: each target's seeds reach one."""
