@@ -177,8 +177,9 @@ by a large factor against the same work on local processes. The CPU seconds per 
 which the load inflates much less than the rate (caches and memory are still shared),
 give the price of going through Dask: on the workers (each batch runs in a worker thread
 beside Dask's event loop thread, plus pickling and messages; Dask's statistical profiler is
-not the cause: an ad-hoc A/B of 3 rounds of 2,000 schedules on 1 worker gave 3.48 and 3.51
-worker CPU s per 1,000 schedules with it on and off), and the client's share (the total
+not the cause: a one-off A/B, not made by this script, of 3 rounds of 2,000 schedules on
+1 worker gave 3.48 and 3.51 worker CPU s per 1,000 schedules with it on and off, 2026-12-01),
+and the client's share (the total
 minus the workers' column: importing `distributed`, connecting, merging results). Scaling
 past one machine has to be measured on machines with idle cores: runs are independent and a
 batch of 64 runs is a fraction of a second of work, so the client, which does a few percent
