@@ -65,6 +65,8 @@ def run_scenario(
     """One execution of ``scenario`` (the caller has called ``scheduler.new_execution()``)."""
     run = get_executor(executor)
     world, _ = build_world(scenario)
+    if getattr(scheduler, "needs_every_access", False):  # DPOR: see TracedPage
+        world.trace_page_accesses()
     set_world(world)
     try:
         setup = run_direct(_Single(), [("setup", setup_program(scenario))], max_steps=max_steps)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from target.kernel import HOOKS, KernelFinding, WaitBit, preempt, trace
+from target.kernel import HOOKS, READ, WRITE, KernelFinding, WaitBit, preempt, touch, trace
 from target.mm import syscalls
 from target.mm.mprotect import PROT_READ, PROT_WRITE
 from target.mm.syscalls import MAIN_THREAD, UserProcess
@@ -190,6 +190,9 @@ async def run_op(op: Op, births: Births | None = None,
     to be a no-op takes a step and lets others run.
     """
     await preempt()
+    # The step from here to the call's first point reads the process table (the process,
+    # its threads, an unborn child's bit): DPOR orders it against fork and exit (touch).
+    touch(W(), READ, "processes")
     if HOOKS.tracer is not None:  # the timeline's operation rows
         trace("op", op=" ".join(str(x) for x in op))
     name = op[0]
@@ -266,8 +269,13 @@ async def _migrate(p: UserProcess, op: Op, stats: MigrationStats | None) -> None
 
 async def _move_pages(p: UserProcess, op: Op, stats: MigrationStats | None) -> None:
     """move_pages of one page, its status checked against what the page did (the spec)."""
+    # The spec reads the pte before and after the call, past a point (touch: DPOR orders
+    # those reads; the stats' page-table reads in _migrate change no outcome, so they are
+    # not recorded).
+    touch(p.mm, READ, op[2])
     identity = layout_spec.mapped_page(p.mm, op[2])
     status = await syscalls.move_pages(p, op[2], op[3], bool(op[4]))
+    touch(p.mm, READ, op[2])
     layout_spec.check_move_pages(op, status, identity, layout_spec.mapped_page(p.mm, op[2]))
     if HOOKS.tracer is not None and status is not None:
         # the status array, in the timeline of a finding (repro, the nightly report)
@@ -280,6 +288,7 @@ async def _move_pages(p: UserProcess, op: Op, stats: MigrationStats | None) -> N
 def _born(births: Births, pid: int) -> None:
     bit = births.get(pid)
     if bit is not None and bit.is_set:
+        touch(W(), WRITE, "processes")
         bit.clear()
 
 

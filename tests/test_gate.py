@@ -23,6 +23,7 @@ from migfuzz.bugs import injected
 from migfuzz.cli import main
 from migfuzz.findings import load
 from migfuzz.gate import (
+    DFS_PREEMPTION_BOUND,
     GATE_SEEDS,
     MIN_RUNS_PER_SEED,
     Check,
@@ -35,7 +36,7 @@ from migfuzz.gate import (
 )
 from migfuzz.refresh import replay_drift
 from migfuzz.replay import check
-from stress.scenarios import TINY
+from stress.scenarios import TINY, TINY_BOUND
 from target.bugs import CATALOG
 from target.fixes import FIXES, without
 
@@ -104,6 +105,9 @@ def test_stress_plan_is_a_pure_function_of_budget_and_work() -> None:
     assert per_seed == int(118 * gate_mod.STRESS_RUNS_PER_SECOND) // len(GATE_SEEDS)
     assert stress_plan(240, 2000)[0] > per_seed  # more budget, more runs
     assert stress_plan(0.001, 10**6)[0] == MIN_RUNS_PER_SEED  # never below the minimum
+    # The exhaustive part's DPOR executions cost more (DPOR_EXECUTIONS_PER_SECOND).
+    assert stress_plan(120, 2000, dpor_executions=1000)[1] == pytest.approx(
+        1.0 + 1000 / gate_mod.DPOR_EXECUTIONS_PER_SECOND)
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="positive"):
             stress_plan(bad, 0)
@@ -122,7 +126,7 @@ def test_gate_passes_on_the_faithful_model_and_twice_gives_the_same_verdicts(
         proc = subprocess.run(
             [sys.executable, "-m", "migfuzz.cli", "gate", "--budget", "2", "--jobs", "2",
              "--junit", str(junit), "--out", str(tmp_path / "findings")],
-            cwd=ROOT, capture_output=True, text=True, timeout=120)
+            cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "result: PASS" in proc.stdout
         runs.append(junit)
@@ -147,6 +151,16 @@ def test_gate_passes_on_the_faithful_model_and_twice_gives_the_same_verdicts(
         assert prop(tc, "schedules") == prop(b[f"migfuzz.gate.dfs::{name}"], "schedules")
         assert f"{int(prop(tc, 'schedules') or 0):,} schedules explored" in (
             tc.findtext("system-out") or "")
+        assert prop(tc, "preemption_bound") == str(TINY_BOUND.get(name, DFS_PREEMPTION_BOUND))
+    # swapin-vs-reclaim at bound 3: a search DFS cannot finish within its 50,000 cap
+    # (test_dpor.py::test_dpor_finishes_a_search_dfs_cannot) is explored to its end.
+    assert TINY_BOUND["swapin-vs-reclaim"] == 3
+    # The stress part's runs are planned with the exhaustive part charged at DPOR's rate.
+    dpor = sum(int(prop(a[f"migfuzz.gate.dfs::{name}"], "schedules") or 0) for name in TINY)
+    [suite] = [s for s in ET.parse(runs[0]).getroot().iter("testsuite")
+               if s.get("name") == "migfuzz.gate.stress"]
+    reserved = float(prop(suite, "fixed_seconds_reserved") or 0)
+    assert reserved >= dpor / gate_mod.DPOR_EXECUTIONS_PER_SECOND
     for s in GATE_SEEDS:
         tc = a[f"migfuzz.gate.stress::seed-{s}"]
         assert prop(tc, "runs") == prop(tc, "runs_planned") == prop(
@@ -266,7 +280,8 @@ def test_a_capped_dfs_search_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyP
     r = run_gate(small(tmp_path, corpus_with(tmp_path), scenarios=("tiny-migrate-pin",)))
     assert r.exit_code == 0  # capped is not failed, but never silent:
     [dfs] = [c for c in r.checks if c.suite == "dfs"]
-    assert dfs.properties == {"schedules": "10", "exhausted": "false", "capped": "true"}
+    assert dfs.properties == {"schedules": "10", "exhausted": "false", "capped": "true",
+                              "preemption_bound": "2"}
     assert "CAPPED at max_executions=10" in dfs.out[0] and "NOT exhaustive" in dfs.out[0]
     xml = junit_xml(r)
     assert "NOT exhaustive" in xml and 'name="capped" value="true"' in xml

@@ -39,16 +39,23 @@ FIXED_EXECUTIONS_PER_SECOND = 1000
 direct executor, one process): measured ~1,450/s, rounded down. Only used to take the
 fixed part's share out of the budget (:func:`stress_plan`)."""
 
+DPOR_EXECUTIONS_PER_SECOND = 250
+"""Calibration: executions per second of the exhaustive part (DPOR, direct executor, every
+page access recorded: target.mm.types.TracedPage) on the TINY scenarios at their bounds on
+the reference machine: measured 6,178 executions in 23.4 s of CPU (264/s), rounded down.
+A DPOR execution keeps vector clocks and records each page access of each step, so it
+costs about four of the other fixed parts' executions."""
+
 MIN_RUNS_PER_SEED = 25
 """The stress part never shrinks below this, whatever the budget: a gate always stresses."""
 
 DFS_PREEMPTION_BOUND = 2
 DFS_MAX_EXECUTIONS = 50_000
-"""Per scenario. DPOR at bound 2 on the TINY scenarios takes 416 + 2,019 + 1,208 + 841
-executions (DFS took 899 + 3,551 + 2,125 + 1,258), and migrate-vs-writeback 214 at its bound 1
-(``TINY_BOUND``; ~10 s of CPU in all, bench/dpor.md), far below this; a cap that is hit is
-reported in the summary and the JUnit output (the search is then not exhaustive), never
-silently."""
+"""Per scenario. DPOR on the TINY scenarios at their bounds (``TINY_BOUND``) takes 257 + 803
++ 4,551 + 353 + 214 executions (about 23 s of CPU, bench/dpor.md), below this; DFS took 899 +
+3,551 + 1,258 + 214 on four of them and does not finish swapin-vs-reclaim at bound 3 within
+it. A cap that is hit is reported in the summary and the JUnit output (the search is then not
+exhaustive), never silently."""
 
 USER_DFS_MAX_EXECUTIONS = 2_000
 """The DFS of a user's scenario (``--scenario``): a scenario file may be far larger than the
@@ -63,8 +70,11 @@ CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
 
 def stress_plan(budget: float, fixed_executions: int,
-                seeds: int = len(GATE_SEEDS)) -> tuple[int, float]:
+                seeds: int = len(GATE_SEEDS), dpor_executions: int = 0) -> tuple[int, float]:
     """(runs per seed, seconds reserved for the fixed part): a pure function, never the clock.
+
+    ``dpor_executions`` of the ``fixed_executions`` are the exhaustive part's, charged at
+    :data:`DPOR_EXECUTIONS_PER_SECOND`.
 
     Raises:
         ValueError: a budget that is not a positive number, or no seeds.
@@ -73,7 +83,8 @@ def stress_plan(budget: float, fixed_executions: int,
         raise ValueError(f"budget must be a positive number of seconds, got {budget!r}")
     if seeds < 1:
         raise ValueError("the stress part needs at least one seed")
-    reserved = fixed_executions / FIXED_EXECUTIONS_PER_SECOND
+    reserved = ((fixed_executions - dpor_executions) / FIXED_EXECUTIONS_PER_SECOND
+                + dpor_executions / DPOR_EXECUTIONS_PER_SECOND)
     total = int(max(0.0, budget - reserved) * STRESS_RUNS_PER_SECOND)
     return max(MIN_RUNS_PER_SEED, total // seeds), reserved
 
@@ -141,6 +152,7 @@ class GateResult:
     properties: dict[str, dict[str, str]] = field(default_factory=dict)  # per suite
     notes: dict[str, list[str]] = field(default_factory=dict)  # per suite
     fixed_executions: int = 0
+    dpor_executions: int = 0  # of fixed_executions: the exhaustive part's
     runs_per_seed: int = 0
     reserved: float = 0.0
     seconds: float = 0.0

@@ -96,8 +96,8 @@ def format_summary(r: GateResult, junit: str | None = None) -> str:
     if drifted:
         lines.append(f"                 DRIFT (recorded schedule no longer applies; refresh "
                      f"the entry): {', '.join(drifted)}")
-    lines.append(f"  dfs            {tally('dfs')}, preemption bound {DFS_PREEMPTION_BOUND}, "
-                 f"executor {DFS_EXECUTOR}")
+    lines.append(f"  dfs            {tally('dfs')}, DPOR, preemption bound {DFS_PREEMPTION_BOUND} "
+                 f"unless said below, executor {DFS_EXECUTOR}")
     for c in by["dfs"]:
         lines.append(f"                 {c.name}: {c.out[0] if c.out else c.message}")
     lines.append(f"  flaws          {tally('flaws')} (each known flaw of V2 detected without "

@@ -61,10 +61,11 @@ class _SearchParts(_GateBase):
                 if out.finding is not None:
                     break
             self.result.fixed_executions += n
+            self.result.dpor_executions += n
             found = None if out is None else out.finding
             capped = found is None and not sched.exhausted
             c.properties.update(schedules=str(n), exhausted=str(sched.exhausted).lower(),
-                                capped=str(capped).lower())
+                                capped=str(capped).lower(), preemption_bound=str(bound))
             how = ("exhausted" if sched.exhausted else
                    f"CAPPED at max_executions={cap}: the bound-"
                    f"{bound} search is NOT exhaustive" if capped else
@@ -88,7 +89,7 @@ class _SearchParts(_GateBase):
     def stress(self) -> None:
         cfg, r = self.cfg, self.result
         r.runs_per_seed, r.reserved = stress_plan(cfg.budget, r.fixed_executions,
-                                                  len(cfg.seeds))
+                                                  len(cfg.seeds), r.dpor_executions)
         members = BASE_STRATEGIES
         r.properties["stress"] = {
             "budget_seconds": f"{cfg.budget:g}",

@@ -49,6 +49,7 @@ from ._sched import might_sleep as might_sleep
 from ._sched import other_tasks_alive as other_tasks_alive
 from ._sched import preempt as preempt
 from ._sched import raise_irq as raise_irq
+from ._sched import touch as touch
 from ._sched import trace as trace
 from ._sched import trace_lock as trace_lock
 from ._sched import uninstall as uninstall

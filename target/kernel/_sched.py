@@ -191,6 +191,9 @@ class Runqueue:
         # (an interrupt is not the scheduler's choice once it is due). NEVER: nothing due.
         self.irq_task: KTask | None = None
         self.irq_due = NEVER
+        # The accesses the running step made past its point (:func:`touch`), for a scheduler
+        # that must know everything a step touches (DPOR); None: nobody asked, record nothing.
+        self.touches: list[tuple[object, Action, object]] | None = None
 
     def spawn(self, name: str, coro: Coroutine[Any, Any, None]) -> KTask:
         task = KTask(len(self.tasks), name, coro)
@@ -313,6 +316,25 @@ def preempt(
         yield
     else:
         yield from hooks.point()  # type: ignore[misc]
+
+
+def touch(obj: object, action: Action, part: object = None) -> None:
+    """An access the running step makes past its point, with no point of its own.
+
+    The model has a point before each access whose interleaving its races are about; code
+    after a point runs on to the next one, and a few shared accesses sit there because no
+    race of the kernel of the time turns on being preempted right before them: the process
+    table and ``task->mm`` read on entering a system call and written by fork and exit,
+    ``mm_users`` (an atomic in the kernel). Preemption-based strategies need no point there;
+    DPOR does need to know them, or two steps that do not commute look independent and it
+    skips an order (tests/test_dpor.py: the same final states and findings as DFS).
+
+    Recorded only when a scheduler asked (``Runqueue.touches`` set): one attribute load and
+    a test otherwise, no allocation. ``obj``, ``action`` and ``part`` as for :func:`preempt`.
+    """
+    log = HOOKS.rq.touches
+    if log is not None:
+        log.append((obj, action, part))
 
 
 def set_pending(task: KTask, obj: object, action: Action, part: object = None) -> None:

@@ -8,7 +8,7 @@ with an operation leaves exit_mmap to whoever drops the last user.
 
 from __future__ import annotations
 
-from target.kernel import kasan_check, might_sleep
+from target.kernel import READ, WRITE, kasan_check, might_sleep, touch
 
 from .ghost import ghost_fork_layout
 from .locking import SINGLE_DEPTH_NESTING
@@ -20,11 +20,27 @@ from .world import W
 
 
 class Process:
-    """A task_struct reduced to pid and mm. ``mm is None`` once it has exited."""
+    """A task_struct reduced to pid and mm. ``mm is None`` once it has exited.
+
+    ``task->mm`` is read on entering a system call and cleared by exit_mm with no point
+    between (the kernel's ``current->mm`` needs none: only the task itself clears it); a
+    thread of the same process reads it from another task, so each access is a
+    :func:`touch` of the process table, which DPOR orders.
+    """
 
     def __init__(self, pid: int, mm: MmStruct | None) -> None:
         self.pid = pid
-        self.mm = mm
+        self._mm = mm
+
+    @property
+    def mm(self) -> MmStruct | None:
+        touch(W(), READ, "processes")
+        return self._mm
+
+    @mm.setter
+    def mm(self, mm: MmStruct | None) -> None:
+        touch(W(), WRITE, "processes")
+        self._mm = mm
 
     def __repr__(self) -> str:
         return f"<process {self.pid}>"
@@ -36,6 +52,7 @@ def get_task_mm(p: Process) -> MmStruct | None:
     if mm is None:
         return None
     kasan_check(mm, "get_task_mm")
+    touch(mm, WRITE, "mm_users")  # atomic_inc: no point (touch's docstring)
     mm.mm_users += 1
     return mm
 
@@ -99,5 +116,6 @@ async def do_fork(parent: Process, child_pid: int) -> Process | None:
         await mmput(mm)
         return None
     child = Process(child_pid, mm)
+    touch(W(), WRITE, "processes")
     W().processes[child_pid] = child
     return child

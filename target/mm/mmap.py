@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from target.kernel import BUG, kasan_check, kfree, might_sleep
+from target.kernel import BUG, WRITE, kasan_check, kfree, might_sleep, touch
 
 from .memory import unmap_vmas
 from .pgtable import TASK_SIZE
@@ -416,6 +416,7 @@ async def exit_mmap(mm: MmStruct) -> None:
 async def mmput(mm: MmStruct) -> None:
     """``mmput``: drop a user; the last one runs exit_mmap and frees the mm."""
     kasan_check(mm, "mmput")
+    touch(mm, WRITE, "mm_users")  # atomic_dec_and_test: no point (touch's docstring)
     mm.mm_users -= 1
     if mm.mm_users > 0:
         return
@@ -426,4 +427,5 @@ async def mmput(mm: MmStruct) -> None:
         list_del(mm.mmlist)
         await w.mmlist_lock.unlock()
     W().mm_cachep.pop(id(mm), None)
+    touch(mm, WRITE, "mm_users")  # the free, read with mm_users by swapoff's mm walks
     kfree(mm)  # mmdrop

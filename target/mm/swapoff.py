@@ -28,9 +28,12 @@ from __future__ import annotations
 
 from target.kernel import (
     BUG,
+    READ,
+    WRITE,
     cond_resched,
     kasan_check,
     other_tasks_alive,
+    touch,
     trace,
     wait_for_other_task_exit,
 )
@@ -172,6 +175,7 @@ async def unuse_mmlist(slot: int, entry: SwapPte, page: Page) -> None:
         node = nxt
         mm = node.owner
         assert isinstance(mm, MmStruct)  # harness: our mmlist holds only mms
+        touch(mm, WRITE, "mm_users")
         if mm.mm_users == 0:  # atomic_inc_return(&mm->mm_users) == 1: exiting
             continue
         mm.mm_users += 1
@@ -280,9 +284,13 @@ async def check_swapoff_done() -> None:
     half-done.
     """
     w = W()
+    touch(w, READ, "processes")
     for p in list(w.processes.values()):
         mm = getattr(p, "mm", None)
-        if mm is None or mm.freed or mm.mm_users == 0:
+        if mm is None:
+            continue
+        touch(mm, WRITE, "mm_users")
+        if mm.freed or mm.mm_users == 0:
             continue
         mm.mm_users += 1
         await mm.mmap_sem.down_read()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from target.kernel import BUG, WRITE, preempt, trace
+from target.kernel import BUG, READ, WRITE, preempt, touch, trace
 
 from . import vmscan
 from .filemap import lock_page, unlock_page
@@ -57,6 +57,7 @@ class UserProcess(Process):
         super().__init__(pid, mm)
         self.threads: set[str] = set(threads)
         if mm is not None:
+            touch(mm, WRITE, "mm_users")
             mm.mm_users += len(self.threads) - 1  # the first thread's reference is mm_init's
         # (thread, address) -> the page that thread's get_user_pages pinned, and how often
         # the user had unmapped or moved the address then (target.mm.ghost.ghost_dma)
@@ -141,6 +142,7 @@ async def sys_fork(p: UserProcess, child_pid: int,
     if child is None:
         return None
     uchild = UserProcess(child_pid, child.mm, threads)
+    touch(W(), WRITE, "processes")
     W().processes[child_pid] = uchild
     return uchild
 
@@ -155,10 +157,12 @@ async def sys_exit(p: UserProcess, thread: str | None = None) -> None:
 
 
 async def _exit_thread(p: UserProcess, thread: str) -> None:
+    touch(W(), READ, "processes")
     if thread not in p.threads:
         return
     for key in [k for k in p.pins if k[0] == thread]:
         await unpin(p, key[1], thread)
+    touch(W(), WRITE, "processes")
     p.threads.discard(thread)
     if not p.threads:
         await exit_mm(p)

@@ -14,9 +14,19 @@ reads ghost state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from target.kernel import BUG, KObject, WaitBit, might_sleep, rw_semaphore, spinlock_t
+from target.kernel import (
+    BUG,
+    READ,
+    WRITE,
+    KObject,
+    WaitBit,
+    might_sleep,
+    rw_semaphore,
+    spinlock_t,
+    touch,
+)
 
 from .locking import ANON_VMA_LOCK, MMAP_SEM, PAGE_TABLE_LOCK, PG_LOCKED, PTL
 
@@ -119,6 +129,41 @@ class Page:
     @property
     def mapcount(self) -> int:
         return self._mapcount + 1
+
+
+# The part of the page each mutable field is, as the model's points name them (PendingOp).
+_PAGE_PARTS = {"_count": "count", "_mapcount": "mapcount", "flags": "flags", "data": "data",
+               "mapping": "mapping", "index": "mapping", "private": "private", "lru": "lru",
+               "ghost_gen": "ghost", "ghost_ptes": "ghost", "ghost_migration_ptes": "ghost"}
+
+
+class TracedPage(Page):
+    """A :class:`Page` each of whose field accesses is a :func:`~target.kernel.touch`.
+
+    The model's points announce the page accesses its races are about, not all of them: a
+    ``get_page`` under tree_lock (find_get_page), a flag set under the page lock, a fresh
+    page's fields. A strategy that reorders only the steps that do not commute (DPOR) must
+    know them all, or it takes a step that drops a reference while another takes one under
+    tree_lock for independent (bench/dpor.md has the run). Rather than a touch at each of
+    the ~90 places (a list nobody could keep complete), the pages of a world explored by
+    DPOR are switched to this class (``World.trace_page_accesses``): the same slots, so the
+    switch is an assignment to ``__class__``, and the other strategies keep the plain
+    ``Page`` and pay nothing. pfn, nid and the two wait bits never change: not recorded.
+    """
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> Any:
+        part = _PAGE_PARTS.get(name)
+        if part is not None:
+            touch(self, READ, part)
+        return object.__getattribute__(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        part = _PAGE_PARTS.get(name)
+        if part is not None:
+            touch(self, WRITE, part)
+        object.__setattr__(self, name, value)
 
 
 # -- ptes --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 from target.kernel import spinlock_t
 
 from .locking import LRU_LOCK, MMLIST_LOCK, SWAP_LOCK, TREE_LOCK
-from .types import AnonVma, ListHead, MmStruct, Page, PG_reserved, VmArea
+from .types import AnonVma, ListHead, MmStruct, Page, PG_reserved, TracedPage, VmArea
 
 
 class Zone:
@@ -184,6 +184,12 @@ class World:
         w.swap_map = [0] * (config.swap_slots + 1 if config.config_swap else 0)
         w.swap_slots = [SwapSlot() for _ in w.swap_map]
         return w
+
+    def trace_page_accesses(self) -> None:
+        """Make every page access of this machine a touch (:class:`~.types.TracedPage`):
+        for DPOR, which must know all a step touches."""
+        for page in self.mem_map:
+            page.__class__ = TracedPage
 
 
 class _Current:
