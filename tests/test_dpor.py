@@ -58,6 +58,8 @@ from bench.dpor import search  # noqa: E402  (the digest of a final state, and t
     # find_get_page's get_page under tree_lock (no point) against reclaim's put_page: the
     # page accesses past points (TracedPage); without them DPOR reached 6 of the 8 states.
     ("swapin-vs-reclaim", (), None),
+    # The interrupt actor's completions: what they touch, not everything (5,330 vs 9).
+    ("migrate-vs-writeback", ("remove-pte-unlocked",), None),
 ])
 def test_dpor_reaches_every_state_and_finding_dfs_reaches(
         name: str, bugs: tuple[str, ...], seed: int | None) -> None:

@@ -39,21 +39,21 @@ FIXED_EXECUTIONS_PER_SECOND = 1000
 direct executor, one process): measured ~1,450/s, rounded down. Only used to take the
 fixed part's share out of the budget (:func:`stress_plan`)."""
 
-DPOR_EXECUTIONS_PER_SECOND = 250
+DPOR_EXECUTIONS_PER_SECOND = 200
 """Calibration: executions per second of the exhaustive part (DPOR, direct executor, every
 page access recorded: target.mm.types.TracedPage) on the TINY scenarios at their bounds on
-the reference machine: measured 6,178 executions in 23.4 s of CPU (264/s), rounded down.
-A DPOR execution keeps vector clocks and records each page access of each step, so it
-costs about four of the other fixed parts' executions."""
+the reference machine: measured 6,062 executions in 25.8 s of CPU (235/s, bench/dpor.md),
+rounded down. A DPOR execution keeps vector clocks and records each page access of each
+step, so it costs about five of the other fixed parts' executions."""
 
 MIN_RUNS_PER_SEED = 25
 """The stress part never shrinks below this, whatever the budget: a gate always stresses."""
 
 DFS_PREEMPTION_BOUND = 2
 DFS_MAX_EXECUTIONS = 50_000
-"""Per scenario. DPOR on the TINY scenarios at their bounds (``TINY_BOUND``) takes 257 + 803
-+ 4,551 + 353 + 214 executions (about 23 s of CPU, bench/dpor.md), below this; DFS took 899 +
-3,551 + 1,258 + 214 on four of them and does not finish swapin-vs-reclaim at bound 3 within
+"""Per scenario. DPOR on the TINY scenarios at their bounds (``TINY_BOUND``) takes 257 + 877
++ 4,561 + 358 + 9 executions (about 26 s of CPU, bench/dpor.md), below this; DFS takes 899 +
+3,551 + 1,258 + 5,330 on four of them and does not finish swapin-vs-reclaim at bound 3 within
 it. A cap that is hit is reported in the summary and the JUnit output (the search is then not
 exhaustive), never silently."""
 

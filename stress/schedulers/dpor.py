@@ -38,15 +38,15 @@ alternative out of bound. tests/test_dpor.py checks that it reaches every final 
 finding DFS reaches at the same bound on the gate's scenarios. Unbounded (the default), the
 search covers every trace, with sleep sets.
 
-``seed`` only orders the tasks tried at a fresh decision (None: the current task first, then
-the lowest tid, like DFS). Unbounded, any order covers the same traces, and a seed shuffles
-which come first when the search is capped. Bounded, the current task still goes first
-whatever the seed (a seed picks among the others at a context switch): the conservative
-backtrack points assume executions that preempt only where a race asked them to, and a
-seeded first choice that preempted left 3 of tiny-migrate-fault's 8 final states unseen
-(tests/test_dpor.py checks seeded searches against DFS). The decisions are recorded by the
-execution like any strategy's, so a schedule found by DPOR replays through
-``ReplayScheduler``.
+``seed`` only orders: the tasks tried at a fresh decision (None: the current task first, then
+the lowest tid, like DFS) and the alternatives of a position (None: lowest tid first). Any
+order covers the same traces; a seed varies which come first when the search is capped.
+Bounded, the current task still goes first at a fresh decision whatever the seed (a seed
+picks among the others at a context switch): the conservative backtrack points assume
+executions that preempt only where a race asked them to, and a seeded first choice that
+preempted left 3 of tiny-migrate-fault's 8 final states unseen (tests/test_dpor.py checks
+seeded searches against DFS). The decisions are recorded by the execution like any
+strategy's, so a schedule found by DPOR replays through ``ReplayScheduler``.
 """
 
 from __future__ import annotations
@@ -172,7 +172,11 @@ class DPORScheduler:
             todo = sorted(t for t in top.backtrack
                           if t not in top.done and t not in top.sleep and t in top.enabled)
             if todo:
-                top.tid = todo[0]
+                # Any order of a position's alternatives covers the same traces; a seed
+                # varies it, so that capped searches of one program differ.
+                pick = 0 if self.seed is None else random.Random(
+                    f"dpor-backtrack:{self.seed}:{self.executions}").randrange(len(todo))
+                top.tid = todo[pick]
                 self._prefix = len(stack)
                 return True
             stack.pop()

@@ -19,6 +19,7 @@ from ._lockdep import LockClass as LockClass
 from ._lockdep import LockGraph as LockGraph
 from ._lockdep import canonical_classes as canonical_classes
 from ._lockdep import declare_order as declare_order
+from ._locking import TracedWaitBit as TracedWaitBit
 from ._locking import WaitBit as WaitBit
 from ._locking import lockdep_assert_held as lockdep_assert_held
 from ._locking import rcu_read_lock as rcu_read_lock

@@ -32,6 +32,7 @@ from ._sched import (
     RELEASE,
     RELEASED,
     TRY,
+    WRITE,
     KTask,
     Released,
     current,
@@ -40,6 +41,7 @@ from ._sched import (
     preempt,
     set_pending,
     sleep_on,
+    touch,
     trace_lock,
 )
 
@@ -367,6 +369,29 @@ class WaitBit:
         task = current()
         while self.is_set:
             await self.waiters.park(task, self)
+
+
+_IS_SET: Any = WaitBit.__dict__["is_set"]  # the slot's descriptor, under the property below
+
+
+class TracedWaitBit(WaitBit):
+    """A :class:`WaitBit` whose every test and change of the bit is a :func:`touch` (two
+    tests commute, a change conflicts with both): ``PageWriteback(page)`` and
+    ``PageLocked(page)`` are tested with no point of their own, and ``set_page_writeback``
+    or an I/O completion changes the bit in the middle of a step. Pages switch their bits to
+    it with their own class (``target.mm.types.TracedPage``), for DPOR only."""
+
+    __slots__ = ()
+
+    @property
+    def is_set(self) -> bool:
+        touch(self, READ)
+        return bool(_IS_SET.__get__(self))
+
+    @is_set.setter
+    def is_set(self, value: bool) -> None:
+        touch(self, WRITE, None)
+        _IS_SET.__set__(self, value)
 
 
 class _RCU:

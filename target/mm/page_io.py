@@ -36,6 +36,7 @@ from target.kernel import (
     other_tasks_alive,
     preempt,
     raise_irq,
+    touch,
     trace,
 )
 
@@ -79,6 +80,7 @@ def submit_bio(rw: int, page: Page, offset: int) -> bool:
     due = HOOKS.rq.step + w.config.swap_io_delay
     if rw == READ:
         page.locked.release_to_io()  # end_swap_bio_read unlocks it
+    touch(w, Action.WRITE, "bio_queue")  # the irq actor's pop is the point that names it
     w.bio_queue.append(Bio(rw, page, offset, due))
     trace("bio", rw="write" if rw == WRITE else "read", pfn=page.pfn, slot=offset)
     raise_irq(due)
@@ -90,7 +92,9 @@ def end_swap_bio_read(page: Page, offset: int) -> None:
 
     Context: interrupt (or the submitter, for synchronous I/O); never sleeps.
     """
-    page.data = W().swap_slots[offset].data
+    slot = W().swap_slots[offset]
+    touch(slot, Action.READ, "data")
+    page.data = slot.data
     page.flags |= PG_uptodate
     unlock_page(page)
 
@@ -125,7 +129,9 @@ async def swap_writepage(page: Page) -> None:
         return
     set_page_writeback(page)
     w = W()
-    w.swap_slots[page.private].data = page.data
+    slot = w.swap_slots[page.private]
+    touch(slot, Action.WRITE, "data")
+    slot.data = page.data
     if not submit_bio(WRITE, page, page.private):
         w.pending_writeback.append(page)
     await unlock_page(page)

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from target.kernel import spinlock_t
+from target.kernel import TracedWaitBit, spinlock_t
 
 from .locking import LRU_LOCK, MMLIST_LOCK, SWAP_LOCK, TREE_LOCK
 from .types import AnonVma, ListHead, MmStruct, Page, PG_reserved, TracedPage, VmArea
@@ -190,6 +190,8 @@ class World:
         for DPOR, which must know all a step touches."""
         for page in self.mem_map:
             page.__class__ = TracedPage
+            page.locked.__class__ = TracedWaitBit
+            page.writeback.__class__ = TracedWaitBit
 
 
 class _Current:
