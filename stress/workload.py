@@ -23,6 +23,7 @@ from typing import Any
 
 from target.kernel import HOOKS, READ, WRITE, KernelFinding, WaitBit, preempt, touch, trace
 from target.mm import syscalls
+from target.mm.fork import PROCESS_TABLE
 from target.mm.mprotect import PROT_READ, PROT_WRITE
 from target.mm.syscalls import MAIN_THREAD, UserProcess
 from target.mm.types import (
@@ -192,7 +193,7 @@ async def run_op(op: Op, births: Births | None = None,
     await preempt()
     # The step from here to the call's first point reads the process table (the process,
     # its threads, an unborn child's bit): DPOR orders it against fork and exit (touch).
-    touch(W(), READ, "processes")
+    touch(PROCESS_TABLE, READ)
     if HOOKS.tracer is not None:  # the timeline's operation rows
         trace("op", op=" ".join(str(x) for x in op))
     name = op[0]
@@ -288,7 +289,7 @@ async def _move_pages(p: UserProcess, op: Op, stats: MigrationStats | None) -> N
 def _born(births: Births, pid: int) -> None:
     bit = births.get(pid)
     if bit is not None and bit.is_set:
-        touch(W(), WRITE, "processes")
+        touch(PROCESS_TABLE, WRITE)
         bit.clear()
 
 

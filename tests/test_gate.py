@@ -316,11 +316,13 @@ def test_junit_survives_control_characters_and_markup() -> None:
 
 
 # Races of scenarios the tiny budget rarely draws: the budget (seconds on the reference
-# machine, converted into runs after the exhaustive part's share) at which the gate's stress
-# part finds them. Budgets up to 6 leave the stress part its minimum, 25 runs a seed; 10 gives
+# machine, converted into runs after the fixed parts' share) at which the gate's stress part
+# finds them. The fixed parts take about 32 s of the budget (the exhaustive part's 6,062 DPOR
+# executions at DPOR_EXECUTIONS_PER_SECOND, ~30 s, with these bugs, which no TINY scenario
+# shows); budgets up to ~32 leave the stress part its minimum, 25 runs a seed; 36 gives about
 # 350 (isolate-without-lru-recheck: found in 3 of 4 seeds there).
-GATE_BUDGET = {"link-new-vma-at-head": 10.0, "move-ptes-drop-ptl": 10.0,
-               "isolate-without-lru-recheck": 10.0}
+GATE_BUDGET = {"link-new-vma-at-head": 36.0, "move-ptes-drop-ptl": 36.0,
+               "isolate-without-lru-recheck": 36.0}
 
 
 @pytest.mark.slow

@@ -136,7 +136,10 @@ def finish(ev: Ev, task: KTask, rq: Runqueue, before: tuple[int, ...],
     touches = rq.touches
     if touches:
         acc = list(ev.acc)
-        for obj, action, part in touches:
+        # A step reads a page's flags a dozen times: each distinct access once, in order.
+        distinct = {(id(obj), action, part): (obj, action, part)
+                    for obj, action, part in touches}
+        for obj, action, part in distinct.values():
             acc.extend(_access(obj, action, part).acc)
         ev = Ev(tuple(acc), ev.every)
         touches.clear()

@@ -19,6 +19,20 @@ from .types import VM_LOCKED, MmStruct
 from .world import W
 
 
+class _ProcessTable:
+    """What :func:`~target.kernel.touch` names for the process table (the world's
+    ``processes``, each process's threads and ``task->mm``): one object for every machine,
+    so that touching it needs no world (a Process may be read outside an execution)."""
+
+    name = "process table"
+
+    def __repr__(self) -> str:
+        return "<process table>"
+
+
+PROCESS_TABLE = _ProcessTable()
+
+
 class Process:
     """A task_struct reduced to pid and mm. ``mm is None`` once it has exited.
 
@@ -34,12 +48,12 @@ class Process:
 
     @property
     def mm(self) -> MmStruct | None:
-        touch(W(), READ, "processes")
+        touch(PROCESS_TABLE, READ)
         return self._mm
 
     @mm.setter
     def mm(self, mm: MmStruct | None) -> None:
-        touch(W(), WRITE, "processes")
+        touch(PROCESS_TABLE, WRITE)
         self._mm = mm
 
     def __repr__(self) -> str:
@@ -116,6 +130,6 @@ async def do_fork(parent: Process, child_pid: int) -> Process | None:
         await mmput(mm)
         return None
     child = Process(child_pid, mm)
-    touch(W(), WRITE, "processes")
+    touch(PROCESS_TABLE, WRITE)
     W().processes[child_pid] = child
     return child

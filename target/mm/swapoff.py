@@ -39,6 +39,7 @@ from target.kernel import (
 )
 
 from .filemap import lock_page, unlock_page, wait_on_page_locked, wait_on_page_writeback
+from .fork import PROCESS_TABLE
 from .mmap import mmput
 from .page_io import end_swap_io, swap_writepage
 from .pgtable import EFAULT, pte_offset_map, pte_read, pte_unmap, set_pte_at
@@ -284,7 +285,7 @@ async def check_swapoff_done() -> None:
     half-done.
     """
     w = W()
-    touch(w, READ, "processes")
+    touch(PROCESS_TABLE, READ)
     for p in list(w.processes.values()):
         mm = getattr(p, "mm", None)
         if mm is None:

@@ -25,7 +25,7 @@ from target.kernel import BUG, READ, WRITE, preempt, touch, trace
 
 from . import vmscan
 from .filemap import lock_page, unlock_page
-from .fork import Process, do_fork, exit_mm, get_task_mm
+from .fork import PROCESS_TABLE, Process, do_fork, exit_mm, get_task_mm
 from .ghost import ghost_dma, ghost_store, ghost_unmaps, ghost_value
 from .memory import VM_FAULT_OOM, get_user_pages, handle_mm_fault
 from .mempolicy import MPOL_MF_MOVE, MPOL_MF_MOVE_ALL, do_migrate_pages
@@ -142,7 +142,7 @@ async def sys_fork(p: UserProcess, child_pid: int,
     if child is None:
         return None
     uchild = UserProcess(child_pid, child.mm, threads)
-    touch(W(), WRITE, "processes")
+    touch(PROCESS_TABLE, WRITE)
     W().processes[child_pid] = uchild
     return uchild
 
@@ -157,12 +157,12 @@ async def sys_exit(p: UserProcess, thread: str | None = None) -> None:
 
 
 async def _exit_thread(p: UserProcess, thread: str) -> None:
-    touch(W(), READ, "processes")
+    touch(PROCESS_TABLE, READ)
     if thread not in p.threads:
         return
     for key in [k for k in p.pins if k[0] == thread]:
         await unpin(p, key[1], thread)
-    touch(W(), WRITE, "processes")
+    touch(PROCESS_TABLE, WRITE)
     p.threads.discard(thread)
     if not p.threads:
         await exit_mm(p)

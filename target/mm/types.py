@@ -153,17 +153,25 @@ class TracedPage(Page):
 
     __slots__ = ()
 
-    def __getattribute__(self, name: str) -> Any:
-        part = _PAGE_PARTS.get(name)
-        if part is not None:
-            touch(self, READ, part)
-        return object.__getattribute__(self, name)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        part = _PAGE_PARTS.get(name)
-        if part is not None:
-            touch(self, WRITE, part)
-        object.__setattr__(self, name, value)
+def _traced(name: str, part: str) -> property:
+    """A property over ``Page``'s slot ``name`` that touches ``part`` (a property per field,
+    not ``__getattribute__``: the other attributes and the methods stay at slot speed)."""
+    slot: Any = Page.__dict__[name]
+
+    def get(page: Page) -> Any:
+        touch(page, READ, part)
+        return slot.__get__(page)
+
+    def put(page: Page, value: Any) -> None:
+        touch(page, WRITE, part)
+        slot.__set__(page, value)
+
+    return property(get, put)
+
+
+for _name, _part in _PAGE_PARTS.items():
+    setattr(TracedPage, _name, _traced(_name, _part))
 
 
 # -- ptes --------------------------------------------------------------------------------------
