@@ -71,8 +71,9 @@ SEARCH = {
     "InterlockedWorkStealQueue": ("pct", 2, 100),  # depth 2 (pb=1 exhausts 84)
 }
 
-# Ports whose bug none of our strategies finds in a small budget (nor in 200,000 schedules
-# of random, PCT d=3 or 5, or DFS pb=3): a witness schedule shows it (below). safestack's
+# Ports whose bug none of our strategies finds in a small budget (in 200,000 schedules, seed
+# 1: random once, at schedule 184,999; PCT d=3 or 5 and DFS pb=3 not at all:
+# bench/sctbench_safestack.md): a witness schedule shows it (below). safestack's
 # depth is 7 preemptions at least (bench/sctbench/safestack_bug1.py says how measured).
 WITNESSED = {"safestack_bug1"}
 

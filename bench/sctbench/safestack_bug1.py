@@ -11,8 +11,9 @@ thread holds. Two threads then hold index 0 and one's ``Value`` is overwritten b
 read: ``assert(Value == idx)`` fails. tests/test_sctbench.py replays such a run (43 accesses
 to the stack). Its depth: at least 7 preemptions (a 0-1 BFS over the C program's states,
 3 threads x 3 items, a switch away from a thread that could go on costing 1, one about to
-sched_yield costing 0 as in SCTBench's DFS; not part of migfuzz); none of our
-strategies found it in 200,000 schedules (random, PCT d=3 and 5, DFS pb=3).
+sched_yield costing 0 as in SCTBench's DFS; not part of migfuzz). In 200,000 schedules
+(seed 1), a random walk found it once, at schedule 184,999, and PCT d=3 and 5 and DFS pb=3
+not at all (bench/sctbench_safestack.md).
 
 Mapping: the ``std::atomic<int>`` head, count and every item's Next, and the ``volatile``
 Value, are a Shared each; ``load``/``store`` are read/write, ``exchange``,
