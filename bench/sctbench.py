@@ -12,8 +12,9 @@ table: per program and strategy, in how many seeds the bug was found and the med
 schedules to the first finding (the failing schedule included; a seed that misses counts as
 the limit, shown ">"). DFS is deterministic: it runs once, and ``exh`` marks a bounded
 search that finished without finding the bug (more schedules would not help); DPOR runs per
-seed (its seed orders the tasks it tries first). A finding must be of the port's bug kind
-(a failed assertion or a deadlock); any other kind stops the seed and is reported as an error.
+seed (its seed orders the tasks at a context switch and each position's alternatives). A
+finding must be of the port's bug kind (a failed assertion or a deadlock); any other kind
+stops the seed and is reported as an error.
 
 Seconds are the process's CPU time, so the shared machine's load does not enter them.
 """
@@ -158,10 +159,15 @@ def main() -> None:
         "or not at all (carter01_bad). "
         + ", ".join(n for n in programs if PROGRAMS[n].sequential_bug)
         + " fail in the sequential order too (bench/sctbench/__init__.py), so every strategy",
-        "finds them. DPOR explores one schedule per trace, its seed orders the tasks it tries",
-        "first; with the bound it keeps BPOR's conservative backtrack points (bench/dpor.md).",
+        "finds them. DPOR explores one schedule per trace; with the bound it keeps BPOR's",
+        "conservative backtrack points and never preempts first, its seed only ordering the",
+        "tasks at a context switch and each position's alternatives (bench/dpor.md: a seeded",
+        "search whose first choice could preempt missed states of tiny-migrate-fault). So its",
+        "seeds differ little and its schedules go to covering traces, not sampling: it is a",
+        "slow bug finder here (geomean 15.4 at 9ff9c4b, when a seed could preempt first).",
         "safestack_bug1 needs at least 7 preemptions (its docstring; a witness schedule replays",
-        "it in tests/test_sctbench.py): no strategy here reaches it within the limit.",
+        "it in tests/test_sctbench.py): no strategy here reaches it within the limit",
+        "(200,000 schedules: bench/sctbench_safestack.md).",
         "SURW's count includes its first execution, the random walk that measures its",
         "estimates; the geometric mean of the medians (misses at the limit) compares speed.",
         "",
