@@ -56,6 +56,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -111,6 +112,12 @@ def portfolio(bug: str, seed: int, budget: int, out_dir: Path) -> tuple[float, i
     return cpu, int(summary.get("runs", 0)), found
 
 
+def bad(message: str) -> NoReturn:
+    """Bad input: one line, exit code 2."""
+    print(f"bench: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 FUZZ_TARGETS = {"": "fuzz_schedule", "-scenario": "fuzz_scenario", "-preempt": "fuzz_preempt"}
 """The fuzz target of each ``fuzz...`` strategy name's infix."""
 
@@ -120,7 +127,7 @@ def fuzz_terms(strategy: str) -> tuple[str, str, bool]:
     parts = strategy.split("-")[1:]
     unknown = set(parts) - {"scenario", "preempt", "empty", "nofb"}
     if strategy.split("-")[0] != "fuzz" or unknown:
-        raise SystemExit(f"bench: unknown strategy {strategy!r}")
+        bad(f"unknown strategy {strategy!r}")
     target = next((t for k, t in FUZZ_TARGETS.items() if k and k[1:] in parts), "fuzz_schedule")
     return target, "none" if "nofb" in parts else "all", "empty" not in parts
 
@@ -205,11 +212,11 @@ def main() -> None:
         if s.startswith("fuzz"):
             fuzz_terms(s)
         elif s not in ("portfolio", *IN_PROCESS):
-            raise SystemExit(f"bench: unknown strategy {s!r}")
+            bad(f"unknown strategy {s!r}")
     bugs = args.bugs.split(",")
     unknown = [b for b in bugs if b not in CATALOG]
     if unknown:
-        raise SystemExit(f"bench: unknown bug {unknown[0]!r}")
+        bad(f"unknown bug {unknown[0]!r}")
     out = Path(args.out)
     header = [
         "# Runs and time to first detection of each catalog bug", "",
