@@ -82,6 +82,8 @@ class Run:
     crashed: bool
     cpu: float
     """CPU seconds (user + system) of the fuzzer process, start-up included."""
+    seed_inputs: int = 0
+    """Inputs libFuzzer found in its corpus directories at start (0: an empty corpus)."""
 
 
 def run_cpu(cmd: list[str], env: dict[str, str] | None = None) -> tuple[str, str, float]:
@@ -123,13 +125,17 @@ def fuzz(target: str, seed: int, *, bug: str | None, mode: str, runs: int,
         units = re.search(r"stat::number_of_executed_units:\s+(\d+)", stderr)
         if units is None:
             raise SystemExit(f"bench: no final stats from {' '.join(cmd)}:\n{stderr[-2000:]}")
-        return Run(int(units.group(1)), crashed, cpu)
+        # libFuzzer lists each corpus directory before running anything (its seed corpus
+        # line comes after the empty input, which may already be the crash)
+        loaded = sum(map(int, re.findall(r"INFO:\s+(\d+) files found in", stderr)))
+        return Run(int(units.group(1)), crashed, cpu, loaded)
 
 
 def startup_cpu(target: str, mode: str) -> float:
     """CPU seconds a run of ``target`` spends before its first input (importing and
-    instrumenting the model): a one-execution run, twice, the smaller."""
-    return min(fuzz(target, 0, bug=None, mode=mode, runs=1).cpu for _ in range(2))
+    instrumenting the model): a one-execution run, twice, the smaller. From an empty corpus:
+    libFuzzer runs every input of a seed corpus whatever ``-runs`` says, and that is search."""
+    return min(fuzz(target, 0, bug=None, mode=mode, runs=1, seeds=False).cpu for _ in range(2))
 
 
 def catalog_bugs(spec: str) -> list[tuple[str, int]]:
@@ -146,7 +152,9 @@ def catalog_bugs(spec: str) -> list[tuple[str, int]]:
     return [(n, CATALOG[n].depth) for n in spec.split(",")]
 
 
-def _cell(values: list[float], found: int, rounds: int, fmt: str) -> str:
+def spread(values: list[float], found: int, rounds: int, fmt: str) -> str:
+    """``median [min-max] (found/rounds)``, ``>`` when most runs used their budget (a run
+    without a find counts as its budget, so the median is then the budget)."""
     over = ">" if found * 2 <= rounds else ""
     return (f"{over}{statistics.median(values):{fmt}} [{min(values):{fmt}}-"
             f"{max(values):{fmt}}] ({found}/{rounds})")
@@ -242,8 +250,8 @@ def main() -> None:
             execs[m].append(run.executions if run.crashed else args.budget)
             cpu[m].append(max(run.cpu - startup[m], 0.0))
             found[m] += run.crashed
-        cells = [f"{_cell(execs[m], found[m], args.rounds, ',.0f')} | "
-                 f"{_cell(cpu[m], found[m], args.rounds, '.1f')}" for m in modes]
+        cells = [f"{spread(execs[m], found[m], args.rounds, ',.0f')} | "
+                 f"{spread(cpu[m], found[m], args.rounds, '.1f')}" for m in modes]
         ratio = [statistics.median(cpu["none"]) / max(statistics.median(cpu[m]), 1e-3)
                  for m in others]
         lines.append("| " + " | ".join([bug, str(depth), *cells, *(f"{x:.2f}" for x in ratio)])

@@ -47,7 +47,7 @@ BUG = HistoricalBug(
     summary="migration_entry_wait takes its page reference after dropping the ptl",
     expected_kinds=("use-after-free",),
     scenario="migrate-vs-fault",
-    strategy="pct",  # bench/time_to_bug.md: PCT finds it in < 0.3 s (median)
+    strategy="pct",  # bench/time_to_bug.md: PCT 2/5 seeds within 400, random 0/5
     overrides={"target.mm.migrate:migration_entry_wait": migration_entry_wait},
     depth=2,
 )

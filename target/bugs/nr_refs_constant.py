@@ -50,7 +50,7 @@ BUG = HistoricalBug(
     summary="nr_refs is 2 for every page, so a pinned anon page is migrated",
     expected_kinds=("lost-write",),
     scenario="tiny-migrate-pin",
-    strategy="pct",  # bench/time_to_bug.md: PCT finds it in < 0.3 s (median)
+    strategy="pct",  # bench/time_to_bug.md: PCT and random in 1 schedule (median)
     overrides={"target.mm.migrate:migrate_page": migrate_page},
     depth=1,
 )

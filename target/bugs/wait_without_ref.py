@@ -46,7 +46,7 @@ BUG = HistoricalBug(
     summary="migration_entry_wait sleeps on the old page without get_page/put_page",
     expected_kinds=("use-after-free",),
     scenario="migrate-vs-fault",
-    strategy="pct",  # bench/time_to_bug.md: PCT finds it in < 0.3 s (median)
+    strategy="pct",  # bench/time_to_bug.md: PCT 2/5 seeds within 400, random 0/5
     overrides={"target.mm.migrate:migration_entry_wait": migration_entry_wait},
     depth=1,
     # Reproduced and measured with every fix, as the gate replays known reproducers: on V2 as
