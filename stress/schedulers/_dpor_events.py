@@ -9,9 +9,10 @@ past its point, as the model records them for DPOR (``target.kernel.touch``, int
 pages to ``target.mm.types.TracedPage``), the process table and ``task->mm``, ``mm_users``.
 Without the page accesses, a ``get_page`` under tree_lock looked independent of a
 ``put_page`` of the same page, and DPOR missed 2 of swapin-vs-reclaim's 8 final states.
-Where the model still does not say all a step touches, the step is taken to touch more,
-never less. The rules, checked against exhaustive DFS (tests/test_dpor.py: the same final
-states and findings on the gate's scenarios; bench/dpor.md on twelve more):
+Where a key cannot tell objects apart (one without a name or a pfn is keyed by its type),
+they count as one: more steps are dependent, never fewer. The rules, checked against
+exhaustive DFS (tests/test_dpor.py: the same final states and findings on the gate's
+scenarios; bench/dpor.md on sixteen more searches):
 
 * a ``NONE`` point (a task's start, ``cond_resched``, entering a system call, a sleep until
   another task exits) announces nothing: its step is what it touches past the point (a
@@ -59,21 +60,17 @@ class Ev:
     """The accesses of one step: (key, writes) pairs."""
 
     acc: tuple[tuple[Key, bool], ...] = ()
-    every: bool = False  # touches anything: dependent with every step of another task
 
     def plus(self, key: Key) -> Ev:
         """This step, also writing ``key``."""
-        return Ev((*self.acc, (key, True)), self.every)
+        return Ev((*self.acc, (key, True)))
 
 
 LOCAL = Ev()
-EVERY = Ev((), True)
 
 
 def dependent(a: Ev, b: Ev) -> bool:
     """Two steps (of different tasks) do not commute: one key, at least one write."""
-    if a.every or b.every:
-        return True
     for key, w in a.acc:
         for key2, w2 in b.acc:
             if key == key2 and (w or w2):
@@ -141,12 +138,12 @@ def finish(ev: Ev, task: KTask, rq: Runqueue, before: tuple[int, ...],
                     for obj, action, part in touches}
         for obj, action, part in distinct.values():
             acc.extend(_access(obj, action, part).acc)
-        ev = Ev(tuple(acc), ev.every)
+        ev = Ev(tuple(acc))
         touches.clear()
     if task.finished:
         ev = ev.plus(("exit", task.tid))
     elif task.op_action == RELEASE and task.op_obj is not None:
-        ev = Ev(ev.acc + _access(task.op_obj, RELEASE, task.op_part).acc, ev.every)
+        ev = Ev(ev.acc + _access(task.op_obj, RELEASE, task.op_part).acc)
     woken = [t for t in rq.runnable_tids if t not in before and t != task.tid and t < ntasks]
     return ev, woken
 
@@ -160,7 +157,6 @@ class Clocks:
         self._last_write: dict[Key, int] = {}
         self._reads: dict[Key, dict[int, int]] = {}
         self._last_of: dict[int, int] = {}
-        self._last_every: dict[int, int] = {}  # tid -> its last step that touches anything
         # tid -> steps its next step must follow (the step that spawned or woke it)
         self._after: dict[int, list[int]] = {}
 
@@ -187,9 +183,7 @@ class Clocks:
             _join(vc, steps[p].vc)
         step.local = vc.get(tid, 0) + 1
         vc[tid] = step.local
-        cands = set(self._last_every.values())
-        if ev.every:
-            cands.update(self._last_of.values())
+        cands: set[int] = set()
         for key, w in ev.acc:
             lw = self._last_write.get(key)
             if lw is not None:
@@ -216,8 +210,6 @@ class Clocks:
             else:
                 self._reads.setdefault(key, {})[tid] = k
         self._last_of[tid] = k
-        if ev.every:
-            self._last_every[tid] = k
         return found
 
     def initials(self, i: int, k: int) -> set[int]:
