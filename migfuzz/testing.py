@@ -146,8 +146,8 @@ async def spawn(fn: Callable[..., Coroutine[Any, Any, None]], *args: Any,
     task = thread.task = rq.spawn(thread.name, body())
     # Its first step runs ``fn`` up to its first point, which by this module's contract
     # touches nothing shared (every shared access is a Shared, Mutex, Cond or join point):
-    # a read of its own start, not the NONE a model task starts with (which DPOR must
-    # treat as touching everything, stress/schedulers/_dpor_events.py).
+    # a read of its own start (task-local, class _Start), where a model task starts at a
+    # NONE point and DPOR learns what its first step touches (target.kernel.touch).
     task.op_obj, task.op_action = _START, READ
     return thread
 
