@@ -35,15 +35,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from time_to_bug import in_process  # noqa: E402
 
 from migfuzz._files import write_atomic  # noqa: E402
-from migfuzz.bugs import check_fixes, injected  # noqa: E402
-from migfuzz.campaign import CampaignConfig, plan_run  # noqa: E402
-from migfuzz.strategies import STRATEGIES, make_scheduler  # noqa: E402
-from stress.run import run_scenario  # noqa: E402
+from migfuzz.strategies import STRATEGIES  # noqa: E402
 from target.bugs import CATALOG  # noqa: E402
 
-FIXES = tuple(check_fixes(["all"]))
 KINDS = ("sequential", "race", "deep race")
 READING = "<!-- reading: written by hand, kept when the tables are rewritten -->"
 
@@ -54,20 +53,9 @@ def cell(bug: str, label: str, seed: int, budget: int) -> dict[str, object]:
     """One (bug, strategy, seed): schedules to the first finding (``budget`` if none)."""
     members = tuple(label.split("+"))
     strategy = "portfolio" if len(members) > 1 else label
-    cfg = CampaignConfig(seed=seed, strategy=strategy, bugs=(bug,), fixes=FIXES,
-                         members=members)
-    t0 = time.process_time()
-    runs, found = budget, False
-    with injected([bug], FIXES):
-        for k in range(budget):
-            scenario, spec = plan_run(cfg, k)
-            sched = make_scheduler(spec)
-            sched.new_execution()
-            if run_scenario(scenario, sched, executor="direct").finding is not None:
-                runs, found = k + 1, True
-                break
+    cpu, runs, found = in_process(bug, strategy, seed, budget, members=members)
     return {"bug": bug, "strategy": label, "seed": seed, "budget": budget, "runs": runs,
-            "found": found, "cpu": round(time.process_time() - t0, 3)}
+            "found": found, "cpu": round(cpu, 3)}
 
 
 def _work(args: tuple[str, str, int, int]) -> dict[str, object]:

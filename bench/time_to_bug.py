@@ -76,11 +76,12 @@ IN_PROCESS = ("random", "pct", "pos", "cpct", "surw")
 
 
 def in_process(bug: str, strategy: str, seed: int, budget: int,
-               without_check: bool = False) -> tuple[float, int, bool]:
+               without_check: bool = False,
+               members: tuple[str, ...] | None = None) -> tuple[float, int, bool]:
     """(CPU seconds, runs, found) of one strategy on the mixed scenarios, at most ``budget``
-    runs."""
+    runs; ``members``: a portfolio's (bench/strategies.py), else the strategy alone."""
     cfg = CampaignConfig(seed=seed, strategy=strategy, bugs=(bug,), fixes=FIXES,
-                         members=(strategy,))
+                         members=members or (strategy,))
     check = CATALOG[bug].model_check
     t0 = time.process_time()
     with contextlib.ExitStack() as stack:
