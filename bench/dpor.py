@@ -89,9 +89,8 @@ def search(name: str, sched: DFSScheduler | DPORScheduler, bugs: tuple[str, ...]
 def row(name: str, bound: int, bugs: tuple[str, ...], cap: int) -> str:
     cells = [f"{name} (bound {bound})"]
     results = []
-    results_done = []
-    for sched in (DFSScheduler(bound, max_executions=cap),
-                  DPORScheduler(bound, max_executions=cap)):
+    dfs = DFSScheduler(bound, max_executions=cap)
+    for sched in (dfs, DPORScheduler(bound, max_executions=cap)):
         t = time.process_time()
         n, states, found = search(name, sched, bugs)
         cpu = time.process_time() - t
@@ -100,9 +99,8 @@ def row(name: str, bound: int, bugs: tuple[str, ...], cap: int) -> str:
         cells += [f"{n:,}{done}" + (f" (first finding: {first:,})" if first else ""),
                   f"{cpu:.1f}"]
         results.append((n, states, found))
-        results_done.append(sched.exhausted)
     (n1, s1, f1), (n2, s2, f2) = results
-    capped = "" if results_done[0] else "> "  # DFS stopped at the cap: a lower bound
+    capped = "" if dfs.exhausted else "> "  # DFS stopped at the cap: a lower bound
     same = "equal" if s1 == s2 else "DIFFER"
     cells += [f"{capped}{n1 / n2:.2f}x", f"{len(s1)} / {len(s2)}, {same}",
               ", ".join(sorted(f1 | f2)) + ("" if f1 == f2 else " (DIFFER)") or "none"]

@@ -31,7 +31,8 @@ def main() -> None:
         t = time.process_time()
         r = explore(port.main, strategy, schedules=a.schedules, seed=1, **kw)
         found = f"found at schedule {r.schedules:,}" if r.finding else f"none in {r.schedules:,}"
-        print(f"| {strategy} {kw or ''} | {found} | {time.process_time() - t:.0f} |", flush=True)
+        name = f"{strategy} {kw}" if kw else strategy
+        print(f"| {name} | {found} | {time.process_time() - t:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -512,3 +512,21 @@ def test_the_table_script_runs_only_the_programs_asked(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown program nope" in bad.stderr
     assert bad.stderr.count("\n") == 1  # one line, no traceback
+
+
+@pytest.mark.slow
+def test_the_safestack_script_runs_its_four_searches() -> None:
+    """bench/sctbench_safestack.py as bench/sctbench_safestack.md runs it, on a tiny budget:
+    one row per search, each the schedules it ran (none finds the bug within 30); a budget
+    that is not a number is exit 2."""
+    script = [sys.executable, str(_ROOT / "bench" / "sctbench_safestack.py")]
+    done = subprocess.run([*script, "--schedules", "30"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| random", "| pct {'depth': 3}", "| pct {'depth': 5}", "| dfs {'bound': 3}"]
+    assert all(" | none in 30 | " in r for r in rows), rows
+    bad = subprocess.run([*script, "--schedules", "many"], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 2 and "--schedules" in bad.stderr

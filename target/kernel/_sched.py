@@ -322,10 +322,12 @@ def touch(obj: object, action: Action, part: object = None) -> None:
     """An access the running step makes past its point, with no point of its own.
 
     The model has a point before each access whose interleaving its races are about; code
-    after a point runs on to the next one, and a few shared accesses sit there because no
-    race of the kernel of the time turns on being preempted right before them: the process
-    table and ``task->mm`` read on entering a system call and written by fork and exit,
-    ``mm_users`` (an atomic in the kernel). Preemption-based strategies need no point there;
+    after a point runs on to the next one, and shared accesses sit there because no race of
+    the kernel of the time turns on being preempted right before them: the process table and
+    ``task->mm`` read on entering a system call and written by fork and exit, ``mm_users``
+    (an atomic in the kernel), the bio queue and a swap slot's data, and every access to a
+    page's fields and bits (recorded by ``target.mm.types.TracedPage`` and
+    :class:`TracedWaitBit` rather than here). Preemption-based strategies need no point there;
     DPOR does need to know them, or two steps that do not commute look independent and it
     skips an order (tests/test_dpor.py: the same final states and findings as DFS).
 
