@@ -317,10 +317,10 @@ def test_junit_survives_control_characters_and_markup() -> None:
 
 # Races of scenarios the tiny budget rarely draws: the budget (seconds on the reference
 # machine, converted into runs after the fixed parts' share) at which the gate's stress part
-# finds them. The fixed parts take about 32 s of the budget (the exhaustive part's 6,062 DPOR
-# executions at DPOR_EXECUTIONS_PER_SECOND, ~30 s, with these bugs, which no TINY scenario
-# shows); budgets up to ~32 leave the stress part its minimum, 25 runs a seed; 36 gives about
-# 350 (isolate-without-lru-recheck: found in 3 of 4 seeds there).
+# finds them. With these bugs, which no TINY scenario shows, the fixed parts take about 30 s
+# of the budget (mostly the exhaustive part's 6,062 DPOR executions at
+# DPOR_EXECUTIONS_PER_SECOND); up to ~30 the stress part gets its minimum, 25 runs a seed;
+# 36 gives 563 (`migfuzz gate --budget 36 --bug link-new-vma-at-head`: found in 3 of 4 seeds).
 GATE_BUDGET = {"link-new-vma-at-head": 36.0, "move-ptes-drop-ptl": 36.0,
                "isolate-without-lru-recheck": 36.0}
 
@@ -331,8 +331,8 @@ def test_every_catalog_bug_fails_the_gate(bug: str, tmp_path: Path) -> None:
     """Even at a tiny budget every catalog bug fails the gate, with findings, not errors:
     the exhaustive part sees the bugs its tiny scenarios can express (no fork, no second
     mm: fork-no-wrprotect and the bugs of walks over several vmas cannot show there), the
-    stress part (25 runs a seed here; ~11,800 at the default budget) the others; a deep race
-    of the mremap scenarios needs about 1,000 runs a seed (``GATE_BUDGET``)."""
+    stress part (25 runs a seed here) the others; a deep race of the mremap scenarios needs
+    a few hundred runs a seed (``GATE_BUDGET``)."""
     r = run_gate(GateConfig(budget=GATE_BUDGET.get(bug, 1), bugs=(bug,),
                             corpus=corpus_with(tmp_path),
                             out=str(tmp_path / "findings")))

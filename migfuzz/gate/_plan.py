@@ -44,7 +44,7 @@ DPOR_EXECUTIONS_PER_SECOND = 200
 page access recorded: target.mm.types.TracedPage) on the TINY scenarios at their bounds on
 the reference machine: measured 6,062 executions in 25.8 s of CPU (235/s, bench/dpor.md),
 rounded down. A DPOR execution keeps vector clocks and records each page access of each
-step, so it costs about five of the other fixed parts' executions."""
+step, so it costs about four of the other fixed parts' executions (1,000/s)."""
 
 MIN_RUNS_PER_SEED = 25
 """The stress part never shrinks below this, whatever the budget: a gate always stresses."""
