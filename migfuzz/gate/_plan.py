@@ -18,9 +18,10 @@ from target.fixes import FIXES
 # -- the fixed plan -----------------------------------------------------------------------------
 
 DEFAULT_BUDGET = 120.0
-"""Seconds on the reference machine. Measured: 109 s of wall time for the whole default gate
-(2 jobs, on 2 cores shared with other jobs: 109 s of CPU); with ``make install`` it fits a
-5-minute CI job with room for a runner twice as slow."""
+"""Seconds on the reference machine. Measured: 82 s of wall time for the whole default gate
+(``migfuzz gate --jobs 2``, 2026-12-01 at 12358f1, the 2-core VM otherwise idle: 143 s of
+CPU, 4 seeds x 8,963 stress runs after the exhaustive part's 6,062 DPOR executions); with
+``make install`` it fits a 5-minute CI job with room for a runner twice as slow."""
 
 GATE_SEEDS = (1, 2, 3, 4)
 """The stress part's campaign seeds: fixed, so the same commit runs the same schedules. One
